@@ -1,0 +1,58 @@
+"""Flask CLI commands: `flask --app app keys create|list|revoke`."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from api_keys import DEFAULT_OWNER, TIERS, KeyNotFound
+from app_services import services
+
+keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
+
+
+@keys_cli.command("create")
+@click.option("--tier", type=click.Choice(TIERS), required=True, help="Hourly quota tier.")
+@click.option("--owner", default=DEFAULT_OWNER, show_default=True, help="Whose memories it opens.")
+@click.option("--name", help="A label to recognise the key by.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), help="Expire after N days.")
+def create_key(tier: str, owner: str, name: str | None, expires_in_days: int | None) -> None:
+    """Create a key; its plaintext is the last line of output, shown only this once."""
+    try:
+        new = services().keys.create(tier, owner, name, expires_in_days)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    expiry = f", expires {new.key.expires_at}" if new.key.expires_at else ""
+    click.echo(f"Created {new.key.tier} key {new.key.id} for owner {new.key.owner!r}{expiry}.")
+    click.echo("Store it now: it cannot be shown again.", err=True)
+    click.echo(new.plaintext)
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    """List keys (ids and details, never secrets)."""
+    keys = services().keys.list()
+    if not keys:
+        click.echo("No API keys.")
+        return
+    rows = [("ID", "TIER", "OWNER", "NAME", "CREATED", "EXPIRES", "STATUS")]
+    rows += [
+        (k.id, k.tier, k.owner, k.name or "-", k.created_at, k.expires_at or "never", k.status)
+        for k in keys
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+def revoke_key(key_id: str) -> None:
+    """Revoke a key at once and for good."""
+    try:
+        key = services().keys.revoke(key_id)
+    except KeyNotFound as exc:
+        raise click.ClickException(f"no API key with id {key_id!r} (see `keys list`)") from exc
+    click.echo(f"Revoked {key.id} (owner {key.owner!r}, tier {key.tier}).")

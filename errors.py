@@ -1,0 +1,122 @@
+"""One JSON error shape for both REST surfaces, rendered by one set of handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from embeddings import ModelLoadError
+from memory_service import InvalidEmbedding, StartupError
+from memory_store import MemoryExists, MemoryNotFound
+
+# Error codes for the HTTP statuses werkzeug raises on its own (routing, body size, ...).
+_HTTP_CODES = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class APIError(Exception):
+    """An error a client can act on: HTTP status, stable code, human message, details."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def invalid_request(message: str, details: dict[str, Any] | None = None) -> APIError:
+    """A 400 with the seed's INVALID_REQUEST code."""
+    return APIError(400, "INVALID_REQUEST", message, details)
+
+
+def unauthorized() -> APIError:
+    """The seed's 401, identical for every authentication failure (no hint what was wrong)."""
+    return APIError(
+        401,
+        "UNAUTHORIZED",
+        "Invalid or expired API key",
+        headers={"WWW-Authenticate": 'Bearer realm="memory-api"'},
+    )
+
+
+def error_response(error: APIError) -> Response:
+    """Render an APIError; the `/v1` surface wraps every body with `"success": false`."""
+    body: dict[str, Any] = {"error": error.code, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    if request.path == "/v1" or request.path.startswith("/v1/"):
+        body = {"success": False, **body}
+    response = jsonify(body)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Turn every exception into the one JSON error shape."""
+    app.register_error_handler(APIError, error_response)
+    app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(MemoryNotFound, _not_found)
+    app.register_error_handler(MemoryExists, _conflict)
+    app.register_error_handler(InvalidEmbedding, _invalid_embedding)
+    app.register_error_handler(StartupError, _unavailable)
+    app.register_error_handler(ModelLoadError, _unavailable)
+    app.register_error_handler(Exception, _internal_error)
+
+
+def _http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    messages = {
+        404: "No such endpoint",
+        405: f"Method {request.method} is not allowed here",
+        413: "Request body is too large",
+    }
+    # Keep the Allow header of a 405; werkzeug's other headers describe its HTML page.
+    headers = {name: value for name, value in exc.get_headers() if name.lower() == "allow"}
+    code = _HTTP_CODES.get(status, exc.name.upper().replace(" ", "_"))
+    message = messages.get(status) or exc.description or exc.name
+    return error_response(APIError(status, code, message, headers=headers))
+
+
+def _not_found(exc: MemoryNotFound) -> Response:
+    return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.args[0]!r} not found"))
+
+
+def _conflict(exc: MemoryExists) -> Response:
+    message = f"A memory with id {exc.args[0]!r} already exists in this workspace"
+    return error_response(APIError(409, "CONFLICT", message))
+
+
+def _invalid_embedding(exc: InvalidEmbedding) -> Response:
+    details = {"fields": {"embedding": [str(exc)]}}
+    return error_response(invalid_request("Invalid field: embedding", details))
+
+
+def _unavailable(exc: Exception) -> Response:
+    return error_response(APIError(503, "SERVICE_UNAVAILABLE", str(exc)))
+
+
+def _internal_error(exc: Exception) -> Response:
+    # Only a bug of ours gets here: log it whole, tell the client nothing internal.
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(APIError(500, "INTERNAL_ERROR", "Internal server error"))

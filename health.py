@@ -1,0 +1,31 @@
+"""GET /health: whether the database and the model are ready (no authentication)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app_services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """200 when the database answers and the model is loaded, 503 otherwise."""
+    found = services()
+    try:
+        version = found.db.connection().execute("PRAGMA user_version").fetchone()[0]
+        database = {"ready": True, "schema_version": version}
+    except Exception as exc:  # any failure to read is exactly what health must report
+        database = {"ready": False, "error": str(exc)}
+    memories = found.memories
+    model = {
+        "ready": memories.ready,
+        "name": memories.embedder.name,
+        "dimension": memories.store.dimension,
+    }
+    if memories.embedder.error:
+        model["error"] = memories.embedder.error
+    ok = database["ready"] and model["ready"]
+    body = {"status": "ok" if ok else "unavailable", "database": database, "model": model}
+    return jsonify(body), 200 if ok else 503

@@ -1,0 +1,80 @@
+"""Surface 1, `/v1/memories` (seeds/memories-api.md): `{"success": true, "data": ...}` envelopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from app_services import services
+from auth import authenticate, current_scope
+from http_input import json_body, query_args
+from schemas import (
+    DeleteAllQuerySchema,
+    MemoryCreateV1Schema,
+    MemorySchema,
+    MemoryUpdateSchema,
+    PageQueryV1Schema,
+    PaginationV1Schema,
+)
+
+bp = Blueprint("memories_v1", __name__, url_prefix="/v1/memories")
+bp.before_request(authenticate)
+
+_memory = MemorySchema()
+_memories = MemorySchema(many=True)
+
+
+def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"success": True, "data": data, **extra}), status
+
+
+@bp.post("")
+def create_memory() -> tuple[Response, int]:
+    """Store a memory; `memory_id` picks its id."""
+    body = json_body(MemoryCreateV1Schema())
+    created = services().memories.create(
+        current_scope(), body["text"], body.get("metadata"), body.get("memory_id")
+    )
+    response, status = _ok(_memory.dump(created.memory), 201)
+    response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
+    return response, status
+
+
+@bp.get("")
+def list_memories() -> tuple[Response, int]:
+    """A page of memories, newest first."""
+    query = query_args(PageQueryV1Schema())
+    page = services().memories.list(current_scope(), query["page"], query["per_page"])
+    return _ok(_memories.dump(page.items), pagination=PaginationV1Schema().dump(page))
+
+
+@bp.get("/<memory_id>")
+def get_memory(memory_id: str) -> tuple[Response, int]:
+    """One memory."""
+    return _ok(_memory.dump(services().memories.get(current_scope(), memory_id)))
+
+
+@bp.put("/<memory_id>")
+def update_memory(memory_id: str) -> tuple[Response, int]:
+    """Change text and/or metadata (metadata replaces the old object)."""
+    body = json_body(MemoryUpdateSchema())
+    updated = services().memories.update(
+        current_scope(), memory_id, body.get("text"), body.get("metadata")
+    )
+    return _ok(_memory.dump(updated.memory))
+
+
+@bp.delete("/<memory_id>")
+def delete_memory(memory_id: str) -> tuple[Response, int]:
+    """Delete one memory."""
+    services().memories.delete(current_scope(), memory_id)
+    return _ok({"id": memory_id, "deleted": True})
+
+
+@bp.delete("")
+def delete_all_memories() -> tuple[Response, int]:
+    """Delete every memory of the caller's workspace; needs `confirm=true`."""
+    query_args(DeleteAllQuerySchema())
+    deleted = services().memories.delete_all(current_scope())
+    return _ok({"deleted_count": deleted})

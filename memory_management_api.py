@@ -1,0 +1,71 @@
+"""Surface 2, `/api/v1/memory` (seeds/memory-management-api.md): LanOnasis-style bodies."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from app_services import services
+from auth import authenticate, current_scope
+from http_input import json_body, query_args
+from schemas import (
+    MemoryCreateSchema,
+    MemorySchema,
+    MemoryUpdateSchema,
+    MemoryWithEmbeddingSchema,
+    PageQuerySchema,
+    PaginationSchema,
+    StoredSchema,
+    UpdatedSchema,
+)
+
+bp = Blueprint("memory_management", __name__, url_prefix="/api/v1/memory")
+bp.before_request(authenticate)
+
+
+@bp.post("")
+def create_memory() -> tuple[Response, int]:
+    """Store a memory, embedding its text unless an `embedding` is given."""
+    body = json_body(MemoryCreateSchema())
+    created = services().memories.create(
+        current_scope(), body["text"], body.get("metadata"), body.get("id"), body.get("embedding")
+    )
+    response = jsonify(StoredSchema().dump(created))
+    response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
+    return response, 201
+
+
+@bp.get("")
+def list_memories() -> Response:
+    """A page of memories, newest first."""
+    query = query_args(PageQuerySchema())
+    page = services().memories.list(current_scope(), query["page"], query["limit"])
+    return jsonify(
+        {
+            "memories": MemorySchema(many=True).dump(page.items),
+            "pagination": PaginationSchema().dump(page),
+        }
+    )
+
+
+@bp.get("/<memory_id>")
+def get_memory(memory_id: str) -> Response:
+    """One memory with its embedding."""
+    memory = services().memories.get(current_scope(), memory_id, with_embedding=True)
+    return jsonify(MemoryWithEmbeddingSchema().dump(memory))
+
+
+@bp.put("/<memory_id>")
+def update_memory(memory_id: str) -> Response:
+    """Change text and/or metadata; says whether the embedding was recomputed."""
+    body = json_body(MemoryUpdateSchema())
+    updated = services().memories.update(
+        current_scope(), memory_id, body.get("text"), body.get("metadata")
+    )
+    return jsonify(UpdatedSchema().dump(updated))
+
+
+@bp.delete("/<memory_id>")
+def delete_memory(memory_id: str) -> Response:
+    """Delete one memory."""
+    services().memories.delete(current_scope(), memory_id)
+    return jsonify({"success": True, "deleted_id": memory_id})

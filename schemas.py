@@ -1,0 +1,232 @@
+"""marshmallow schemas: request validation and response shapes for both REST surfaces."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+MAX_TEXT_CHARS = 50_000
+MAX_METADATA_BYTES = 16_384
+MAX_METADATA_DEPTH = 5
+MAX_TAGS = 100
+MAX_PAGE = 1_000_000
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}\Z"
+REQUIRED = "Field is required."
+
+
+class Text(fields.String):
+    """A memory's text: 1-50,000 characters, not only whitespace, no NUL."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            raise ValidationError("Must contain at least one non-whitespace character.")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValidationError(f"Must be at most {MAX_TEXT_CHARS} characters.")
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class MemoryId(fields.String):
+    """A client-chosen memory id: 1-128 characters of A-Z a-z 0-9 _ . : -."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        message = "Must be 1-128 characters of A-Z a-z 0-9 _ . : -"
+        super().__init__(validate=validate.Regexp(ID_PATTERN, error=message), **kwargs)
+
+
+class StrictFloat(fields.Float):
+    """A JSON number only: no numeric strings, no booleans, no NaN or infinity."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Not a valid number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a flat object is 1), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class Metadata(fields.Field):
+    """A JSON object of bounded size and depth; well-known keys must have their types."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object.")
+        if _depth(value) > MAX_METADATA_DEPTH:
+            raise ValidationError(f"Must not nest deeper than {MAX_METADATA_DEPTH} levels.")
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        if size > MAX_METADATA_BYTES:
+            raise ValidationError(f"Must be at most {MAX_METADATA_BYTES} bytes as JSON.")
+        errors = {key: [check(value[key])] for key, check in _KNOWN_KEYS.items() if key in value}
+        errors = {key: message for key, message in errors.items() if message != [None]}
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+
+def _short_string(value: Any) -> str | None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 256:
+        return "Must be a string of 1-256 characters."
+    return None
+
+
+def _tags(value: Any) -> str | None:
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        return f"Must be a list of at most {MAX_TAGS} strings."
+    if any(_short_string(tag) for tag in value):
+        return "Every tag must be a string of 1-256 characters."
+    return None
+
+
+def _timestamp(value: Any) -> str | None:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return "Must be an ISO 8601 date-time string, e.g. 2024-01-15T10:30:00Z."
+    return None
+
+
+_KNOWN_KEYS = {
+    "type": _short_string,
+    "tags": _tags,
+    "source": _short_string,
+    "timestamp": _timestamp,
+}
+
+
+# Requests ------------------------------------------------------------------------------
+
+
+class MemoryCreateV1Schema(Schema):
+    """POST /v1/memories."""
+
+    text = Text(required=True, error_messages={"required": REQUIRED})
+    metadata = Metadata()
+    memory_id = MemoryId()
+
+
+class MemoryCreateSchema(Schema):
+    """POST /api/v1/memory."""
+
+    id = MemoryId()
+    text = Text(required=True, error_messages={"required": REQUIRED})
+    metadata = Metadata()
+    embedding = fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096))
+
+
+class MemoryUpdateSchema(Schema):
+    """PUT on either surface: text and/or metadata (metadata replaces the old one)."""
+
+    text = Text()
+    metadata = Metadata()
+
+    @validates_schema
+    def _something_to_change(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Provide text and/or metadata to update.", "_schema")
+
+
+class _Query(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class PageQueryV1Schema(_Query):
+    """GET /v1/memories query string."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+
+
+class PageQuerySchema(_Query):
+    """GET /api/v1/memory query string."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+
+
+class DeleteAllQuerySchema(_Query):
+    """DELETE /v1/memories query string: the destructive call needs confirm=true."""
+
+    confirm = fields.String(
+        required=True,
+        validate=validate.Equal("true", error="Must be exactly 'true'."),
+        error_messages={"required": REQUIRED},
+    )
+
+
+# Responses -----------------------------------------------------------------------------
+
+
+class MemorySchema(Schema):
+    """A memory as both surfaces show it."""
+
+    id = fields.String()
+    text = fields.String()
+    metadata = fields.Dict()
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class MemoryWithEmbeddingSchema(MemorySchema):
+    """GET /api/v1/memory/:id: the memory and its vector."""
+
+    embedding = fields.List(fields.Float())
+
+
+class PaginationV1Schema(Schema):
+    """`pagination` of GET /v1/memories."""
+
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    total_pages = fields.Integer()
+
+
+class PaginationSchema(Schema):
+    """`pagination` of GET /api/v1/memory."""
+
+    page = fields.Integer()
+    limit = fields.Integer(attribute="per_page")
+    total = fields.Integer()
+    pages = fields.Integer(attribute="total_pages")
+
+
+class StoredSchema(Schema):
+    """201 of POST /api/v1/memory."""
+
+    id = fields.String(attribute="memory.id")
+    status = fields.Constant("stored")
+    embedding_generated = fields.Boolean()
+    vector_dimensions = fields.Integer()
+    tokens_used = fields.Integer()
+
+
+class UpdatedSchema(Schema):
+    """200 of PUT /api/v1/memory/:id."""
+
+    id = fields.String(attribute="memory.id")
+    status = fields.Constant("updated")
+    embedding_regenerated = fields.Boolean()
+
+
+class ErrorSchema(Schema):
+    """The one error body of both surfaces (`/v1` adds `success: false`)."""
+
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict()

