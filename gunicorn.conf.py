@@ -17,6 +17,9 @@ loglevel = _settings["LOG_LEVEL"]
 accesslog = "-"
 # Loading the model happens in post_worker_init and can take a while on a cold disk.
 timeout = 120
+# gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl): two servers
+# would fight over it, and it can change the worker count behind the settings' back.
+control_socket_disable = True
 # Never import the app (and so never open the database or load torch) before the fork.
 preload_app = False
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from app import create_app  # noqa: E402
-from embeddings import Embedder, get_embedder  # noqa: E402
-from helpers import headers  # noqa: E402
-from settings import BUNDLED_MODEL  # noqa: E402
+from app import create_app
+from embeddings import Embedder, get_embedder
+from helpers import headers
+from settings import BUNDLED_MODEL
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,9 @@ def test_client_embedding_is_stored_as_given(client, auth):
     ],
 )
 def test_bad_client_embedding_is_400(client, auth, embedding, why):
-    response = client.post("/api/v1/memory", json={"text": "t", "embedding": embedding}, headers=auth)
+    response = client.post(
+        "/api/v1/memory", json={"text": "t", "embedding": embedding}, headers=auth
+    )
     assert response.status_code == 400, response.json
     messages = str(response.json["details"]["fields"]["embedding"])
     assert why.lower() in messages.lower() or why in ("Length",)

@@ -1,0 +1,108 @@
+"""A real gunicorn server on a free loopback port, for the tests that need one."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request with a JSON body; returns status, headers and the parsed JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json"} if body is not None else {}
+    req = urllib.request.Request(url, data=data, method=method, headers={**sent, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+class GunicornServer:
+    """`gunicorn -c gunicorn.conf.py` exactly as `make run` starts it, on a temp database."""
+
+    def __init__(self, db_path: Path, log_path: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "MEMORY_API_DB": str(db_path),
+            "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> GunicornServer:
+        """Start gunicorn; with `wait`, return once /health answers 200."""
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Block until /health is 200; fail with the log if the server died or never got ready."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
+            try:
+                if request("GET", f"{self.url}/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not ready after {START_TIMEOUT_S}s:\n{self.log()}")
+
+    def wait_exit(self, timeout: float = START_TIMEOUT_S) -> int:
+        """Wait for gunicorn to exit by itself; return its exit code."""
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM to the process group), then make sure it is gone."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        """Everything gunicorn and the app printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> GunicornServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

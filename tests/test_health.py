@@ -1,0 +1,48 @@
+"""GET /health reports the database and the model truthfully."""
+
+from __future__ import annotations
+
+from app import create_app
+
+
+def test_ready(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "database": {"ready": True, "schema_version": 1},
+        "model": {
+            "ready": True,
+            "name": "sentence-transformers/all-MiniLM-L6-v2",
+            "dimension": 384,
+        },
+    }
+
+
+def test_not_ready_until_the_model_is_checked_against_the_database(tmp_path, embedder):
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "h.db")})
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert response.json["database"]["ready"] is True
+    assert response.json["model"]["ready"] is False
+    app.extensions["memory_api"].memories.prepare()
+    assert app.test_client().get("/health").status_code == 200
+    app.extensions["memory_api"].db.close()
+
+
+def test_a_model_that_cannot_load_is_reported(tmp_path):
+    app = create_app(
+        {"TESTING": True, "DATABASE": str(tmp_path / "h.db"), "EMBEDDING_MODEL": "nope/nothing"}
+    )
+    client = app.test_client()
+    key = app.extensions["memory_api"].keys.create("free").plaintext
+    created = client.post(
+        "/v1/memories", json={"text": "t"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert created.status_code == 503
+    assert created.json["error"] == "SERVICE_UNAVAILABLE"
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert "nope/nothing" in health.json["model"]["error"]
+    app.extensions["memory_api"].db.close()
