@@ -229,6 +229,8 @@ class MemoryStore:
 
     @staticmethod
     def _delete_vectors(conn: Connection, rowids: list[int]) -> None:
+        if not rowids:
+            return  # nothing to do, and the index may not exist yet on a fresh database
         conn.executemany(
             "DELETE FROM memory_vectors WHERE memory_rowid = ?", [(r,) for r in rowids]
         )

@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
         "WORKERS",
         1,
         _positive_int,
-        "gunicorn worker processes. Each loads its own copy of the model (~100 MB).",
+        "gunicorn worker processes; each loads its own copy of the model (~520 MB RSS).",
     ),
     Setting(
         "MEMORY_API_THREADS",
