@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from database import Connection, Database
 from memory_store import utc_now
+from settings import TIERS
 
-TIERS = ("free", "pro", "enterprise")
 DEFAULT_OWNER = "default"
 KEY_PREFIX = "msk_"
 # Owners and workspaces share one charset; '/' is excluded so a scope partition is unambiguous.

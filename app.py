@@ -12,12 +12,14 @@ import memories_api
 import memory_management_api
 from api_keys import KeyStore
 from app_services import Services
+from auth import authenticate
 from cli import keys_cli
 from database import Database
 from embeddings import get_embedder
 from errors import register_error_handlers
 from memory_service import MemoryService
 from memory_store import MemoryStore
+from rate_limits import init_rate_limits
 from settings import load_settings
 
 
@@ -44,6 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     register_error_handlers(app)
+    # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
+    app.before_request(authenticate)
+    init_rate_limits(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(memories_api.bp)
     app.register_blueprint(memory_management_api.bp)

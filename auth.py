@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Blueprint, g, request
 
 from api_keys import NAME_PATTERN
 from app_services import services
@@ -10,22 +10,40 @@ from errors import invalid_request, unauthorized
 from memory_store import Scope
 
 DEFAULT_WORKSPACE = "default"
+_protected: set[str] = set()
+
+
+def protect(bp: Blueprint) -> Blueprint:
+    """Make every route of `bp` need an API key and work in the request's workspace."""
+    _protected.add(bp.name)
+    bp.before_request(select_workspace)
+    return bp
 
 
 def authenticate() -> None:
-    """before_request of every API blueprint: a valid key, then a valid workspace, or an error."""
+    """App-level before_request: a valid key for protected routes, or 401.
+
+    It runs before the rate limiter's own before_request, so a refused request counts
+    against no quota, while every authenticated one (even a 400) does.
+    """
+    if request.blueprint not in _protected:
+        return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     key = services().keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
     if key is None:
         raise unauthorized()
+    g.api_key = key
+
+
+def select_workspace() -> None:
+    """Blueprint before_request: the workspace from X-Workspace-ID, or a clear 400."""
     workspace = request.headers.get("X-Workspace-ID", DEFAULT_WORKSPACE)
     if not NAME_PATTERN.match(workspace):
         raise invalid_request(
             "X-Workspace-ID must be 1-64 characters of A-Z a-z 0-9 _ . : -",
             {"header": "X-Workspace-ID"},
         )
-    g.api_key = key
-    g.scope = Scope(key.owner, workspace)
+    g.scope = Scope(g.api_key.owner, workspace)
 
 
 def current_scope() -> Scope:

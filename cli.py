@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from api_keys import DEFAULT_OWNER, TIERS, KeyNotFound
+from api_keys import DEFAULT_OWNER, KeyNotFound
 from app_services import services
+from settings import TIERS
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 

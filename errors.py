@@ -35,6 +35,7 @@ class APIError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -42,6 +43,8 @@ class APIError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        # Top-level fields some errors carry by contract, e.g. the seed's 429 `retry_after`.
+        self.extra = extra or {}
 
 
 def invalid_request(message: str, details: dict[str, Any] | None = None) -> APIError:
@@ -61,7 +64,7 @@ def unauthorized() -> APIError:
 
 def error_response(error: APIError) -> Response:
     """Render an APIError; the `/v1` surface wraps every body with `"success": false`."""
-    body: dict[str, Any] = {"error": error.code, "message": error.message}
+    body: dict[str, Any] = {"error": error.code, "message": error.message, **error.extra}
     if error.details is not None:
         body["details"] = error.details
     if request.path == "/v1" or request.path.startswith("/v1/"):

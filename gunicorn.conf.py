@@ -4,6 +4,7 @@ import sys
 
 from gunicorn.arbiter import Arbiter
 
+from rate_limits import is_per_process
 from settings import load_settings
 
 _settings = load_settings()
@@ -15,29 +16,50 @@ threads = _settings["THREADS"]
 worker_class = "gthread"
 loglevel = _settings["LOG_LEVEL"]
 accesslog = "-"
+# One line per request: client, request line, status, bytes, milliseconds, worker pid.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms worker=%(p)s'
 # Loading the model happens in post_worker_init and can take a while on a cold disk.
 timeout = 120
 # gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl): two servers
-# would fight over it, and it can change the worker count behind the settings' back.
+# would fight over it, and it can change the worker count behind the quota check's back.
 control_socket_disable = True
-# Never import the app (and so never open the database or load torch) before the fork.
+# Never import the app before the fork: no model and no database connection in the master.
 preload_app = False
 
 
 def on_starting(server):
-    """In the master, before any fork: migrate the schema and create the first key if none."""
-    from api_keys import KeyStore
-    from database import Database
+    """In the master: refuse a deployment whose quotas would silently multiply."""
+    storage = _settings["RATELIMIT_STORAGE"]
+    count = server.cfg.workers  # the effective value, even if -w overrode the setting
+    if count > 1 and is_per_process(storage):
+        server.log.error(
+            "Refusing to start: %d workers with MEMORY_API_RATELIMIT_STORAGE=%s would count "
+            "every key's quota separately in each worker (up to %dx the promised quota). "
+            "Set MEMORY_API_RATELIMIT_STORAGE=redis://HOST:6379/0 to share exact counts, or "
+            "MEMORY_API_WORKERS=1 (raise MEMORY_API_THREADS for more concurrency).",
+            count,
+            storage,
+            count,
+        )
+        sys.exit(1)
 
-    db = Database(_settings["DATABASE"])
-    db.migrate()
+
+def post_worker_init(worker):
+    """In each worker, after the fork: load the model, check it, create the first key if none."""
+    from embeddings import ModelLoadError
+    from memory_service import StartupError
+
+    found = worker.wsgi.extensions["memory_api"]
     try:
-        new = KeyStore(db).create_first_key()
-    finally:
-        db.close()  # no connection may cross the fork
+        found.memories.prepare()
+    except (StartupError, ModelLoadError) as exc:
+        worker.log.error("Cannot start: %s", exc)
+        # A worker that fails to boot makes gunicorn stop at once instead of respawning it.
+        sys.exit(Arbiter.WORKER_BOOT_ERROR)
+    new = found.keys.create_first_key()  # one worker wins: the check runs under the write lock
     if new is not None:
         rule = "=" * 72
-        server.log.warning(
+        worker.log.warning(
             "\n%s\nNo API keys existed, so this enterprise key was created for owner %r.\n"
             "Save it now: it is shown only this once.\n\n    %s\n\n"
             "More keys: .venv/bin/flask --app app keys create --tier free\n%s",
@@ -46,16 +68,8 @@ def on_starting(server):
             new.plaintext,
             rule,
         )
-
-
-def post_worker_init(worker):
-    """In each worker, after the fork: load the model and check it matches the database."""
-    from embeddings import ModelLoadError
-    from memory_service import StartupError
-
-    try:
-        worker.wsgi.extensions["memory_api"].memories.prepare()
-    except (StartupError, ModelLoadError) as exc:
-        worker.log.error("Cannot start: %s", exc)
-        # A worker that fails to boot makes gunicorn stop at once instead of respawning it.
-        sys.exit(Arbiter.WORKER_BOOT_ERROR)
+    if not worker.wsgi.extensions["rate_limiter"].storage.check():
+        worker.log.warning(
+            "Rate limit storage %s is unreachable: API requests get 503 until it is back.",
+            _settings["RATELIMIT_STORAGE"],
+        )

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 
 from app_services import services
-from auth import authenticate, current_scope
+from auth import current_scope, protect
 from http_input import json_body, query_args
 from schemas import (
     DeleteAllQuerySchema,
@@ -19,7 +19,7 @@ from schemas import (
 )
 
 bp = Blueprint("memories_v1", __name__, url_prefix="/v1/memories")
-bp.before_request(authenticate)
+protect(bp)
 
 _memory = MemorySchema()
 _memories = MemorySchema(many=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from app_services import services
-from auth import authenticate, current_scope
+from auth import current_scope, protect
 from http_input import json_body, query_args
 from schemas import (
     MemoryCreateSchema,
@@ -19,7 +19,7 @@ from schemas import (
 )
 
 bp = Blueprint("memory_management", __name__, url_prefix="/api/v1/memory")
-bp.before_request(authenticate)
+protect(bp)
 
 
 @bp.post("")

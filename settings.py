@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TIERS = ("free", "pro", "enterprise")
+UNLIMITED = "unlimited"
+DEFAULT_TIER_LIMITS = "free=100/hour,pro=1000/hour,enterprise=unlimited"
 
 
 class SettingsError(ValueError):
@@ -25,6 +28,29 @@ def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
     return raw.strip()
+
+
+def parse_tier_limits(raw: str) -> dict[str, str | None]:
+    """`free=100/hour,pro=1000/hour,enterprise=unlimited` -> {tier: limit, or None if unlimited}."""
+    from limits import parse  # the rate-limit notation flask-limiter itself reads
+
+    found: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        tier, sep, limit = (x.strip() for x in part.partition("="))
+        if not sep or tier not in TIERS:
+            raise ValueError(f"{part!r}: expected TIER=LIMIT with TIER one of {', '.join(TIERS)}")
+        if limit.lower() == UNLIMITED:
+            found[tier] = None
+            continue
+        try:
+            parse(limit)
+        except ValueError as exc:
+            raise ValueError(f"{part!r}: {limit!r} is not a limit like 100/hour") from exc
+        found[tier] = limit
+    missing = set(TIERS) - set(found)
+    if missing:
+        raise ValueError(f"every tier needs a limit; missing: {', '.join(sorted(missing))}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,21 @@ SETTINGS: tuple[Setting, ...] = (
         8,
         _positive_int,
         "Threads per worker (gthread): concurrent requests one process serves.",
+    ),
+    Setting(
+        "MEMORY_API_TIER_LIMITS",
+        "TIER_LIMITS",
+        parse_tier_limits(DEFAULT_TIER_LIMITS),
+        parse_tier_limits,
+        "Hourly quota of each key tier, counted per key over a rolling window.",
+    ),
+    Setting(
+        "MEMORY_API_RATELIMIT_STORAGE",
+        "RATELIMIT_STORAGE",
+        "memory://",
+        _text,
+        "Where quota counters live (a flask-limiter storage URI). `memory://` counts inside "
+        "one process; `redis://host:6379/0` shares exact counts across workers and hosts.",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

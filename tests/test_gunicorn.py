@@ -138,11 +138,13 @@ def test_errors_over_http(server):
     assert status == 200 and body["model"]["ready"] is True
 
 
-def test_the_master_process_never_loads_torch(server):
+def test_the_master_process_never_loads_torch_or_opens_the_database(server):
     if not sys.platform.startswith("linux"):
         pytest.fail("this check reads /proc and runs on Linux, where CI runs")
     maps = Path(f"/proc/{server.process.pid}/maps").read_text()
     assert "libtorch" not in maps
+    open_files = [str(fd.readlink()) for fd in Path(f"/proc/{server.process.pid}/fd").iterdir()]
+    assert not [name for name in open_files if "memory.db" in name], open_files
     children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text()
     worker = children.split()[0]
     assert "libtorch" in Path(f"/proc/{worker}/maps").read_text()

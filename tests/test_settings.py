@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import BUNDLED_MODEL, SETTINGS, SettingsError, load_settings
+from settings import BUNDLED_MODEL, SETTINGS, SettingsError, load_settings, parse_tier_limits
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -17,6 +17,37 @@ def test_defaults():
     assert config["BIND"] == "127.0.0.1:8000"
     assert config["EMBEDDING_MODEL"] == BUNDLED_MODEL
     assert config["WORKERS"] == 1
+
+
+def test_default_tier_quotas_are_the_seeds():
+    assert load_settings({})["TIER_LIMITS"] == {
+        "free": "100/hour",
+        "pro": "1000/hour",
+        "enterprise": None,
+    }
+    assert load_settings({})["RATELIMIT_STORAGE"] == "memory://"
+
+
+def test_tier_quotas_parse():
+    assert parse_tier_limits("free=10/minute, pro=unlimited ,enterprise=5000/hour") == {
+        "free": "10/minute",
+        "pro": None,
+        "enterprise": "5000/hour",
+    }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "free=100/hour,pro=1000/hour",  # enterprise missing
+        "free=100/hour,pro=1000/hour,enterprise=unlimited,gold=1/hour",
+        "free=lots,pro=1000/hour,enterprise=unlimited",
+        "free 100/hour,pro=1000/hour,enterprise=unlimited",
+    ],
+)
+def test_bad_tier_quotas_name_the_variable(raw):
+    with pytest.raises(SettingsError, match="MEMORY_API_TIER_LIMITS"):
+        load_settings({"MEMORY_API_TIER_LIMITS": raw})
 
 
 def test_environment_overrides():

@@ -1,0 +1,108 @@
+"""Per-key quotas by tier: flask-limiter with a moving (truly rolling) window, headers and 429s."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, Response, current_app, g
+from flask_limiter import Limiter, RateLimitExceeded
+from limits.errors import StorageError
+
+from errors import APIError, error_response
+
+RETRY_AFTER = "Retry-After"
+
+
+def is_per_process(storage_uri: str) -> bool:
+    """Whether counters in this storage live inside one process (so workers cannot share them)."""
+    return storage_uri.split(":", 1)[0].lower() == "memory"
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    """Attach the quota limiter; register `auth.authenticate` first, so 401s never count."""
+    uri = app.config["RATELIMIT_STORAGE"]
+    options: dict[str, object] = {"wrap_exceptions": True}  # failures arrive as StorageError
+    if uri.lower().startswith(("redis://", "rediss://", "redis+unix://")):
+        # Fail fast (then 503) instead of holding a request thread while Redis is unreachable.
+        options |= {"socket_connect_timeout": 2, "socket_timeout": 2}
+    limiter = Limiter(
+        key_func=_key_id,
+        # One application-wide counter per key: a quota covers every endpoint together.
+        application_limits=[_tier_limit],
+        # moving-window keeps each hit's time: a rolling hour with no 2x burst at window edges.
+        strategy="moving-window",
+        storage_uri=uri,
+        storage_options=options,
+        # We write the headers ourselves so Retry-After and the body's retry_after always agree.
+        headers_enabled=False,
+        key_prefix="memory-api",
+    )
+    limiter.request_filter(_not_limited)
+    limiter.init_app(app)
+    app.extensions["rate_limiter"] = limiter
+    app.after_request(_quota_headers)
+    app.register_error_handler(RateLimitExceeded, _too_many_requests)
+    app.register_error_handler(StorageError, _storage_unavailable)
+    return limiter
+
+
+def _key_id() -> str:
+    return g.api_key.id
+
+
+def _tier_limit() -> str:
+    return current_app.config["TIER_LIMITS"][g.api_key.tier]
+
+
+def _not_limited() -> bool:
+    """Unauthenticated routes (/health, 404s) and unlimited tiers are never counted."""
+    key = g.get("api_key")
+    return key is None or current_app.config["TIER_LIMITS"][key.tier] is None
+
+
+def _window() -> tuple[int, int, float] | None:
+    """(limit, remaining, reset time) of the current request's quota, if it has one."""
+    request_limit = current_app.extensions["rate_limiter"].current_limit
+    if request_limit is None:
+        return None
+    reset, remaining = request_limit.window
+    return request_limit.limit.amount, remaining, reset
+
+
+def _quota_headers(response: Response) -> Response:
+    try:
+        window = _window()
+    except StorageError:
+        current_app.logger.warning(
+            "rate limit storage unreachable: response sent without quota headers"
+        )
+        return response
+    if window is not None:
+        amount, remaining, reset = window
+        response.headers["X-RateLimit-Limit"] = str(amount)
+        response.headers["X-RateLimit-Remaining"] = str(max(0, remaining))
+        response.headers["X-RateLimit-Reset"] = str(math.ceil(reset))
+    return response
+
+
+def _too_many_requests(exc: RateLimitExceeded) -> Response:
+    window = _window()
+    # With a moving window, `reset` is when the oldest counted request leaves the window:
+    # exactly when this key's next request will succeed.
+    retry_after = max(1, math.ceil(window[2] - time.time())) if window else 1
+    error = APIError(
+        429,
+        "RATE_LIMITED",
+        "Too many requests",
+        extra={"retry_after": retry_after},
+        headers={RETRY_AFTER: str(retry_after)},
+    )
+    return error_response(error)
+
+
+def _storage_unavailable(exc: StorageError) -> Response:
+    # Fail closed: serving without counting would silently break every quota.
+    current_app.logger.error("rate limit storage unreachable: %s", exc.storage_error)
+    message = "Rate limit storage is unreachable; try again shortly"
+    return error_response(APIError(503, "SERVICE_UNAVAILABLE", message))

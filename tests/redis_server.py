@@ -1,0 +1,67 @@
+"""A real redis-server (Debian's package) on a free loopback port, for the shared-quota tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import redis
+
+from server import free_port
+
+
+class RedisServer:
+    """redis-server with no persistence, started and stopped by the tests that need it."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            # Not a skip: these tests prove the multi-worker quota; .ci/run installs the package.
+            raise RuntimeError(
+                "redis-server is not installed: `apt-get install -y redis-server` "
+                "(or `brew install redis`) to run the shared-quota tests"
+            )
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        """Start it and wait until it answers PING."""
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        with redis.Redis(port=self.port, socket_connect_timeout=1) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.ping():
+                        return self
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        """Stop it (the same port can be started again)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
