@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from chunking import split_text
 from settings import BUNDLED_MODEL
 
 # This product runs offline: fail fast instead of hanging on a hub that cannot be reached.
@@ -67,8 +68,15 @@ class Embedder:
         """Load the model now (idempotent, thread-safe)."""
         self._loaded()
 
+    def embed_document(self, text: str) -> Embeddings:
+        """One vector per chunk of a memory's text (one chunk when it fits the model's window)."""
+        model = self._loaded()
+        with self._lock:
+            chunks = split_text(text, model.tokenizer)
+        return self.embed(chunks)
+
     def embed(self, texts: list[str]) -> Embeddings:
-        """Embed texts in one batched pass."""
+        """Embed texts in one batched pass (each truncated to the model's window)."""
         model = self._loaded()
         with self._lock:
             encoded = model.tokenizer(

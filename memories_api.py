@@ -16,6 +16,8 @@ from schemas import (
     MemoryUpdateSchema,
     PageQueryV1Schema,
     PaginationV1Schema,
+    SearchRequestSchema,
+    SearchResultSchema,
 )
 
 bp = Blueprint("memories_v1", __name__, url_prefix="/v1/memories")
@@ -47,6 +49,14 @@ def list_memories() -> tuple[Response, int]:
     query = query_args(PageQueryV1Schema())
     page = services().memories.list(current_scope(), query["page"], query["per_page"])
     return _ok(_memories.dump(page.items), pagination=PaginationV1Schema().dump(page))
+
+
+@bp.post("/search")
+def search_memories() -> tuple[Response, int]:
+    """Memories ranked by meaning, words or both, best first."""
+    body = json_body(SearchRequestSchema())
+    found = services().memories.search(current_scope(), **body)
+    return _ok(SearchResultSchema(many=True).dump(found.results))
 
 
 @bp.get("/<memory_id>")

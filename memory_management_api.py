@@ -14,6 +14,8 @@ from schemas import (
     MemoryWithEmbeddingSchema,
     PageQuerySchema,
     PaginationSchema,
+    SearchRequestSchema,
+    SearchResultSchema,
     StoredSchema,
     UpdatedSchema,
 )
@@ -43,6 +45,21 @@ def list_memories() -> Response:
         {
             "memories": MemorySchema(many=True).dump(page.items),
             "pagination": PaginationSchema().dump(page),
+        }
+    )
+
+
+@bp.post("/search")
+def search_memories() -> Response:
+    """Memories ranked by meaning, words or both, best first."""
+    body = json_body(SearchRequestSchema())
+    found = services().memories.search(current_scope(), **body)
+    return jsonify(
+        {
+            "results": SearchResultSchema(many=True).dump(found.results),
+            "query": found.query,
+            "total_results": len(found.results),
+            "search_time_ms": found.search_time_ms,
         }
     )
 

@@ -6,6 +6,7 @@ import hashlib
 import math
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from embeddings import Embedder
+from memory_filters import Filters
 from memory_store import EmbeddingModelMismatch, Memory, MemoryStore, Scope
+from search_index import ScoredMemory, SearchIndex
 
 
 class InvalidEmbedding(ValueError):
@@ -41,6 +44,15 @@ class Updated:
     memory: Memory
     embedding_regenerated: bool
     tokens_used: int
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Memories ranked for a query, best first, and how long the search took."""
+
+    query: str
+    results: list[ScoredMemory]
+    search_time_ms: float
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class MemoryService:
 
     def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
         self.store = store
+        self.index = SearchIndex(store.db)
         self.embedder = embedder
         self._prepared = False
         self._prepare_lock = threading.Lock()
@@ -110,17 +123,17 @@ class MemoryService:
         memory_id: str | None = None,
         embedding: Sequence[float] | None = None,
     ) -> Created:
-        """Store a memory, embedding its text unless the client sent a vector."""
+        """Store a memory, embedding every chunk of its text unless the client sent a vector."""
         self.prepare()
         if embedding is not None:
-            vector, tokens = self._client_vector(embedding), 0
+            vectors, tokens = self._client_vector(embedding)[np.newaxis], 0
         else:
-            embedded = self.embedder.embed([text])
-            vector, tokens = embedded.vectors[0], embedded.token_counts[0]
+            embedded = self.embedder.embed_document(text)
+            vectors, tokens = embedded.vectors, sum(embedded.token_counts)
         memory = self.store.insert(
-            scope, memory_id or new_memory_id(), text, metadata or {}, content_hash(text), vector
+            scope, memory_id or new_memory_id(), text, metadata or {}, content_hash(text), vectors
         )
-        return Created(memory, embedding is None, len(vector), tokens)
+        return Created(memory, embedding is None, vectors.shape[1], tokens)
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """One memory of the scope."""
@@ -142,14 +155,35 @@ class MemoryService:
     ) -> Updated:
         """Replace text and/or metadata; re-embed only when the text really changed."""
         self.prepare()
-        vector, tokens, new_hash = None, 0, None
+        vectors, tokens, new_hash = None, 0, None
         if text is not None:
             new_hash = content_hash(text)
             if new_hash != self.store.get(scope, memory_id).content_hash:
-                embedded = self.embedder.embed([text])
-                vector, tokens = embedded.vectors[0], embedded.token_counts[0]
-        memory = self.store.update(scope, memory_id, text, metadata, new_hash, vector)
-        return Updated(memory, vector is not None, tokens)
+                embedded = self.embedder.embed_document(text)
+                vectors, tokens = embedded.vectors, sum(embedded.token_counts)
+        memory = self.store.update(scope, memory_id, text, metadata, new_hash, vectors)
+        return Updated(memory, vectors is not None, tokens)
+
+    def search(
+        self,
+        scope: Scope,
+        query: str,
+        limit: int = 10,
+        threshold: float | None = None,
+        mode: str = "semantic",
+        filters: Filters | None = None,
+    ) -> SearchResults:
+        """The scope's memories that best match the query (see SearchIndex for the modes)."""
+        started = time.perf_counter()
+        vector = None
+        if mode != "keyword":
+            self.prepare()
+            vector = self.embedder.embed([query]).vectors[0]
+        results = self.index.search(
+            scope, mode, query, vector, limit, filters or Filters(), threshold
+        )
+        took = round((time.perf_counter() - started) * 1000, 2)
+        return SearchResults(query, results, took)
 
     def delete(self, scope: Scope, memory_id: str) -> None:
         """Delete one memory of the scope."""

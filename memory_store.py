@@ -59,17 +59,33 @@ class VectorIndexNotReady(RuntimeError):
     """Vectors were used before `bind_embedding_model` created the index."""
 
 
+# A memory's chunk vectors have ids rowid * CHUNK_SLOTS + position: deleting them needs no
+# lookup, and a KNN hit names its memory without a join. 50,000 characters make at most ~250
+# chunks of 200 new tokens each, far below the slots.
+CHUNK_SLOTS = 1024
+
+
+def chunk_ids(rowid: int, count: int) -> list[int]:
+    """The vector ids of a memory's chunks."""
+    return [rowid * CHUNK_SLOTS + position for position in range(count)]
+
+
+def memory_rowid(chunk_id: int) -> int:
+    """The memory a chunk vector belongs to."""
+    return chunk_id // CHUNK_SLOTS
+
+
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with milliseconds and a `Z` (sorts as text)."""
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at"
+MEMORY_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count"
 
 
 class MemoryStore:
-    """Memories and their vectors: every write of a row and its vector is one transaction."""
+    """Memories and their chunk vectors: a row and its vectors are written in one transaction."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -80,9 +96,10 @@ class MemoryStore:
         with self.db.transaction() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if "embedding_dimension" not in meta:
+                # The workspace partition makes a KNN search cost what that workspace holds.
                 conn.execute(
-                    "CREATE VIRTUAL TABLE memory_vectors USING vec0("
-                    " memory_rowid INTEGER PRIMARY KEY,"
+                    "CREATE VIRTUAL TABLE chunk_vectors USING vec0("
+                    " chunk_id INTEGER PRIMARY KEY,"
                     " scope TEXT PARTITION KEY,"
                     f" embedding float[{int(dimension)}] distance_metric=cosine)"
                 )
@@ -103,9 +120,9 @@ class MemoryStore:
         text: str,
         metadata: dict[str, Any],
         content_hash: str,
-        vector: np.ndarray,
+        vectors: np.ndarray,
     ) -> Memory:
-        """Store a new memory and its vector; raise MemoryExists if the id is taken."""
+        """Store a new memory and its chunk vectors; raise MemoryExists if the id is taken."""
         now = utc_now()
         with self.db.transaction() as conn:
             try:
@@ -126,15 +143,15 @@ class MemoryStore:
                 )
             except IntegrityError as exc:
                 raise MemoryExists(memory_id) from exc
-            self._write_vector(conn, cursor.lastrowid, scope, vector)
+            self._write_vectors(conn, cursor.lastrowid, scope, vectors, old_count=0)
         return Memory(memory_id, text, metadata, content_hash, now, now)
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """The memory with this id in this scope; raise MemoryNotFound otherwise."""
         with self.db.snapshot() as conn:
             row = self._row(conn, scope, memory_id)
-            embedding = self._read_vector(conn, row["rowid"]) if with_embedding else None
-        return _memory(row, embedding)
+            embedding = self._memory_vector(conn, row) if with_embedding else None
+        return memory_from_row(row, embedding)
 
     def page(self, scope: Scope, limit: int, offset: int) -> tuple[list[Memory], int]:
         """One page of the scope's memories, newest first, and how many there are in all."""
@@ -144,11 +161,11 @@ class MemoryStore:
                 (scope.owner, scope.workspace),
             ).fetchone()[0]
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE owner = ? AND workspace = ?"
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ?"
                 " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
                 (scope.owner, scope.workspace, limit, offset),
             ).fetchall()
-        return [_memory(row) for row in rows], total
+        return [memory_from_row(row) for row in rows], total
 
     def update(
         self,
@@ -157,9 +174,9 @@ class MemoryStore:
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
         content_hash: str | None = None,
-        vector: np.ndarray | None = None,
+        vectors: np.ndarray | None = None,
     ) -> Memory:
-        """Change text and/or metadata (and the vector with the text) in one transaction."""
+        """Change text and/or metadata (and the vectors with the text) in one transaction."""
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
             text = row["text"] if text is None else text
@@ -171,8 +188,8 @@ class MemoryStore:
                 " WHERE rowid = ?",
                 (text, _dump(metadata), content_hash, now, row["rowid"]),
             )
-            if vector is not None:
-                self._write_vector(conn, row["rowid"], scope, vector)
+            if vectors is not None:
+                self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
         return Memory(memory_id, text, metadata, content_hash, row["created_at"], now)
 
     def delete(self, scope: Scope, memory_id: str) -> None:
@@ -180,67 +197,83 @@ class MemoryStore:
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
-            self._delete_vectors(conn, [row["rowid"]])
+            self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
 
     def delete_all(self, scope: Scope) -> int:
         """Delete every memory of the scope (and nothing outside it); return how many."""
         with self.db.transaction() as conn:
-            rowids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT rowid FROM memories WHERE owner = ? AND workspace = ?",
-                    (scope.owner, scope.workspace),
-                )
-            ]
+            rows = conn.execute(
+                "SELECT rowid, chunk_count FROM memories WHERE owner = ? AND workspace = ?",
+                (scope.owner, scope.workspace),
+            ).fetchall()
             conn.execute(
                 "DELETE FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
             )
-            self._delete_vectors(conn, rowids)
-        return len(rowids)
+            self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row)])
+        return len(rows)
 
     def _row(self, conn: Connection, scope: Scope, memory_id: str) -> Any:
         row = conn.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE owner = ? AND workspace = ? AND id = ?",
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ? AND id = ?",
             (scope.owner, scope.workspace, memory_id),
         ).fetchone()
         if row is None:
             raise MemoryNotFound(memory_id)
         return row
 
-    def _write_vector(self, conn: Connection, rowid: int, scope: Scope, vector: np.ndarray) -> None:
+    def _write_vectors(
+        self, conn: Connection, rowid: int, scope: Scope, vectors: np.ndarray, old_count: int
+    ) -> None:
         if self.dimension is None:
             raise VectorIndexNotReady("bind_embedding_model() must run before vectors are written")
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if not 1 <= len(vectors) <= CHUNK_SLOTS:
+            raise ValueError(f"a memory needs 1 to {CHUNK_SLOTS} vectors, got {len(vectors)}")
         # vec0 0.1.9 cannot INSERT OR REPLACE: delete, then insert, in the caller's transaction.
-        self._delete_vectors(conn, [rowid])
-        conn.execute(
-            "INSERT INTO memory_vectors (memory_rowid, scope, embedding) VALUES (?, ?, ?)",
-            (rowid, scope.partition, np.asarray(vector, dtype=np.float32).tobytes()),
+        self._delete_vectors(conn, chunk_ids(rowid, old_count))
+        conn.executemany(
+            "INSERT INTO chunk_vectors (chunk_id, scope, embedding) VALUES (?, ?, ?)",
+            [
+                (chunk_id, scope.partition, vector.tobytes())
+                for chunk_id, vector in zip(chunk_ids(rowid, len(vectors)), vectors, strict=True)
+            ],
         )
+        conn.execute("UPDATE memories SET chunk_count = ? WHERE rowid = ?", (len(vectors), rowid))
 
-    def _read_vector(self, conn: Connection, rowid: int) -> list[float] | None:
-        row = conn.execute(
-            "SELECT embedding FROM memory_vectors WHERE memory_rowid = ?", (rowid,)
-        ).fetchone()
-        if row is None:
+    def _memory_vector(self, conn: Connection, row: Any) -> list[float] | None:
+        """One vector for the memory: its only chunk's, or the normalized mean of its chunks."""
+        # Point lookups by id: vec0 answers `chunk_id = ?` from its index, an IN list by a scan.
+        found = [
+            found_row
+            for chunk_id in chunk_ids(row["rowid"], row["chunk_count"])
+            for found_row in conn.execute(
+                "SELECT embedding FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,)
+            )
+        ]
+        if not found:
             return None
+        vectors = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in found])
+        vector = vectors[0]
+        if len(vectors) > 1:
+            mean = vectors.mean(axis=0)
+            vector = (mean / np.linalg.norm(mean)).astype(np.float32)
         # str() of a float32 is its shortest exact form: no float64 noise in the JSON.
-        return [float(str(x)) for x in np.frombuffer(row[0], dtype=np.float32)]
+        return [float(str(x)) for x in vector]
 
     @staticmethod
-    def _delete_vectors(conn: Connection, rowids: list[int]) -> None:
-        if not rowids:
+    def _delete_vectors(conn: Connection, ids: list[int]) -> None:
+        if not ids:
             return  # nothing to do, and the index may not exist yet on a fresh database
-        conn.executemany(
-            "DELETE FROM memory_vectors WHERE memory_rowid = ?", [(r,) for r in rowids]
-        )
+        conn.executemany("DELETE FROM chunk_vectors WHERE chunk_id = ?", [(i,) for i in ids])
 
 
 def _dump(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
 
 
-def _memory(row: Any, embedding: list[float] | None = None) -> Memory:
+def memory_from_row(row: Any, embedding: list[float] | None = None) -> Memory:
+    """A Memory from a row selected with MEMORY_COLUMNS."""
     return Memory(
         id=row["id"],
         text=row["text"],

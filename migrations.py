@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlean
+
 # Never edit or reorder a migration that has shipped: append a new one.
 MIGRATIONS: tuple[str, ...] = (
     # 1: settings of the database itself, API keys, memories.
@@ -36,6 +38,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX memories_newest_first ON memories (owner, workspace, created_at, rowid);
     """,
+    # 2: search. Long texts are embedded as several chunks; FTS5 keyword index kept in step
+    # with `memories` by triggers, inside the same transactions as every memory write.
+    """
+    ALTER TABLE memories ADD COLUMN chunk_count INTEGER NOT NULL DEFAULT 1;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        text,
+        content='memories',
+        content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+    END;
+    """,
 )
 
 
@@ -64,4 +88,13 @@ def apply(conn: Any) -> int:
 
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (executescript would commit our transaction)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        # complete_statement knows that a trigger body's inner ';' does not end it.
+        if sqlean.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {current.strip()[:60]}")
+    return statements

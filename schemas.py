@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from memory_filters import Filters
+from search_index import MODES
 
 MAX_TEXT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
@@ -46,6 +57,32 @@ class StrictFloat(fields.Float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError("Not a valid number.")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer only: no numeric strings, no booleans, no 10.5."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class UtcTimestamp(fields.Field):
+    """An ISO 8601 date-time (naive ones are UTC), as the store's sortable UTC text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        problem = _timestamp(value)
+        if problem:
+            raise ValidationError(problem)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _depth(value: Any) -> int:
@@ -169,7 +206,103 @@ class DeleteAllQuerySchema(_Query):
     )
 
 
+_TAG_LIST = {
+    "cls_or_instance": fields.String(validate=validate.Length(1, 256)),
+    "validate": validate.Length(1, MAX_TAGS),
+}
+
+
+class TagsFilterSchema(Schema):
+    """`filters.tags`: memories having any of / all of these tags."""
+
+    any = fields.List(**_TAG_LIST)
+    all = fields.List(**_TAG_LIST)
+
+    @validates_schema
+    def _one_of(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give `any` and/or `all`: a list of tags.", "_schema")
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _metadata_condition(condition: Any) -> tuple | str:
+    """The values a metadata key may have, or why the condition is invalid."""
+    if _is_scalar(condition):
+        return (condition,)
+    if isinstance(condition, dict) and list(condition) == ["in"]:
+        values = condition["in"]
+        if isinstance(values, list) and 1 <= len(values) <= 100 and all(map(_is_scalar, values)):
+            return tuple(values)
+    return 'Must be a string, number, boolean, or {"in": [1-100 of those]}.'
+
+
+class MetadataFilter(fields.Field):
+    """`filters.metadata`: {key: value} equality or {key: {"in": [values]}} on top-level keys."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict) or not 1 <= len(value) <= 20:
+            raise ValidationError("Must be an object of 1-20 metadata keys and conditions.")
+        found, errors = {}, {}
+        for key, condition in value.items():
+            # '"' and '\' are refused so a key always makes an exact quoted JSON path.
+            if not 1 <= len(key) <= 128 or '"' in key or "\\" in key:
+                errors[key] = ["Keys are 1-128 characters, without double quotes or backslashes."]
+                continue
+            values = _metadata_condition(condition)
+            if isinstance(values, str):
+                errors[key] = [values]
+            else:
+                found[key] = values
+        if errors:
+            raise ValidationError(errors)
+        return found
+
+
+class FiltersSchema(Schema):
+    """`filters` of a search; unknown keys are an error, every condition must hold."""
+
+    type = fields.String(validate=validate.Length(1, 256))
+    source = fields.String(validate=validate.Length(1, 256))
+    tags = fields.Nested(TagsFilterSchema)
+    created_after = UtcTimestamp()
+    created_before = UtcTimestamp()
+    updated_after = UtcTimestamp()
+    updated_before = UtcTimestamp()
+    metadata = MetadataFilter()
+
+    @post_load
+    def _to_filters(self, data: dict, **kwargs: Any) -> Filters:
+        tags = data.pop("tags", {})
+        return Filters(
+            tags_any=tuple(tags.get("any", ())), tags_all=tuple(tags.get("all", ())), **data
+        )
+
+
+class SearchRequestSchema(Schema):
+    """POST /api/v1/memory/search and POST /v1/memories/search."""
+
+    query = Text(required=True, error_messages={"required": REQUIRED})
+    limit = StrictInteger(load_default=10, validate=validate.Range(1, 100))
+    threshold = StrictFloat(allow_nan=False)
+    mode = fields.String(load_default="semantic", validate=validate.OneOf(MODES))
+    filters = fields.Nested(FiltersSchema, load_default=Filters)
+
+
 # Responses -----------------------------------------------------------------------------
+
+
+class SearchResultSchema(Schema):
+    """One search result: the memory and its score."""
+
+    id = fields.String(attribute="memory.id")
+    text = fields.String(attribute="memory.text")
+    metadata = fields.Dict(attribute="memory.metadata")
+    score = fields.Function(lambda result: round(result.score, 6))
+    created_at = fields.String(attribute="memory.created_at")
+    updated_at = fields.String(attribute="memory.updated_at")
 
 
 class MemorySchema(Schema):

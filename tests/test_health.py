@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import migrations
 from app import create_app
 
 
@@ -10,7 +11,7 @@ def test_ready(client):
     assert response.status_code == 200
     assert response.json == {
         "status": "ok",
-        "database": {"ready": True, "schema_version": 1},
+        "database": {"ready": True, "schema_version": len(migrations.MIGRATIONS)},
         "model": {
             "ready": True,
             "name": "sentence-transformers/all-MiniLM-L6-v2",

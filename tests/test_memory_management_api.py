@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from chunking import split_text
+
 SEED_BODY = {
     "text": "Meeting notes from Q4 planning",
     "metadata": {"type": "meeting", "tags": ["planning", "q4"]},
@@ -31,10 +33,15 @@ def test_post_matches_the_seed(client, auth, embedder):
     assert body["tokens_used"] == expected > 2
 
 
-def test_tokens_used_counts_only_what_the_model_read(client, auth, embedder):
+def test_tokens_used_counts_every_chunk_of_a_long_text(client, auth, embedder):
     long_text = "word " * 2000
     body = store(client, auth, {"text": long_text})
-    assert body["tokens_used"] == embedder.max_tokens == 256
+    tokenizer = embedder._loaded().tokenizer
+    chunks = split_text(long_text, tokenizer)
+    assert len(chunks) > 1
+    expected = sum(len(tokenizer(chunk)["input_ids"]) for chunk in chunks)
+    assert body["tokens_used"] == expected
+    assert expected > 2000  # every word read at least once, overlaps counted again
 
 
 def test_post_with_all_documented_metadata_fields_and_extra_keys(client, auth):

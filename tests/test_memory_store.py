@@ -38,7 +38,7 @@ def store(tmp_path) -> MemoryStore:
 def counts(store: MemoryStore) -> tuple[int, int]:
     conn = store.db.connection()
     rows = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
-    vectors = conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
+    vectors = conn.execute("SELECT count(*) FROM chunk_vectors").fetchone()[0]
     return rows, vectors
 
 
@@ -78,7 +78,7 @@ def test_update_replaces_vector_only_when_given(store):
     got = store.get(HERE, "m1", with_embedding=True)
     assert got.metadata == {"y": 2} and got.text == "a"
     assert np.array_equal(np.float32(got.embedding), unit(1))
-    store.update(HERE, "m1", text="b", content_hash="h2", vector=unit(3))
+    store.update(HERE, "m1", text="b", content_hash="h2", vectors=unit(3))
     got = store.get(HERE, "m1", with_embedding=True)
     assert (got.text, got.content_hash) == ("b", "h2")
     assert np.array_equal(np.float32(got.embedding), unit(3))

@@ -1,0 +1,124 @@
+"""Splitting long texts into overlapping, sentence-aligned chunks the model reads well."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Any
+
+# A text the model can read whole (256 tokens with [CLS] and [SEP]) stays one chunk.
+WHOLE_TEXT_TOKENS = 254
+# Longer texts: all-MiniLM-L6-v2 was trained on inputs of up to 128 tokens, and a fact keeps
+# more of a chunk's meaning when the chunk is short; whole sentences are packed up to this.
+CHUNK_TOKENS = 128
+# Neighbouring chunks share up to this many tokens of whole sentences, so a fact that spans
+# a boundary is whole in one of them.
+OVERLAP_TOKENS = 32
+
+# A paragraph shorter than this (a heading, a one-word line) is joined to the next one;
+# one-sentence facts (usually 10+ tokens) keep a chunk of their own.
+MIN_PARAGRAPH_TOKENS = 8
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+# Sentence ends, CJK ones (written as escapes) included, and line breaks.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026\u3002\uff01\uff1f])\s+|\n+")
+
+
+def split_text(
+    text: str,
+    tokenizer: Any,
+    chunk_tokens: int = CHUNK_TOKENS,
+    overlap: int = OVERLAP_TOKENS,
+) -> list[str]:
+    """The text itself if the model can read it whole, else sentence-aligned chunks of it.
+
+    Chunks never cross a paragraph break (a blank line), so a paragraph's facts are not
+    diluted by its neighbours; inside a paragraph, whole sentences are packed.
+    """
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
+        "offset_mapping"
+    ]
+    if len(offsets) <= WHOLE_TEXT_TOKENS:
+        return [text]
+    token_starts = [start for start, _ in offsets]
+
+    def tokens_in(start: int, end: int) -> int:
+        return bisect.bisect_left(token_starts, end) - bisect.bisect_left(token_starts, start)
+
+    chunks: list[str] = []
+    for start, end in _paragraph_spans(text, tokens_in):
+        sentences = [(s, e, tokens_in(s, e)) for s, e in _sentence_spans(text, start, end)]
+        chunks += _pack(text, offsets, sentences, chunk_tokens, overlap)
+    return chunks
+
+
+def _paragraph_spans(text: str, tokens_in: Any) -> list[tuple[int, int]]:
+    """Spans between blank lines; a paragraph too short to mean much joins the next one."""
+    spans, start = [], 0
+    for gap in _PARAGRAPH_BREAK.finditer(text):
+        spans.append((start, gap.start()))
+        start = gap.end()
+    spans.append((start, len(text)))
+    spans = [(s, e) for s, e in spans if text[s:e].strip()]
+    merged: list[tuple[int, int]] = []
+    pending: int | None = None  # start of short paragraphs waiting for the next one
+    for s, e in spans:
+        s = s if pending is None else pending
+        pending = s if tokens_in(s, e) < MIN_PARAGRAPH_TOKENS else None
+        if pending is None:
+            merged.append((s, e))
+    if pending is not None:  # short paragraphs at the very end join the last chunk
+        merged[-1:] = [(merged[-1][0] if merged else pending, len(text.rstrip()))]
+    return merged
+
+
+def _pack(
+    text: str, offsets: list, sentences: list[tuple[int, int, int]], size: int, overlap: int
+) -> list[str]:
+    """Whole sentences packed into chunks of up to `size` tokens, sharing up to `overlap`."""
+    chunks: list[str] = []
+    first = 0
+    while first < len(sentences):
+        last, tokens = first, 0
+        while last < len(sentences) and tokens + sentences[last][2] <= size:
+            tokens += sentences[last][2]
+            last += 1
+        if last == first:  # one sentence longer than a chunk: cut it by token windows
+            start, end, _ = sentences[first]
+            chunks += _token_windows(text, offsets, start, end, size, overlap)
+            first += 1
+            continue
+        chunks.append(text[sentences[first][0] : sentences[last - 1][1]])
+        if last == len(sentences):
+            break
+        # Start the next chunk on the last sentences of this one, up to `overlap` tokens.
+        shared, next_first = 0, last
+        while next_first - 1 > first and shared + sentences[next_first - 1][2] <= overlap:
+            next_first -= 1
+            shared += sentences[next_first][2]
+        first = next_first
+    return chunks
+
+
+def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences and lines between `start` and `end`, blanks skipped."""
+    spans = []
+    for boundary in _SENTENCE_END.finditer(text, start, end):
+        spans.append((start, boundary.start()))
+        start = boundary.end()
+    spans.append((start, end))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _token_windows(
+    text: str, offsets: list, start: int, end: int, size: int, overlap: int
+) -> list[str]:
+    """Overlapping windows of `size` tokens over the characters start..end."""
+    inside = [(s, e) for s, e in offsets if start <= s < end]
+    windows = []
+    for first in range(0, len(inside), size - overlap):
+        window = inside[first : first + size]
+        windows.append(text[window[0][0] : window[-1][1]])
+        if first + size >= len(inside):
+            break
+    return windows

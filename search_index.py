@@ -1,0 +1,208 @@
+"""Finding memories: semantic (sqlite-vec KNN), keyword (FTS5 BM25) and hybrid (RRF). No Flask."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from database import Connection, Database
+from memory_filters import Filters
+from memory_store import (
+    MEMORY_COLUMNS,
+    Memory,
+    Scope,
+    chunk_ids,
+    memory_from_row,
+    memory_rowid,
+)
+
+MODES = ("semantic", "keyword", "hybrid")
+MAX_K = 4096  # sqlite-vec's largest k
+RRF_K = 60  # the usual reciprocal rank fusion constant
+MAX_QUERY_TERMS = 64
+# Words that match almost every English memory: in an any-word query they only add noise.
+STOPWORDS = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"]
+)
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    """A search result: the memory and how well it matched (see the README for each mode)."""
+
+    memory: Memory
+    score: float
+
+
+def fts_query(text: str) -> str | None:
+    """Plain user text as an FTS5 query: every word quoted, any of them may match.
+
+    Quoting each word makes operators, quotes, `*`, NEAR and column filters plain words, so no
+    user text can be an FTS5 syntax error. BM25 ranks memories matching more words higher.
+    Stopwords are dropped unless the query has nothing else.
+    """
+    words = list(dict.fromkeys(word.lower() for word in re.findall(r"\w+", text)))
+    words = [word for word in words if word not in STOPWORDS] or words
+    return " OR ".join(f'"{word}"' for word in words[:MAX_QUERY_TERMS]) or None
+
+
+class SearchIndex:
+    """Ranks one scope's memories for a query; filters apply before the top-k cut."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def search(
+        self,
+        scope: Scope,
+        mode: str,
+        query: str,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters,
+        threshold: float | None = None,
+    ) -> list[ScoredMemory]:
+        """The best `limit` memories with their scores, best first, each memory once."""
+        # One read transaction: ranking and fetching see the same memories, never stale ones.
+        with self.db.snapshot() as conn:
+            if mode == "semantic":
+                ranked = self._semantic(conn, scope, vector, limit, filters)
+            elif mode == "keyword":
+                ranked = self._keyword(conn, scope, query, limit, filters)
+            else:
+                depth = min(max(limit * 5, 50), 500)
+                ranked = fuse(
+                    self._semantic(conn, scope, vector, depth, filters),
+                    self._keyword(conn, scope, query, depth, filters),
+                )
+            if threshold is not None:
+                ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
+            ranked = ranked[:limit]
+            memories = _memories(conn, [rowid for rowid, _ in ranked])
+        return [ScoredMemory(memories[rowid], score) for rowid, score in ranked]
+
+    def _semantic(
+        self, conn: Connection, scope: Scope, vector: np.ndarray, limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """Memories by the cosine similarity of their best chunk to the query vector."""
+        candidates = None
+        if filters.active:
+            rows = _filtered(conn, scope, filters, "m.rowid, m.chunk_count")
+            candidates = [i for row in rows for i in chunk_ids(*row)]
+            total = len(candidates)
+        else:
+            total = conn.execute(
+                "SELECT coalesce(sum(chunk_count), 0) FROM memories"
+                " WHERE owner = ? AND workspace = ?",
+                (scope.owner, scope.workspace),
+            ).fetchone()[0]
+        if total == 0:
+            return []
+        # Most memories are one chunk; when long ones crowd the top, ask for more chunks.
+        k = min(total, MAX_K, max(limit * 2, 16))
+        while True:
+            best = _best_per_memory(_knn(conn, scope, vector, k, candidates))
+            if len(best) >= limit or k >= total:
+                break
+            if k == MAX_K:  # past sqlite-vec's k: score every candidate chunk exactly
+                best = _best_per_memory(_exact(conn, scope, vector, candidates))
+                break
+            k = min(total, MAX_K, k * 4)
+        return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
+
+    def _keyword(
+        self, conn: Connection, scope: Scope, query: str, limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """Memories by BM25 relevance (higher is better) to the words of the query."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        where, params = filters.to_sql()
+        rows = conn.execute(
+            "SELECT m.rowid, bm25(memories_fts) AS rank"
+            " FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
+            f" WHERE memories_fts MATCH ? AND m.owner = ? AND m.workspace = ? AND {where}"
+            " ORDER BY rank, m.rowid DESC LIMIT ?",
+            (match, scope.owner, scope.workspace, *params, limit),
+        ).fetchall()
+        # FTS5's bm25() is lower-is-better; its negation reads as a relevance score.
+        return [(rowid, -rank) for rowid, rank in rows]
+
+
+def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion, scaled so 1.0 means ranked first by every list."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (rowid, _) in enumerate(ranking, start=1):
+            scores[rowid] = scores.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(
+        ((rowid, score / best) for rowid, score in scores.items()),
+        key=lambda item: (-item[1], -item[0]),
+    )
+
+
+def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:
+    where, params = filters.to_sql()
+    return conn.execute(
+        f"SELECT {columns} FROM memories m WHERE m.owner = ? AND m.workspace = ? AND {where}",
+        (scope.owner, scope.workspace, *params),
+    ).fetchall()
+
+
+def _knn(
+    conn: Connection, scope: Scope, vector: np.ndarray, k: int, candidates: list[int] | None
+) -> list[tuple[int, float]]:
+    sql = (
+        "SELECT chunk_id, distance FROM chunk_vectors"
+        " WHERE embedding MATCH ? AND k = ? AND scope = ?"
+    )
+    params: list[Any] = [np.asarray(vector, dtype=np.float32).tobytes(), k, scope.partition]
+    if candidates is not None:
+        sql += " AND chunk_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(candidates))
+    return [(chunk_id, 1.0 - distance) for chunk_id, distance in conn.execute(sql, params)]
+
+
+def _exact(
+    conn: Connection, scope: Scope, vector: np.ndarray, candidates: list[int] | None
+) -> list[tuple[int, float]]:
+    if candidates is None:
+        rows = conn.execute(
+            "SELECT chunk_id, embedding FROM chunk_vectors WHERE scope = ?", (scope.partition,)
+        ).fetchall()
+    else:
+        rows = [
+            row
+            for chunk_id in candidates
+            for row in conn.execute(
+                "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,)
+            )
+        ]
+    matrix = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+    query = np.asarray(vector, dtype=np.float32)
+    # Client-supplied vectors need not be unit length: divide by both norms.
+    scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
+    return [(row[0], float(score)) for row, score in zip(rows, scores, strict=True)]
+
+
+def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, float]:
+    best: dict[int, float] = {}
+    for chunk_id, score in chunk_scores:
+        rowid = memory_rowid(chunk_id)
+        if score > best.get(rowid, -2.0):
+            best[rowid] = score
+    return best
+
+
+def _memories(conn: Connection, rowids: list[int]) -> dict[int, Memory]:
+    rows = conn.execute(
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(rowids),),
+    ).fetchall()
+    return {row["rowid"]: memory_from_row(row) for row in rows}
