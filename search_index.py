@@ -26,9 +26,17 @@ MAX_K = 4096  # sqlite-vec's largest k
 RRF_K = 60  # the usual reciprocal rank fusion constant
 MAX_QUERY_TERMS = 64
 # Words that match almost every English memory: in an any-word query they only add noise.
-STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"]
-)
+_STOPWORD_TEXT = """
+a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers herself him himself his how i if in
+into is it its itself just me more most my myself no nor not now of off on once only or
+other our ours ourselves out over own same she should so some such than that the their
+theirs them themselves then there these they this those through to too under until up
+very was we were what when where which while who whom why will with would you your yours
+yourself
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -39,16 +47,19 @@ class ScoredMemory:
     score: float
 
 
-def fts_query(text: str) -> str | None:
-    """Plain user text as an FTS5 query: every word quoted, any of them may match.
+def query_terms(text: str) -> list[str]:
+    """The distinct words of a query, stopwords dropped unless the query has nothing else."""
+    words = list(dict.fromkeys(word.lower() for word in re.findall(r"\w+", text)))
+    return ([word for word in words if word not in STOPWORDS] or words)[:MAX_QUERY_TERMS]
+
+
+def fts_query(terms: list[str]) -> str:
+    """Terms as an FTS5 query: every word quoted, any of them may match.
 
     Quoting each word makes operators, quotes, `*`, NEAR and column filters plain words, so no
     user text can be an FTS5 syntax error. BM25 ranks memories matching more words higher.
-    Stopwords are dropped unless the query has nothing else.
     """
-    words = list(dict.fromkeys(word.lower() for word in re.findall(r"\w+", text)))
-    words = [word for word in words if word not in STOPWORDS] or words
-    return " OR ".join(f'"{word}"' for word in words[:MAX_QUERY_TERMS]) or None
+    return " OR ".join(f'"{term}"' for term in terms)
 
 
 class SearchIndex:
@@ -78,7 +89,7 @@ class SearchIndex:
                 depth = min(max(limit * 5, 50), 500)
                 ranked = fuse(
                     self._semantic(conn, scope, vector, depth, filters),
-                    self._keyword(conn, scope, query, depth, filters),
+                    self._keyword(conn, scope, query, depth, filters, coordinated=True),
                 )
             if threshold is not None:
                 ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
@@ -116,11 +127,22 @@ class SearchIndex:
         return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
 
     def _keyword(
-        self, conn: Connection, scope: Scope, query: str, limit: int, filters: Filters
+        self,
+        conn: Connection,
+        scope: Scope,
+        query: str,
+        limit: int,
+        filters: Filters,
+        coordinated: bool = False,
     ) -> list[tuple[int, float]]:
-        """Memories by BM25 relevance (higher is better) to the words of the query."""
-        match = fts_query(query)
-        if match is None:
+        """Memories by BM25 relevance (higher is better) to the words of the query.
+
+        `coordinated` keeps only memories matching most (over half) of the query's terms: for
+        fusion, a memory that shares one incidental word with a question is noise, while an
+        exact name, code or phrase matches all of its terms.
+        """
+        terms = query_terms(query)
+        if not terms:
             return []
         where, params = filters.to_sql()
         rows = conn.execute(
@@ -128,8 +150,11 @@ class SearchIndex:
             " FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
             f" WHERE memories_fts MATCH ? AND m.owner = ? AND m.workspace = ? AND {where}"
             " ORDER BY rank, m.rowid DESC LIMIT ?",
-            (match, scope.owner, scope.workspace, *params, limit),
+            (fts_query(terms), scope.owner, scope.workspace, *params, limit),
         ).fetchall()
+        if coordinated and len(terms) > 1:
+            matched = _terms_matched(conn, [rowid for rowid, _ in rows], terms)
+            rows = [row for row in rows if matched[row[0]] > len(terms) / 2]
         # FTS5's bm25() is lower-is-better; its negation reads as a relevance score.
         return [(rowid, -rank) for rowid, rank in rows]
 
@@ -145,6 +170,19 @@ def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
         ((rowid, score / best) for rowid, score in scores.items()),
         key=lambda item: (-item[1], -item[0]),
     )
+
+
+def _terms_matched(conn: Connection, rowids: list[int], terms: list[str]) -> dict[int, int]:
+    """How many of the terms each memory's text contains (as FTS5 tokenizes and stems it)."""
+    matched = dict.fromkeys(rowids, 0)
+    for term in terms:
+        for (rowid,) in conn.execute(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
+            " AND rowid IN (SELECT value FROM json_each(?))",
+            (f'"{term}"', json.dumps(rowids)),
+        ):
+            matched[rowid] += 1
+    return matched
 
 
 def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:

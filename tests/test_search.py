@@ -1,0 +1,350 @@
+"""Search on both surfaces: shapes, modes, every filter, isolation, hostile input, no stale hits."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from helpers import headers
+
+MODES = ["semantic", "keyword", "hybrid"]
+
+
+def add(client, auth, text, **body):
+    response = client.post("/api/v1/memory", json={"text": text, **body}, headers=auth)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def search(client, auth, query, status=200, **body):
+    response = client.post("/api/v1/memory/search", json={"query": query, **body}, headers=auth)
+    assert response.status_code == status, response.json
+    return response.json
+
+
+def ids(client, auth, query, **body):
+    return [r["id"] for r in search(client, auth, query, **body)["results"]]
+
+
+@pytest.fixture
+def pets(client, auth):
+    return {
+        "dog": add(client, auth, "I adopted a golden retriever puppy named Biscuit"),
+        "tax": add(client, auth, "The quarterly tax filing is due on April 15"),
+        "curry": add(client, auth, "My favourite dish is a spicy Thai green curry"),
+    }
+
+
+def test_management_surface_shape(client, auth, pets):
+    body = search(client, auth, "a new dog in the family")
+    assert set(body) == {"results", "query", "total_results", "search_time_ms"}
+    assert body["query"] == "a new dog in the family"
+    assert body["total_results"] == len(body["results"]) == 3
+    assert isinstance(body["search_time_ms"], float) and body["search_time_ms"] > 0
+    first = body["results"][0]
+    assert set(first) == {"id", "text", "metadata", "score", "created_at", "updated_at"}
+    assert first["id"] == pets["dog"]
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(-1 <= s <= 1 for s in scores)
+
+
+def test_v1_surface_shape(client, auth, pets):
+    response = client.post("/v1/memories/search", json={"query": "pet dog"}, headers=auth)
+    assert response.status_code == 200
+    assert response.json["success"] is True
+    assert response.json["data"][0]["id"] == pets["dog"]
+    same = search(client, auth, "pet dog")["results"]
+    assert response.json["data"] == same
+
+
+def test_semantic_score_is_the_cosine_similarity(client, auth, embedder, pets):
+    result = search(client, auth, "spicy food", limit=1)["results"][0]
+    vectors = embedder.embed(
+        ["spicy food", "My favourite dish is a spicy Thai green curry"]
+    ).vectors
+    assert result["score"] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-4)
+
+
+def test_limit_and_threshold(client, auth, pets):
+    assert len(ids(client, auth, "anything", limit=2)) == 2
+    everything = search(client, auth, "puppy")["results"]
+    cut = everything[0]["score"] - 0.01
+    kept = search(client, auth, "puppy", threshold=cut)["results"]
+    assert [r["id"] for r in kept] == [pets["dog"]]
+    assert search(client, auth, "puppy", threshold=0.999)["results"] == []
+
+
+def test_default_limit_is_10(client, auth):
+    for i in range(12):
+        add(client, auth, f"note number {i} about the garden")
+    assert len(ids(client, auth, "garden notes")) == 10
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "5"}, "limit"),
+        ({"limit": 2.5}, "limit"),
+        ({"threshold": "high"}, "threshold"),
+        ({"mode": "fuzzy"}, "mode"),
+        ({"filters": {"colour": "red"}}, "filters"),
+        ({"filters": {"tags": ["a"]}}, "filters"),
+        ({"filters": {"tags": {"some": ["a"]}}}, "filters"),
+        ({"filters": {"tags": {}}}, "filters"),
+        ({"filters": {"created_after": "yesterday"}}, "filters"),
+        ({"filters": {"metadata": {"k": {"gt": 1}}}}, "filters"),
+        ({"filters": {"metadata": {"k": [1, 2]}}}, "filters"),
+        ({"filters": {"metadata": {'bad"key': 1}}}, "filters"),
+        ({"filters": {"metadata": {}}}, "filters"),
+        ({"filters": None}, "filters"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/memory/search", "/v1/memories/search"])
+def test_invalid_search_requests_are_400(client, auth, body, field, path):
+    response = client.post(path, json={"query": "q", **body}, headers=auth)
+    assert response.status_code == 400
+    assert field in response.json["details"]["fields"]
+
+
+@pytest.mark.parametrize("query", [None, "", "   ", "a\x00b", 7])
+def test_query_must_be_text(client, auth, query):
+    body = {} if query is None else {"query": query}
+    response = client.post("/api/v1/memory/search", json=body, headers=auth)
+    assert response.status_code == 400
+
+
+def test_keyword_mode_uses_bm25_on_words(client, auth, pets):
+    found = search(client, auth, "Biscuit", mode="keyword")["results"]
+    assert [r["id"] for r in found] == [pets["dog"]]
+    assert found[0]["score"] > 0
+    assert search(client, auth, "new family pet", mode="keyword")["results"] == []
+
+
+def test_keyword_search_folds_case_accents_and_stems(client, auth):
+    memory_id = add(client, auth, "We met at the Café Müller while planning the renovations")
+    for query in ("cafe", "MULLER", "plan", "renovation"):
+        assert ids(client, auth, query, mode="keyword") == [memory_id], query
+
+
+def test_hybrid_finds_by_meaning_and_by_exact_name(client, auth, pets):
+    assert ids(client, auth, "a new dog joined the family", mode="hybrid")[0] == pets["dog"]
+    assert ids(client, auth, "Biscuit", mode="hybrid")[0] == pets["dog"]
+    top = search(client, auth, "golden retriever puppy Biscuit", mode="hybrid")["results"][0]
+    assert top["score"] == pytest.approx(1.0)  # first in both rankings
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "'",
+    "unbalanced (parenthesis",
+    "AND",
+    "OR OR OR",
+    "NOT dog",
+    "dog NEAR puppy",
+    "NEAR(dog puppy, 2)",
+    "dog*",
+    "*",
+    "^dog",
+    "text:dog",
+    "{text}: dog",
+    "dog + puppy - cat",
+    "'; DROP TABLE memories; --",
+    "1 OR 1=1",
+    '" OR ""="',
+    "SELECT * FROM api_keys",
+    "%_%",
+    "\\",
+    "ÅÄÖ ñ ç ß",
+    "犬 子犬 ゴールデン",
+    "🐶🐕 emoji",
+    "العربية كلب",
+    "a" * 5000,
+    "word " * 500,
+    "\t\n\r",
+    "?!.,;:",
+    "dog" + "\u200b" * 10,
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_break_search(client, auth, pets, mode, query):
+    response = client.post(
+        "/api/v1/memory/search", json={"query": query, "mode": mode}, headers=auth
+    )
+    if query.strip():
+        assert response.status_code == 200, response.json
+        assert isinstance(response.json["results"], list)
+    else:
+        assert response.status_code == 400
+    # Nothing was harmed.
+    assert client.get("/api/v1/memory", headers=auth).json["pagination"]["total"] == 3
+
+
+@pytest.fixture
+def tagged(client, auth):
+    made = {}
+    for name, metadata in {
+        "standup": {"type": "meeting", "tags": ["work", "daily"], "source": "calendar"},
+        "retro": {"type": "meeting", "tags": ["work", "sprint"], "source": "notes", "team": "api"},
+        "groceries": {"type": "todo", "tags": ["home"], "source": "notes", "team": "none"},
+        "review": {"type": "meeting", "tags": ["work"], "source": "calendar", "priority": 2},
+        "dentist": {"type": "event", "tags": ["health", "daily"], "priority": 1, "done": True},
+    }.items():
+        made[name] = add(client, auth, f"{name} notes for the week", metadata=metadata)
+    return made
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"type": "meeting"}, {"standup", "retro", "review"}),
+        ({"source": "notes"}, {"retro", "groceries"}),
+        ({"tags": {"any": ["sprint", "home"]}}, {"retro", "groceries"}),
+        ({"tags": {"all": ["work", "daily"]}}, {"standup"}),
+        ({"tags": {"any": ["daily"], "all": ["health"]}}, {"dentist"}),
+        ({"metadata": {"team": "api"}}, {"retro"}),
+        ({"metadata": {"priority": {"in": [1, 2]}}}, {"review", "dentist"}),
+        ({"metadata": {"done": True}}, {"dentist"}),
+        ({"metadata": {"type": "todo"}}, {"groceries"}),
+        (
+            {"type": "meeting", "source": "calendar", "tags": {"any": ["work"]}},
+            {"standup", "review"},
+        ),
+        ({"type": "nothing-like-this"}, set()),
+        ({"metadata": {"missing-key": "x"}}, set()),
+    ],
+)
+def test_each_filter(client, auth, tagged, mode, filters, expected):
+    found = ids(client, auth, "notes for the week", mode=mode, filters=filters, limit=100)
+    assert set(found) == {tagged[name] for name in expected}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_time_filters(client, auth, mode):
+    early = add(client, auth, "early notes for the week")
+    time.sleep(0.02)
+    middle = client.get(f"/api/v1/memory/{early}", headers=auth).json["created_at"]
+    time.sleep(0.02)
+    late = add(client, auth, "late notes for the week")
+    time.sleep(0.02)
+    client.put(f"/api/v1/memory/{early}", json={"metadata": {"touched": True}}, headers=auth)
+
+    def found(filters):
+        return set(ids(client, auth, "notes week", mode=mode, filters=filters))
+
+    assert found({"created_after": middle}) == {late}
+    assert found({"created_before": middle}) == set()
+    assert found({"created_before": "2999-01-01T00:00:00+02:00"}) == {early, late}
+    late_created = client.get(f"/api/v1/memory/{late}", headers=auth).json["created_at"]
+    assert found({"updated_after": late_created}) == {early}
+    assert found({"updated_before": late_created}) == set()
+    assert found({"created_after": "2000-01-01"}) == {early, late}  # naive = UTC
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_filters_apply_before_the_top_k_cut(client, auth, mode):
+    """30 close matches are filtered out: the one match of the filter must still come back."""
+    for i in range(30):
+        add(client, auth, f"I love eating pizza with friends, slice {i}", metadata={"type": "food"})
+    wanted = add(client, auth, "Reminder: renew the car registration", metadata={"type": "admin"})
+    found = ids(client, auth, "pizza with friends", mode=mode, limit=1, filters={"type": "admin"})
+    if mode == "keyword":  # no shared word: keyword rightly finds nothing
+        assert found == []
+        found = ids(client, auth, "registration", mode=mode, limit=1, filters={"type": "admin"})
+    assert found == [wanted]
+
+
+def test_filtered_search_over_long_memories_still_fills_the_limit(client, auth):
+    """Many chunks of unwanted long memories must not crowd out the wanted ones."""
+    paragraph = "We talked about pizza and friends and the weekend for a long while. " * 8
+    for _ in range(6):
+        add(client, auth, "\n\n".join([paragraph] * 12), metadata={"type": "long"})
+    wanted = [
+        add(client, auth, f"Short note {i} about pizza", metadata={"type": "short"})
+        for i in range(3)
+    ]
+    found = ids(client, auth, "pizza and friends", limit=3, filters={"type": "short"})
+    assert set(found) == set(wanted)
+    unfiltered = ids(client, auth, "pizza and friends", limit=9)
+    assert len(unfiltered) == 9 and len(set(unfiltered)) == 9  # each memory once
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_is_scoped_to_owner_and_workspace(client, make_key, mode):
+    alice, bob = make_key("pro", "alice"), make_key("pro", "bob")
+    mine = add(client, headers(alice, "home"), "Secret recipe: saffron risotto with lemon")
+    add(client, headers(alice, "work"), "Secret recipe: saffron risotto with lemon")
+    add(client, headers(bob, "home"), "Secret recipe: saffron risotto with lemon")
+    for who in (headers(alice, "home"),):
+        assert ids(client, who, "saffron risotto", mode=mode) == [mine]
+    assert ids(client, headers(alice), "saffron risotto", mode=mode) == []
+    bob_home = ids(client, headers(bob, "home"), "saffron risotto", mode=mode)
+    assert len(bob_home) == 1 and mine not in bob_home
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_updates_and_deletes_never_leave_stale_hits(client, auth, mode):
+    memory_id = add(client, auth, "The spare key is hidden under the blue flowerpot")
+    assert ids(client, auth, "flowerpot spare key", mode=mode) == [memory_id]
+
+    client.put(
+        f"/v1/memories/{memory_id}", json={"text": "The bike lock code is 4312"}, headers=auth
+    )
+    results = search(client, auth, "flowerpot spare key", mode=mode)["results"]
+    if mode == "keyword":
+        assert results == []
+    for result in results:
+        assert result["text"] == "The bike lock code is 4312"
+        if mode == "semantic":
+            assert result["score"] < 0.5  # scored with the new text's vector
+    assert ids(client, auth, "bike lock code", mode=mode) == [memory_id]
+
+    client.delete(f"/api/v1/memory/{memory_id}", headers=auth)
+    assert ids(client, auth, "bike lock code", mode=mode) == []
+
+
+def test_delete_all_leaves_nothing_to_find(client, auth, pets):
+    client.delete("/v1/memories?confirm=true", headers=auth)
+    for mode in MODES:
+        assert ids(client, auth, "puppy Biscuit tax curry", mode=mode) == []
+
+
+def test_long_memory_embedding_is_the_normalized_mean_of_its_chunks(client, auth, app):
+    text = "\n\n".join(
+        f"Paragraph {i}: the hikers reached the ridge after many hours." * 4 for i in range(30)
+    )
+    memory_id = add(client, auth, text)
+    embedding = np.array(client.get(f"/api/v1/memory/{memory_id}", headers=auth).json["embedding"])
+    conn = app.extensions["memory_api"].db.connection()
+    rowid, count = conn.execute(
+        "SELECT rowid, chunk_count FROM memories WHERE id = ?", (memory_id,)
+    ).fetchone()
+    assert count > 1
+    chunks = np.stack(
+        [
+            np.frombuffer(row[0], dtype=np.float32)
+            for i in range(count)
+            for row in conn.execute(
+                "SELECT embedding FROM chunk_vectors WHERE chunk_id = ?", (rowid * 1024 + i,)
+            )
+        ]
+    )
+    mean = chunks.mean(axis=0)
+    assert np.allclose(embedding, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_searches_count_against_the_quota(client, make_key):
+    free = headers(make_key("free"))
+    response = client.post("/api/v1/memory/search", json={"query": "x"}, headers=free)
+    assert response.headers["X-RateLimit-Remaining"] == "99"
+    response = client.post("/v1/memories/search", json={"query": "x"}, headers=free)
+    assert response.headers["X-RateLimit-Remaining"] == "98"
