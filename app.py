@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, request
 
 import health
 import memories_api
 import memory_management_api
+import webhooks_api
 from api_keys import KeyStore
 from app_services import Services
 from auth import authenticate
@@ -21,13 +22,16 @@ from memory_service import MemoryService
 from memory_store import MemoryStore
 from rate_limits import init_rate_limits
 from settings import load_settings
+from webhook_delivery import Activity, WebhookDispatcher
+from webhook_store import WebhookStore
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `MEMORY_API_*` variables, then `config` (tests) last.
 
-    The schema is migrated here; the model is not loaded (see `MemoryService.prepare`), so
-    creating the app before a fork is safe.
+    The schema is migrated here; the model is not loaded (see `MemoryService.prepare`) and the
+    webhook dispatcher is not started (gunicorn starts it in each worker), so creating the app
+    before a fork is safe.
     """
     app = Flask(__name__)
     app.config.from_mapping(load_settings())
@@ -38,19 +42,45 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db = Database(app.config["DATABASE"])
     db.migrate()
-    store = MemoryStore(db)
-    app.extensions["memory_api"] = Services(
-        db=db,
-        keys=KeyStore(db),
-        memories=MemoryService(store, get_embedder(app.config["EMBEDDING_MODEL"])),
+    webhooks = WebhookStore(db)
+    activity = Activity()
+    dispatcher = WebhookDispatcher(
+        webhooks,
+        app.config["WEBHOOK_RETRY_SCHEDULE"],
+        app.config["WEBHOOK_TIMEOUT"],
+        app.config["WEBHOOK_ALLOWED_NETWORKS"],
+        activity=activity,
     )
+    memories = MemoryService(
+        MemoryStore(db, outbox=webhooks.enqueue),
+        get_embedder(app.config["EMBEDDING_MODEL"]),
+        on_change=dispatcher.wake,
+    )
+    app.extensions["memory_api"] = Services(db, KeyStore(db), memories, webhooks, dispatcher)
 
     register_error_handlers(app)
+    _track_activity(app, activity)
     # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
     app.before_request(authenticate)
     init_rate_limits(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(memories_api.bp)
     app.register_blueprint(memory_management_api.bp)
+    app.register_blueprint(webhooks_api.bp)
     app.cli.add_command(keys_cli)
     return app
+
+
+def _track_activity(app: Flask, activity: Activity) -> None:
+    """Count in-flight API requests, so webhook deliveries run in the gaps between them."""
+
+    @app.before_request
+    def _started() -> None:
+        if request.blueprint != "health":
+            activity.enter()
+            g.counted_activity = True
+
+    @app.teardown_request
+    def _ended(exc: BaseException | None) -> None:
+        if g.pop("counted_activity", False):
+            activity.leave()

@@ -9,15 +9,19 @@ from flask import current_app
 from api_keys import KeyStore
 from database import Database
 from memory_service import MemoryService
+from webhook_delivery import WebhookDispatcher
+from webhook_store import WebhookStore
 
 
 @dataclass(frozen=True)
 class Services:
-    """The database, the key store and the memory service of one app."""
+    """The database, key store, memory service and webhooks of one app."""
 
     db: Database
     keys: KeyStore
     memories: MemoryService
+    webhooks: WebhookStore
+    dispatcher: WebhookDispatcher
 
 
 def services() -> Services:

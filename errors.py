@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from embeddings import ModelLoadError
 from memory_service import InvalidEmbedding, StartupError
 from memory_store import MemoryExists, MemoryNotFound
+from webhook_store import TooManyWebhooks, WebhookNotFound
 
 # Error codes for the HTTP statuses werkzeug raises on its own (routing, body size, ...).
 _HTTP_CODES = {
@@ -82,6 +83,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(MemoryNotFound, _not_found)
     app.register_error_handler(MemoryExists, _conflict)
     app.register_error_handler(InvalidEmbedding, _invalid_embedding)
+    app.register_error_handler(WebhookNotFound, _webhook_not_found)
+    app.register_error_handler(TooManyWebhooks, _too_many_webhooks)
     app.register_error_handler(StartupError, _unavailable)
     app.register_error_handler(ModelLoadError, _unavailable)
     app.register_error_handler(Exception, _internal_error)
@@ -107,6 +110,15 @@ def _not_found(exc: MemoryNotFound) -> Response:
 
 def _conflict(exc: MemoryExists) -> Response:
     message = f"A memory with id {exc.args[0]!r} already exists in this workspace"
+    return error_response(APIError(409, "CONFLICT", message))
+
+
+def _webhook_not_found(exc: WebhookNotFound) -> Response:
+    return error_response(APIError(404, "NOT_FOUND", f"Webhook {exc.args[0]!r} not found"))
+
+
+def _too_many_webhooks(exc: TooManyWebhooks) -> Response:
+    message = f"This workspace already has {exc.args[0]} webhooks, the most allowed"
     return error_response(APIError(409, "CONFLICT", message))
 
 

@@ -45,7 +45,7 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """In each worker, after the fork: load the model, check it, create the first key if none."""
+    """In each worker, after the fork: model, first key, webhook dispatcher."""
     from embeddings import ModelLoadError
     from memory_service import StartupError
 
@@ -68,8 +68,16 @@ def post_worker_init(worker):
             new.plaintext,
             rule,
         )
+    found.dispatcher.start()
     if not worker.wsgi.extensions["rate_limiter"].storage.check():
         worker.log.warning(
             "Rate limit storage %s is unreachable: API requests get 503 until it is back.",
             _settings["RATELIMIT_STORAGE"],
         )
+
+
+def worker_exit(server, worker):
+    """Stop delivering webhooks; an attempt cut short is retried by whoever holds the lease next."""
+    app = getattr(worker, "wsgi", None)  # absent when the worker failed to boot
+    if app is not None:
+        app.extensions["memory_api"].dispatcher.stop()

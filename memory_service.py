@@ -7,12 +7,13 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+import memory_events
 from embeddings import Embedder
 from memory_filters import Filters
 from memory_store import EmbeddingModelMismatch, Memory, MemoryStore, Scope
@@ -83,10 +84,17 @@ def content_hash(text: str) -> str:
 class MemoryService:
     """Memories of one database, embedded with one model."""
 
-    def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        embedder: Embedder,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.index = SearchIndex(store.db)
         self.embedder = embedder
+        # Called after each committed change, e.g. to wake the webhook dispatcher at once.
+        self.on_change = on_change or (lambda: None)
         self._prepared = False
         self._prepare_lock = threading.Lock()
 
@@ -130,9 +138,17 @@ class MemoryService:
         else:
             embedded = self.embedder.embed_document(text)
             vectors, tokens = embedded.vectors, sum(embedded.token_counts)
+        computed = None if embedding is not None else self._computed(vectors, tokens)
         memory = self.store.insert(
-            scope, memory_id or new_memory_id(), text, metadata or {}, content_hash(text), vectors
+            scope,
+            memory_id or new_memory_id(),
+            text,
+            metadata or {},
+            content_hash(text),
+            vectors,
+            events=lambda stored: memory_events.created(stored, computed),
         )
+        self.on_change()
         return Created(memory, embedding is None, vectors.shape[1], tokens)
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
@@ -161,7 +177,17 @@ class MemoryService:
             if new_hash != self.store.get(scope, memory_id).content_hash:
                 embedded = self.embedder.embed_document(text)
                 vectors, tokens = embedded.vectors, sum(embedded.token_counts)
-        memory = self.store.update(scope, memory_id, text, metadata, new_hash, vectors)
+        computed = None if vectors is None else self._computed(vectors, tokens)
+        memory = self.store.update(
+            scope,
+            memory_id,
+            text,
+            metadata,
+            new_hash,
+            vectors,
+            events=lambda stored: memory_events.updated(stored, computed),
+        )
+        self.on_change()
         return Updated(memory, vectors is not None, tokens)
 
     def search(
@@ -187,11 +213,22 @@ class MemoryService:
 
     def delete(self, scope: Scope, memory_id: str) -> None:
         """Delete one memory of the scope."""
-        self.store.delete(scope, memory_id)
+        self.store.delete(scope, memory_id, events=self._deleted_events(scope))
+        self.on_change()
 
     def delete_all(self, scope: Scope) -> int:
         """Delete every memory of the scope; return how many."""
-        return self.store.delete_all(scope)
+        deleted = self.store.delete_all(scope, events=self._deleted_events(scope))
+        self.on_change()
+        return deleted
+
+    def _computed(self, vectors: np.ndarray, tokens: int) -> dict[str, Any]:
+        """What `embedding.generated` reports about vectors the server computed."""
+        return {"model": self.embedder.name, "dimensions": vectors.shape[1], "tokens": tokens}
+
+    @staticmethod
+    def _deleted_events(scope: Scope) -> Callable[[str], list[Any]]:
+        return lambda memory_id: memory_events.deleted(memory_id, scope.workspace)
 
     def _client_vector(self, embedding: Sequence[float]) -> np.ndarray:
         expected = self.store.dimension

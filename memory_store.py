@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,11 +85,20 @@ def utc_now() -> str:
 MEMORY_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count"
 
 
-class MemoryStore:
-    """Memories and their chunk vectors: a row and its vectors are written in one transaction."""
+# Writes the events of a change into the outbox, inside the change's own transaction.
+Outbox = Callable[[Connection, "Scope", list[Any]], Any]
 
-    def __init__(self, db: Database) -> None:
+
+class MemoryStore:
+    """Memories and their chunk vectors: a row and its vectors are written in one transaction.
+
+    Each write takes an optional `events` function; what it returns for the written memory
+    goes to the `outbox` in the same transaction, so no committed change loses its events.
+    """
+
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox
         self.dimension: int | None = None
 
     def bind_embedding_model(self, model: str, dimension: int) -> None:
@@ -121,6 +131,7 @@ class MemoryStore:
         metadata: dict[str, Any],
         content_hash: str,
         vectors: np.ndarray,
+        events: Callable[[Memory], list[Any]] | None = None,
     ) -> Memory:
         """Store a new memory and its chunk vectors; raise MemoryExists if the id is taken."""
         now = utc_now()
@@ -144,7 +155,9 @@ class MemoryStore:
             except IntegrityError as exc:
                 raise MemoryExists(memory_id) from exc
             self._write_vectors(conn, cursor.lastrowid, scope, vectors, old_count=0)
-        return Memory(memory_id, text, metadata, content_hash, now, now)
+            memory = Memory(memory_id, text, metadata, content_hash, now, now)
+            self._emit(conn, scope, events, memory)
+        return memory
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """The memory with this id in this scope; raise MemoryNotFound otherwise."""
@@ -175,6 +188,7 @@ class MemoryStore:
         metadata: dict[str, Any] | None = None,
         content_hash: str | None = None,
         vectors: np.ndarray | None = None,
+        events: Callable[[Memory], list[Any]] | None = None,
     ) -> Memory:
         """Change text and/or metadata (and the vectors with the text) in one transaction."""
         with self.db.transaction() as conn:
@@ -190,28 +204,42 @@ class MemoryStore:
             )
             if vectors is not None:
                 self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
-        return Memory(memory_id, text, metadata, content_hash, row["created_at"], now)
+            memory = Memory(memory_id, text, metadata, content_hash, row["created_at"], now)
+            self._emit(conn, scope, events, memory)
+        return memory
 
-    def delete(self, scope: Scope, memory_id: str) -> None:
-        """Delete one memory and its vector; raise MemoryNotFound if it is not there."""
+    def delete(
+        self,
+        scope: Scope,
+        memory_id: str,
+        events: Callable[[str], list[Any]] | None = None,
+    ) -> None:
+        """Delete one memory and its vectors; raise MemoryNotFound if it is not there."""
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
             self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+            self._emit(conn, scope, events, memory_id)
 
-    def delete_all(self, scope: Scope) -> int:
+    def delete_all(self, scope: Scope, events: Callable[[str], list[Any]] | None = None) -> int:
         """Delete every memory of the scope (and nothing outside it); return how many."""
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT rowid, chunk_count FROM memories WHERE owner = ? AND workspace = ?",
+                "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
             ).fetchall()
             conn.execute(
                 "DELETE FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
             )
-            self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row)])
+            self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row[:2])])
+            if events is not None and self.outbox is not None:  # one outbox call for them all
+                self.outbox(conn, scope, [e for row in rows for e in events(row["id"])])
         return len(rows)
+
+    def _emit(self, conn: Connection, scope: Scope, events: Callable | None, subject: Any) -> None:
+        if events is not None and self.outbox is not None:
+            self.outbox(conn, scope, events(subject))
 
     def _row(self, conn: Connection, scope: Scope, memory_id: str) -> Any:
         row = conn.execute(

@@ -60,6 +60,54 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
     END;
     """,
+    # 3: webhooks. `webhook_deliveries` is the outbox: one row per event per endpoint, written
+    # in the transaction of the memory change; `webhook_attempts` is the delivery log.
+    """
+    CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        url TEXT NOT NULL,
+        description TEXT,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX webhook_endpoints_scope ON webhook_endpoints (owner, workspace);
+    CREATE TABLE webhook_deliveries (
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL NOT NULL DEFAULT 0,
+        lease_token TEXT,
+        UNIQUE (event_id, endpoint_id)
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
+    CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id);
+    CREATE TABLE webhook_attempts (
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_rowid INTEGER NOT NULL REFERENCES webhook_deliveries (rowid) ON DELETE CASCADE,
+        endpoint_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        attempted_at TEXT NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms REAL NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retrying', 'failed')),
+        next_retry_at TEXT
+    );
+    CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, rowid);
+    """,
 )
 
 

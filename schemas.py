@@ -18,6 +18,7 @@ from marshmallow import (
 
 from memory_filters import Filters
 from search_index import MODES
+from webhook_store import EVENT_TYPES
 
 MAX_TEXT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
@@ -291,7 +292,79 @@ class SearchRequestSchema(Schema):
     filters = fields.Nested(FiltersSchema, load_default=Filters)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false only (marshmallow would also take "yes", 1, "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+_EVENTS = {
+    "cls_or_instance": fields.String(
+        validate=validate.OneOf(EVENT_TYPES, error=f"Unknown event; use {', '.join(EVENT_TYPES)}.")
+    ),
+    "validate": validate.Length(1, len(EVENT_TYPES)),
+}
+
+
+class WebhookCreateSchema(Schema):
+    """POST /api/v1/webhooks."""
+
+    url = fields.String(required=True, validate=validate.Length(1, 2048))
+    events = fields.List(required=True, **_EVENTS)
+    description = fields.String(validate=validate.Length(0, 500))
+
+
+class WebhookUpdateSchema(Schema):
+    """PATCH /api/v1/webhooks/:id: any of url, events, description, enabled."""
+
+    url = fields.String(validate=validate.Length(1, 2048))
+    events = fields.List(**_EVENTS)
+    description = fields.String(validate=validate.Length(0, 500))
+    enabled = StrictBoolean()
+
+    @validates_schema
+    def _something_to_change(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Provide url, events, description and/or enabled.", "_schema")
+
+
+class DeliveriesQuerySchema(_Query):
+    """GET /api/v1/webhooks/:id/deliveries query string."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+
+
 # Responses -----------------------------------------------------------------------------
+
+
+class WebhookSchema(Schema):
+    """A webhook endpoint (its secret appears only in the 201 of its creation)."""
+
+    id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    description = fields.String(allow_none=True)
+    enabled = fields.Boolean()
+    disabled_reason = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class DeliveryAttemptSchema(Schema):
+    """One attempt in a webhook's delivery log."""
+
+    event_id = fields.String()
+    event_type = fields.String()
+    attempt = fields.Integer()
+    attempted_at = fields.String()
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    duration_ms = fields.Float()
+    outcome = fields.String()
+    next_retry_at = fields.String(allow_none=True)
 
 
 class SearchResultSchema(Schema):

@@ -24,6 +24,27 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < float("inf"):
+        raise ValueError("must be a number > 0")
+    return value
+
+
+def _schedule(raw: str) -> tuple[float, ...]:
+    """`5,30,120` -> seconds to wait before each retry."""
+    delays = tuple(_positive_float(part) for part in raw.split(",") if part.strip())
+    if not delays:
+        raise ValueError("give at least one delay in seconds, e.g. 5,30,120")
+    return delays
+
+
+def _networks(raw: str) -> tuple:
+    from webhook_urls import parse_networks
+
+    return parse_networks(raw)
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -115,6 +136,29 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "Where quota counters live (a flask-limiter storage URI). `memory://` counts inside "
         "one process; `redis://host:6379/0` shares exact counts across workers and hosts.",
+    ),
+    Setting(
+        "MEMORY_API_WEBHOOK_RETRY_SCHEDULE",
+        "WEBHOOK_RETRY_SCHEDULE",
+        _schedule("5,30,120,600,1800,3600,7200,14400,28800,43200"),
+        _schedule,
+        "Seconds to wait before each webhook retry (each +-20% jitter); after the last, the "
+        "delivery is marked failed. The default retries 10 times over about 27 hours.",
+    ),
+    Setting(
+        "MEMORY_API_WEBHOOK_TIMEOUT",
+        "WEBHOOK_TIMEOUT",
+        10.0,
+        _positive_float,
+        "Seconds a webhook receiver has to answer before the attempt counts as failed.",
+    ),
+    Setting(
+        "MEMORY_API_WEBHOOK_ALLOWED_NETWORKS",
+        "WEBHOOK_ALLOWED_NETWORKS",
+        (),
+        _networks,
+        "Comma-separated CIDRs webhooks may call although they are loopback, link-local or "
+        "metadata addresses, e.g. `127.0.0.0/8` for a receiver on this machine.",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

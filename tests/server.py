@@ -97,6 +97,12 @@ class GunicornServer:
                 self.process.wait()
         self._log.close()
 
+    def kill(self) -> None:
+        """Crash: SIGKILL to the whole process group, master and workers, no clean-up."""
+        os.killpg(self.process.pid, 9)
+        self.process.wait()
+        self._log.close()
+
     def log(self) -> str:
         """Everything gunicorn and the app printed so far."""
         return self.log_path.read_text(errors="replace")

@@ -1,0 +1,412 @@
+"""Webhooks in-process: registration, safety, signed payloads, retries, 410, the delivery log.
+
+Deliveries go to a real HTTP receiver on a loopback port; the dispatcher runs as in gunicorn.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from helpers import headers
+from receiver import Receiver
+from webhook_delivery import WebhookDispatcher
+from webhook_store import WebhookStore
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+ALL_EVENTS = ["memory.created", "memory.updated", "memory.deleted", "embedding.generated"]
+
+
+def verify(secret: str, request: dict) -> bool:
+    """A receiver's check, written from the Standard Webhooks spec (not the server's code)."""
+    key = base64.b64decode(secret.split("_", 1)[1])
+    h = request["headers"]
+    signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.{request['raw']}".encode()
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(
+        hmac.compare_digest(expected, sig.split(",", 1)[1])
+        for sig in h["webhook-signature"].split()
+        if sig.startswith("v1,")
+    )
+
+
+@pytest.fixture
+def hooks_app(tmp_path, embedder):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "hooks.db"),
+            "WEBHOOK_ALLOWED_NETWORKS": LOOPBACK,
+            "WEBHOOK_RETRY_SCHEDULE": (0.3, 0.3, 0.3, 0.3),
+            "WEBHOOK_TIMEOUT": 1.0,
+        }
+    )
+    services = app.extensions["memory_api"]
+    services.memories.prepare()
+    services.dispatcher.poll_seconds = 0.1
+    services.dispatcher.start()
+    yield app
+    services.dispatcher.stop()
+    services.db.close()
+
+
+@pytest.fixture
+def hc(hooks_app):
+    return hooks_app.test_client()
+
+
+@pytest.fixture
+def hauth(hooks_app):
+    return headers(hooks_app.extensions["memory_api"].keys.create("enterprise").plaintext)
+
+
+def register(client, auth, url, events=ALL_EVENTS, status=201, **body):
+    response = client.post(
+        "/api/v1/webhooks", json={"url": url, "events": events, **body}, headers=auth
+    )
+    assert response.status_code == status, response.json
+    return response.json
+
+
+def log(client, auth, webhook_id):
+    response = client.get(f"/api/v1/webhooks/{webhook_id}/deliveries", headers=auth)
+    assert response.status_code == 200
+    return response.json["deliveries"]
+
+
+def latest_outcome(client, auth, webhook_id):
+    attempts = log(client, auth, webhook_id)
+    return attempts[0]["outcome"] if attempts else None
+
+
+def wait_until(check, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_registration_returns_the_secret_once(hc, hauth):
+    hook = register(hc, hauth, "http://127.0.0.1:9/hook", description="laptop receiver")
+    assert hook["id"].startswith("wh_") and hook["secret"].startswith("whsec_")
+    assert len(base64.b64decode(hook["secret"][6:])) == 32
+    assert hook["events"] == ALL_EVENTS and hook["enabled"] is True
+    assert hook["description"] == "laptop receiver"
+    shown = hc.get(f"/api/v1/webhooks/{hook['id']}", headers=hauth).json
+    assert "secret" not in shown and shown["url"] == "http://127.0.0.1:9/hook"
+    listed = hc.get("/api/v1/webhooks", headers=hauth).json["webhooks"]
+    assert [w["id"] for w in listed] == [hook["id"]] and "secret" not in listed[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://127.0.0.1:9/", "events": ["memory.exploded"]}, "events"),
+        ({"url": "http://127.0.0.1:9/", "events": []}, "events"),
+        ({"url": "http://127.0.0.1:9/"}, "events"),
+        ({"events": ["memory.created"]}, "url"),
+        ({"url": "http://127.0.0.1:9/", "events": ["memory.created"], "secret": "x"}, "secret"),
+    ],
+)
+def test_invalid_registrations_are_400(hc, hauth, body, field):
+    response = hc.post("/api/v1/webhooks", json=body, headers=hauth)
+    assert response.status_code == 400
+    details = response.json["details"]
+    assert field in details.get("fields", {}) or field in details.get("missing_fields", [])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/hook",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http://",
+        "http://user:pass@10.0.0.5/hook",
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0:8000/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/hook",
+        "http://[fd00:ec2::254]/",
+        "http://100.100.100.200/",
+        "http://2130706433/hook",  # 127.0.0.1 as a number
+        "http://no-such-host.invalid/hook",
+        "http://example.com:99999/hook",
+    ],
+)
+def test_refused_urls_are_a_clear_400(client, auth, url):
+    # `client` is an app with the default policy: nothing extra allowed.
+    response = client.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["memory.created"]}, headers=auth
+    )
+    assert response.status_code == 400, response.json
+    assert response.json["message"].startswith("Webhook URL refused")
+    assert response.json["details"]["fields"]["url"]
+    assert client.get("/api/v1/webhooks", headers=auth).json["webhooks"] == []
+
+
+def test_private_lan_addresses_are_allowed_by_default(client, auth):
+    # Registered only: no memory is written in this test, so nothing is ever sent there.
+    for url in ("http://192.168.1.20:8080/hook", "https://10.0.0.7/hook", "http://172.16.5.5/"):
+        register(client, auth, url, events=["memory.deleted"])
+
+
+def test_events_arrive_signed_with_the_right_payloads_from_both_surfaces(hc, hauth):
+    with Receiver() as receiver:
+        hook = register(hc, hauth, receiver.url)
+        created = hc.post(
+            "/api/v1/memory",
+            json={"text": "Meeting notes from Q4 planning", "metadata": {"type": "meeting"}},
+            headers={**hauth, "X-Workspace-ID": "default"},
+        ).json
+        receiver.wait_for(2)
+        v1 = hc.post("/v1/memories", json={"text": "from the other surface"}, headers=hauth)
+        receiver.wait_for(4)
+        hc.put(f"/v1/memories/{created['id']}", json={"text": "Updated notes"}, headers=hauth)
+        receiver.wait_for(6)
+        hc.put(f"/api/v1/memory/{created['id']}", json={"metadata": {"a": 1}}, headers=hauth)
+        receiver.wait_for(7)
+        hc.delete(f"/api/v1/memory/{created['id']}", headers=hauth)
+        receiver.wait_for(8)  # delivery order is not guaranteed: wait before the next change
+        hc.delete("/v1/memories?confirm=true", headers=hauth)
+        receiver.wait_for(9)
+
+    assert all(verify(hook["secret"], request) for request in receiver.requests)
+    kinds = [(body["type"], body["data"]["id"]) for body in receiver.events()]
+    memory_id, other_id = created["id"], v1.json["data"]["id"]
+    assert sorted(kinds[0:2]) == [("embedding.generated", memory_id), ("memory.created", memory_id)]
+    assert sorted(kinds[2:4]) == [("embedding.generated", other_id), ("memory.created", other_id)]
+    assert sorted(kinds[4:6]) == [("embedding.generated", memory_id), ("memory.updated", memory_id)]
+    assert kinds[6:] == [
+        ("memory.updated", memory_id),
+        ("memory.deleted", memory_id),
+        ("memory.deleted", other_id),
+    ]
+    for request in receiver.requests:
+        body, sent = request["json"], request["headers"]
+        assert set(body) == {"id", "type", "created_at", "workspace_id", "data"}
+        assert body["id"].startswith("evt_") and sent["webhook-id"] == body["id"]
+        assert abs(int(sent["webhook-timestamp"]) - time.time()) < 60
+        assert body["workspace_id"] == "default"
+        assert "embedding" not in body["data"]
+        assert sent["content-type"] == "application/json"
+    first = receiver.events("memory.created")[0]["data"]
+    assert first["text"] == "Meeting notes from Q4 planning"
+    assert first["metadata"] == {"type": "meeting"}
+    assert set(first) == {"id", "text", "metadata", "created_at", "updated_at"}
+    generated = receiver.events("embedding.generated")[0]["data"]
+    assert generated["vector_dimensions"] == 384 and generated["tokens_used"] > 0
+    assert generated["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert receiver.events("memory.deleted")[0]["data"] == {
+        "id": memory_id,
+        "workspace_id": "default",
+    }
+
+
+def test_only_subscribed_events_and_no_event_for_a_refused_write(hc, hauth):
+    with Receiver() as receiver:
+        register(hc, hauth, receiver.url, events=["memory.deleted"])
+        stored = hc.post("/api/v1/memory", json={"id": "one", "text": "t"}, headers=hauth)
+        assert stored.status_code == 201
+        conflict = hc.post("/api/v1/memory", json={"id": "one", "text": "t"}, headers=hauth)
+        assert conflict.status_code == 409
+        hc.delete("/api/v1/memory/one", headers=hauth)
+        receiver.wait_for(1)
+        time.sleep(0.3)
+    assert [body["type"] for body in receiver.events()] == ["memory.deleted"]
+
+
+def test_a_client_embedding_fires_no_embedding_generated(hc, hauth):
+    with Receiver() as receiver:
+        register(hc, hauth, receiver.url)
+        hc.post("/api/v1/memory", json={"text": "t", "embedding": [0.1] * 384}, headers=hauth)
+        receiver.wait_for(1)
+        time.sleep(0.3)
+    assert [body["type"] for body in receiver.events()] == ["memory.created"]
+
+
+def test_other_workspaces_and_owners_neither_see_nor_trigger_webhooks(hooks_app, hc, hauth):
+    keys = hooks_app.extensions["memory_api"].keys
+    with Receiver() as receiver:
+        hook = register(hc, hauth, receiver.url)
+        other_owner = headers(keys.create("pro", "mallory").plaintext)
+        for other in ({**hauth, "X-Workspace-ID": "elsewhere"}, other_owner):
+            assert hc.get(f"/api/v1/webhooks/{hook['id']}", headers=other).status_code == 404
+            assert hc.get("/api/v1/webhooks", headers=other).json["webhooks"] == []
+            assert hc.delete(f"/api/v1/webhooks/{hook['id']}", headers=other).status_code == 404
+            hc.post("/api/v1/memory", json={"text": "not yours"}, headers=other)
+        time.sleep(0.5)
+    assert receiver.events() == []
+
+
+def test_a_receiver_that_is_down_gets_the_event_once_it_is_up(hc, hauth):
+    receiver = Receiver()  # not listening yet: connections are refused
+    hook = register(hc, hauth, receiver.url, events=["memory.created"])
+    hc.post("/api/v1/memory", json={"text": "sent while down"}, headers=hauth)
+    wait_until(lambda: len(log(hc, hauth, hook["id"])) >= 1)
+    with receiver:
+        body = receiver.wait_for(1)[0]
+    assert body["data"]["text"] == "sent while down"
+    attempts = log(hc, hauth, hook["id"])
+    assert attempts[0]["outcome"] == "delivered" and attempts[0]["status_code"] == 200
+    failed = attempts[-1]
+    assert failed["attempt"] == 1 and failed["outcome"] == "retrying"
+    assert failed["status_code"] is None and "Connection" in failed["error"]
+    assert failed["next_retry_at"] is not None
+    assert {a["event_id"] for a in attempts} == {body["id"]}
+    assert [a["attempt"] for a in attempts] == list(range(len(attempts), 0, -1))
+
+
+@pytest.mark.parametrize(
+    ("status", "delay", "error"), [(503, 0, "HTTP 503"), (200, 1.5, "timed out")]
+)
+def test_5xx_and_slow_receivers_are_retried_with_the_same_event_id(hc, hauth, status, delay, error):
+    with Receiver(status=status, delay=delay) as receiver:
+        hook = register(hc, hauth, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "retry me"}, headers=hauth)
+        receiver.wait_for(2)
+        receiver.status, receiver.delay = 200, 0
+        wait_until(lambda: latest_outcome(hc, hauth, hook["id"]) == "delivered")
+    attempts = log(hc, hauth, hook["id"])
+    assert attempts[-1]["error"] == error and attempts[-1]["outcome"] == "retrying"
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    assert len({r["headers"]["webhook-signature"] for r in receiver.requests}) >= 1
+
+
+def test_retries_stop_after_the_schedule_and_the_delivery_fails(hc, hauth):
+    with Receiver(status=500) as receiver:
+        hook = register(hc, hauth, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "never accepted"}, headers=hauth)
+        wait_until(lambda: latest_outcome(hc, hauth, hook["id"]) == "failed")
+        time.sleep(0.7)
+    attempts = log(hc, hauth, hook["id"])
+    assert len(receiver.requests) == len(attempts) == 5  # first try + 4 retries (the schedule)
+    assert attempts[0]["next_retry_at"] is None
+    assert all(a["status_code"] == 500 for a in attempts)
+
+
+def test_410_disables_the_endpoint_and_it_can_be_enabled_again(hc, hauth):
+    with Receiver(status=410) as receiver:
+        hook = register(hc, hauth, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "first"}, headers=hauth)
+        wait_until(
+            lambda: not hc.get(f"/api/v1/webhooks/{hook['id']}", headers=hauth).json["enabled"]
+        )
+        shown = hc.get(f"/api/v1/webhooks/{hook['id']}", headers=hauth).json
+        assert "410" in shown["disabled_reason"]
+        hc.post("/api/v1/memory", json={"text": "while disabled"}, headers=hauth)
+        time.sleep(0.5)
+        assert len(receiver.requests) == 1
+        receiver.status = 200
+        enabled = hc.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": True}, headers=hauth)
+        assert enabled.json["enabled"] is True and enabled.json["disabled_reason"] is None
+        hc.post("/api/v1/memory", json={"text": "after enabling"}, headers=hauth)
+        body = receiver.wait_for(2)[1]
+    assert body["data"]["text"] == "after enabling"
+    assert log(hc, hauth, hook["id"])[-1]["outcome"] == "failed"
+
+
+def test_redirects_are_not_followed(hc, hauth):
+    with Receiver() as target, Receiver(status=302) as redirector:
+        redirector.status = 302  # answers with no Location; the target must never be called
+        hook = register(hc, hauth, redirector.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "stay here"}, headers=hauth)
+        wait_until(lambda: len(log(hc, hauth, hook["id"])) >= 1)
+    assert target.requests == []
+    assert log(hc, hauth, hook["id"])[-1]["status_code"] == 302
+
+
+def test_patch_and_delete(hc, hauth):
+    hook = register(hc, hauth, "http://127.0.0.1:9/a", events=["memory.created"])
+    path = f"/api/v1/webhooks/{hook['id']}"
+    changed = hc.patch(
+        path,
+        json={"events": ["memory.deleted", "memory.deleted"], "url": "http://127.0.0.1:9/b"},
+        headers=hauth,
+    ).json
+    assert changed["events"] == ["memory.deleted"] and changed["url"] == "http://127.0.0.1:9/b"
+    assert hc.patch(path, json={"enabled": False}, headers=hauth).json["enabled"] is False
+    for body in ({}, {"enabled": "yes"}, {"events": ["nope"]}, {"url": "ftp://x"}):
+        assert hc.patch(path, json=body, headers=hauth).status_code == 400, body
+    assert hc.delete(path, headers=hauth).json == {"success": True, "deleted_id": hook["id"]}
+    assert hc.get(path, headers=hauth).status_code == 404
+    assert hc.get(f"{path}/deliveries", headers=hauth).status_code == 404
+    assert hc.delete(path, headers=hauth).status_code == 404
+
+
+def test_events_written_while_no_dispatcher_runs_are_delivered_later(hooks_app, hc, hauth):
+    services = hooks_app.extensions["memory_api"]
+    services.dispatcher.stop()
+    with Receiver() as receiver:
+        register(hc, hauth, receiver.url, events=["memory.created"])
+        for i in range(3):
+            hc.post("/api/v1/memory", json={"text": f"queued {i}"}, headers=hauth)
+        time.sleep(0.3)
+        assert receiver.requests == []
+        services.dispatcher.start()
+        bodies = receiver.wait_for(3)
+    assert sorted(b["data"]["text"] for b in bodies) == ["queued 0", "queued 1", "queued 2"]
+
+
+def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
+    """Two more dispatchers on the same file, as other gunicorn workers would be."""
+    services = hooks_app.extensions["memory_api"]
+    services.dispatcher.stop()
+    from database import Database
+
+    others = [
+        WebhookDispatcher(WebhookStore(Database(services.db.path)), (0.3,), 1.0, LOOPBACK, 0.05)
+        for _ in range(2)
+    ]
+    with Receiver() as receiver:
+        register(hc, hauth, receiver.url, events=["memory.created"])
+        for i in range(40):
+            hc.post("/api/v1/memory", json={"text": f"note {i}"}, headers=hauth)
+        dispatchers = [services.dispatcher, *others]
+        deadline = time.monotonic() + 30
+        # Rounds of all three at once, until the outbox is settled (a refused connection
+        # is a retry a later round makes).
+        while services.webhooks.next_due() is not None and time.monotonic() < deadline:
+            barrier = threading.Barrier(len(dispatchers))
+            rounds = [
+                threading.Thread(target=lambda d=d, b=barrier: (b.wait(), d.deliver_due()))
+                for d in dispatchers
+            ]
+            for thread in rounds:
+                thread.start()
+            for thread in rounds:
+                thread.join()
+            time.sleep(0.1)
+        bodies = receiver.wait_for(40)
+    assert len(receiver.requests) == 40  # never sent again once accepted
+    assert len({b["id"] for b in bodies}) == 40
+
+
+def test_the_readme_receiver_snippet_verifies_real_deliveries(hc, hauth):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippet = readme.split("A receiver checks them in a few lines of Python:")[1]
+    snippet = snippet.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # the README's code, exactly as a user would paste it
+    with Receiver() as receiver:
+        hook = register(hc, hauth, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "check me"}, headers=hauth)
+        request = receiver.wait_for(1) and receiver.requests[0]
+    body = request["raw"].encode()
+    assert namespace["verify"](hook["secret"], request["headers"], body) is True
+    assert namespace["verify"](hook["secret"], request["headers"], body + b" ") is False
+    other_secret = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    assert namespace["verify"](other_secret, request["headers"], body) is False

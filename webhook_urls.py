@@ -1,0 +1,116 @@
+"""Which webhook URLs may be called: http(s) only, never loopback, link-local or cloud metadata."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_URL_LENGTH = 2048
+
+# Addresses a webhook must never reach unless MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows them:
+# the server itself, link-local (where cloud metadata services live) and metadata hosts.
+# Private LAN ranges are allowed: this is a LAN product.
+BLOCKED_NETWORKS: dict[str, tuple[Network, ...]] = {
+    "loopback": (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+    "link-local": (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")),
+    "cloud metadata": (
+        ipaddress.ip_network("fd00:ec2::254/128"),  # AWS over IPv6
+        ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
+    ),
+    "unspecified": (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128")),
+    "multicast": (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8")),
+    "broadcast": (ipaddress.ip_network("255.255.255.255/32"),),
+}
+
+
+class UnsafeURL(ValueError):
+    """A webhook URL that may not be called; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL and the addresses it resolved to, all allowed."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+    @property
+    def host_header(self) -> str:
+        """The Host header: the name, with the port unless it is the scheme's default."""
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """`127.0.0.0/8, ::1/128` -> networks (for MEMORY_API_WEBHOOK_ALLOWED_NETWORKS)."""
+    networks = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{part!r} is not a network like 127.0.0.0/8") from exc
+    return tuple(networks)
+
+
+def check_url(url: str, allowed: Sequence[Network] = ()) -> Target:
+    """Parse, resolve and vet a webhook URL; raise UnsafeURL with the reason if refused."""
+    if len(url) > MAX_URL_LENGTH:
+        raise UnsafeURL(f"URL is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURL(f"not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL("URL must start with http:// or https://")
+    if not parts.hostname:
+        raise UnsafeURL("URL has no host")
+    if parts.username or parts.password:
+        raise UnsafeURL("URL must not contain credentials; sign-in is by the webhook signature")
+    addresses = _resolve(parts.hostname, port)
+    for address in addresses:
+        kind = _blocked_kind(address, allowed)
+        if kind:
+            raise UnsafeURL(
+                f"{parts.hostname} resolves to {address}, a {kind} address; webhooks may not "
+                "call it unless MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows it"
+            )
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    return Target(parts.scheme, parts.hostname, port, path, tuple(str(a) for a in addresses))
+
+
+def _resolve(host: str, port: int) -> list[Address]:
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeURL(f"cannot resolve host {host!r}") from exc
+    addresses: list[Address] = []
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        # ::ffff:127.0.0.1 is 127.0.0.1: judge IPv4-mapped addresses as IPv4.
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _blocked_kind(address: Address, allowed: Sequence[Network]) -> str | None:
+    if any(address.version == net.version and address in net for net in allowed):
+        return None
+    for kind, networks in BLOCKED_NETWORKS.items():
+        if any(address.version == net.version and address in net for net in networks):
+            return kind
+    return None

@@ -1,0 +1,89 @@
+"""`/api/v1/webhooks`: register, inspect, change and remove webhook endpoints."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, url_for
+
+from app_services import services
+from auth import current_scope, protect
+from errors import invalid_request
+from http_input import json_body, query_args
+from schemas import (
+    DeliveriesQuerySchema,
+    DeliveryAttemptSchema,
+    WebhookCreateSchema,
+    WebhookSchema,
+    WebhookUpdateSchema,
+)
+from webhook_urls import UnsafeURL, check_url
+
+bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
+protect(bp)
+
+_webhook = WebhookSchema()
+
+
+def _vetted(url: str) -> str:
+    """The URL if webhooks may call it, else a 400 that says why."""
+    try:
+        check_url(url, current_app.config["WEBHOOK_ALLOWED_NETWORKS"])
+    except UnsafeURL as exc:
+        raise invalid_request(
+            f"Webhook URL refused: {exc}", {"fields": {"url": [str(exc)]}}
+        ) from exc
+    return url
+
+
+@bp.post("")
+def create_webhook() -> tuple[Response, int]:
+    """Register an endpoint; the response holds its signing secret, shown only this once."""
+    body = json_body(WebhookCreateSchema())
+    new = services().webhooks.create(
+        current_scope(), _vetted(body["url"]), list(dict.fromkeys(body["events"])),
+        body.get("description"),
+    )  # fmt: skip
+    response = jsonify({**_webhook.dump(new.endpoint), "secret": new.secret})
+    response.headers["Location"] = url_for(".get_webhook", webhook_id=new.endpoint.id)
+    return response, 201
+
+
+@bp.get("")
+def list_webhooks() -> Response:
+    """The workspace's endpoints."""
+    endpoints = services().webhooks.list(current_scope())
+    return jsonify({"webhooks": WebhookSchema(many=True).dump(endpoints)})
+
+
+@bp.get("/<webhook_id>")
+def get_webhook(webhook_id: str) -> Response:
+    """One endpoint."""
+    return jsonify(_webhook.dump(services().webhooks.get(current_scope(), webhook_id)))
+
+
+@bp.patch("/<webhook_id>")
+def update_webhook(webhook_id: str) -> Response:
+    """Change url, events or description; `enabled` false pauses deliveries, true resumes them."""
+    body = json_body(WebhookUpdateSchema())
+    if "url" in body:
+        _vetted(body["url"])
+    if "events" in body:
+        body["events"] = list(dict.fromkeys(body["events"]))
+    endpoint = services().webhooks.update(current_scope(), webhook_id, **body)
+    if endpoint.enabled:
+        services().dispatcher.wake()  # a re-enabled endpoint may have a backlog
+    return jsonify(_webhook.dump(endpoint))
+
+
+@bp.delete("/<webhook_id>")
+def delete_webhook(webhook_id: str) -> Response:
+    """Remove an endpoint, its pending deliveries and its log."""
+    services().webhooks.delete(current_scope(), webhook_id)
+    return jsonify({"success": True, "deleted_id": webhook_id})
+
+
+@bp.get("/<webhook_id>/deliveries")
+def list_deliveries(webhook_id: str) -> Response:
+    """The endpoint's recent delivery attempts, newest first."""
+    query = query_args(DeliveriesQuerySchema())
+    attempts = services().webhooks.attempts(current_scope(), webhook_id, query["limit"])
+    return jsonify({"deliveries": DeliveryAttemptSchema(many=True).dump(attempts)})
