@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test test-ts lint format clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The TypeScript SDK: npm ci from the lockfile, tsc, Node's test runner against a real server.
+test-ts: $(VENV)/.installed
+	cd sdk/typescript && npm ci && npm run build && npm test
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -29,8 +33,12 @@ $(VENV)/.installed: requirements.txt | $(VENV)/bin/python
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+# The Python SDK is installed as a user would (pip install ./sdk/python), again when it changes.
+SDK_PYTHON := sdk/python/pyproject.toml $(shell find sdk/python/src -type f)
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed $(SDK_PYTHON)
 	$(BIN)/python -m pip install -r requirements-dev.txt
+	$(BIN)/python -m pip install ./sdk/python
 	touch $@
 
 clean:

@@ -1,0 +1,46 @@
+"""Python client for the self-hosted memory server."""
+
+from .client import MemoryClient
+from .errors import (
+    AuthenticationError,
+    ConflictError,
+    ConnectionError,
+    MemoryAPIError,
+    NotFoundError,
+    RateLimitError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from .models import (
+    DeliveryAttempt,
+    Memory,
+    MemoryPage,
+    SearchResult,
+    SearchResults,
+    UpdateResult,
+    UpsertResult,
+    Webhook,
+)
+from .webhooks import verify_webhook
+
+__version__ = "0.1.0"
+__all__ = [
+    "AuthenticationError",
+    "ConflictError",
+    "ConnectionError",
+    "DeliveryAttempt",
+    "Memory",
+    "MemoryAPIError",
+    "MemoryClient",
+    "MemoryPage",
+    "NotFoundError",
+    "RateLimitError",
+    "SearchResult",
+    "SearchResults",
+    "ServiceUnavailableError",
+    "UpdateResult",
+    "UpsertResult",
+    "ValidationError",
+    "Webhook",
+    "verify_webhook",
+]

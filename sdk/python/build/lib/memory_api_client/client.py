@@ -1,0 +1,287 @@
+"""`MemoryClient`: the memory server's REST API as typed Python calls, with safe retries."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from .errors import ConnectionError, MemoryAPIError, NotFoundError, error_from_response
+from .models import (
+    DeliveryAttempt,
+    Memory,
+    MemoryPage,
+    SearchResult,
+    SearchResults,
+    UpdateResult,
+    UpsertResult,
+    Webhook,
+)
+
+RETRY_STATUSES = (429, 503)  # the server did nothing: always safe to send again
+
+
+class MemoryClient:
+    """A client for one server, API key and workspace; use it as a context manager to close it.
+
+    Retries 429 (honouring Retry-After up to `max_retry_wait` seconds) and 503 with
+    exponential backoff, and connection failures only for calls that cannot do anything twice:
+    reads, updates, deletes, searches, and creates (which send a client-generated id).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        workspace_id: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        max_retry_wait: float = 60.0,
+    ) -> None:
+        base_url = base_url or os.environ.get("MEMORY_API_URL")
+        api_key = api_key or os.environ.get("MEMORY_API_KEY")
+        if not base_url or not api_key:
+            raise ValueError("give base_url and api_key, or set MEMORY_API_URL and MEMORY_API_KEY")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {api_key}"
+        self._session.headers["User-Agent"] = "memory-api-client-python/0.1.0"
+        if workspace_id:
+            self._session.headers["X-Workspace-ID"] = workspace_id
+
+    # Memories ---------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        id: str | None = None,
+        embedding: list[float] | None = None,
+    ) -> UpsertResult:
+        """Store a memory, or update the memory with this id if it exists.
+
+        Without an `id`, one is generated here, so a retried create can never store twice.
+        """
+        memory_id = id or f"mem_{uuid.uuid4().hex[:24]}"
+        body: dict[str, Any] = {"id": memory_id, "text": text}
+        if metadata is not None:
+            body["metadata"] = metadata
+        if embedding is not None:
+            body["embedding"] = embedding
+        try:
+            stored = self._request("POST", "/api/v1/memory", json=body, idempotent=True)
+        except MemoryAPIError as error:
+            if error.status != 409:
+                raise
+            updated = self.update(memory_id, text=text, metadata=metadata)
+            return UpsertResult(memory_id, "updated", updated.embedding_regenerated)
+        return UpsertResult(
+            stored["id"],
+            stored["status"],
+            stored["embedding_generated"],
+            stored["vector_dimensions"],
+            stored["tokens_used"],
+        )
+
+    def get(self, id: str) -> Memory:
+        """One memory, with its embedding."""
+        return Memory.from_json(self._request("GET", f"/api/v1/memory/{_segment(id)}"))
+
+    def update(
+        self,
+        id: str,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> UpdateResult:
+        """Change the text and/or replace the metadata of a memory."""
+        body = {k: v for k, v in (("text", text), ("metadata", metadata)) if v is not None}
+        found = self._request("PUT", f"/api/v1/memory/{_segment(id)}", json=body)
+        return UpdateResult(found["id"], found["status"], found["embedding_regenerated"])
+
+    def delete(self, id: str) -> None:
+        """Delete a memory."""
+        self._request("DELETE", f"/api/v1/memory/{_segment(id)}")
+
+    def list(self, page: int = 1, limit: int = 50) -> MemoryPage:
+        """One page of the workspace's memories, newest first."""
+        found = self._request("GET", "/api/v1/memory", params={"page": page, "limit": limit})
+        pagination = found["pagination"]
+        return MemoryPage(
+            [Memory.from_json(m) for m in found["memories"]],
+            pagination["page"],
+            pagination["limit"],
+            pagination["total"],
+            pagination["pages"],
+        )
+
+    def iter_memories(self, page_size: int = 100) -> Iterator[Memory]:
+        """Every memory of the workspace, newest first, each once (even if others are added)."""
+        seen: set[str] = set()
+        page = 1
+        while True:
+            found = self.list(page=page, limit=page_size)
+            for memory in found.memories:
+                if memory.id not in seen:
+                    seen.add(memory.id)
+                    yield memory
+            if page >= found.pages:
+                return
+            page += 1
+
+    def delete_all(self, confirm: bool = False) -> int:
+        """Delete every memory of the workspace; needs `confirm=True`. Returns how many."""
+        if confirm is not True:
+            raise ValueError("delete_all deletes every memory of the workspace: pass confirm=True")
+        found = self._request("DELETE", "/v1/memories", params={"confirm": "true"})
+        return found["data"]["deleted_count"]
+
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        threshold: float | None = None,
+        mode: str = "semantic",
+        filters: dict[str, Any] | None = None,
+    ) -> SearchResults:
+        """Memories matching the query by meaning, words or both (`mode`), best first."""
+        body: dict[str, Any] = {"query": query, "limit": limit, "mode": mode}
+        if threshold is not None:
+            body["threshold"] = threshold
+        if filters:
+            body["filters"] = filters
+        found = self._request("POST", "/api/v1/memory/search", json=body, idempotent=True)
+        return SearchResults(
+            [SearchResult(**result) for result in found["results"]],
+            found["query"],
+            found["total_results"],
+            found["search_time_ms"],
+        )
+
+    # Webhooks ---------------------------------------------------------------------------
+
+    def create_webhook(
+        self, url: str, events: list[str], description: str | None = None
+    ) -> Webhook:
+        """Register an endpoint; the result's `secret` is the only time it is shown."""
+        body: dict[str, Any] = {"url": url, "events": events}
+        if description is not None:
+            body["description"] = description
+        return Webhook.from_json(self._request("POST", "/api/v1/webhooks", json=body))
+
+    def list_webhooks(self) -> list[Webhook]:
+        """The workspace's webhook endpoints."""
+        found = self._request("GET", "/api/v1/webhooks")
+        return [Webhook.from_json(w) for w in found["webhooks"]]
+
+    def get_webhook(self, id: str) -> Webhook:
+        """One webhook endpoint."""
+        return Webhook.from_json(self._request("GET", f"/api/v1/webhooks/{_segment(id)}"))
+
+    def update_webhook(
+        self,
+        id: str,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook:
+        """Change an endpoint; `enabled=False` pauses its deliveries, True resumes them."""
+        body = {
+            key: value
+            for key, value in (
+                ("url", url), ("events", events), ("description", description), ("enabled", enabled)
+            )
+            if value is not None
+        }  # fmt: skip
+        found = self._request("PATCH", f"/api/v1/webhooks/{_segment(id)}", json=body)
+        return Webhook.from_json(found)
+
+    def delete_webhook(self, id: str) -> None:
+        """Remove an endpoint, its pending deliveries and its log."""
+        self._request("DELETE", f"/api/v1/webhooks/{_segment(id)}")
+
+    def list_deliveries(self, id: str, limit: int = 50) -> list[DeliveryAttempt]:
+        """An endpoint's most recent delivery attempts, newest first."""
+        found = self._request(
+            "GET", f"/api/v1/webhooks/{_segment(id)}/deliveries", params={"limit": limit}
+        )
+        return [DeliveryAttempt(**attempt) for attempt in found["deliveries"]]
+
+    # Plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send, retrying what is safe to retry; return the JSON body or raise a typed error."""
+        # GET, PUT, PATCH and DELETE do the same thing twice; POSTs say whether they do.
+        safe = method != "POST" if idempotent is None else idempotent
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    json=json,
+                    params=params,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                if safe and not last:
+                    time.sleep(_backoff(attempt))
+                    continue
+                raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from exc
+            if response.status_code < 400:
+                return response.json() if response.content else None
+            error = error_from_response(
+                response.status_code, _json(response), response.headers.get("Retry-After")
+            )
+            if isinstance(error, NotFoundError) and method == "DELETE" and attempt > 0:
+                return None  # an earlier attempt deleted it; its answer was lost
+            if response.status_code in RETRY_STATUSES and not last:
+                wait = getattr(error, "retry_after", None) or _backoff(attempt)
+                if wait <= self.max_retry_wait:
+                    time.sleep(wait)
+                    continue
+            raise error
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _backoff(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s, ... (at most 8 s), with jitter."""
+    return min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment (ids never contain '/', but callers may pass anything)."""
+    return requests.utils.quote(value, safe="")

@@ -1,0 +1,118 @@
+"""Typed results of the client's calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A stored memory; `embedding` is filled by `get` only."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    embedding: list[float] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Memory:
+        """Build from the server's JSON."""
+        return cls(
+            id=data["id"],
+            text=data["text"],
+            metadata=data.get("metadata") or {},
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            embedding=data.get("embedding"),
+        )
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What `upsert` did: `status` is "stored" (created) or "updated"."""
+
+    id: str
+    status: str
+    embedding_generated: bool
+    vector_dimensions: int | None = None
+    tokens_used: int | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What `update` did."""
+
+    id: str
+    status: str
+    embedding_regenerated: bool
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    """One page of memories, newest first."""
+
+    memories: list[Memory]
+    page: int
+    limit: int
+    total: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A memory found by a search, with its score (see the server's README for each mode)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Search results, best first."""
+
+    results: list[SearchResult]
+    query: str
+    total_results: int
+    search_time_ms: float
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registered webhook endpoint; `secret` is set only on the result of `create_webhook`."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: str
+    updated_at: str
+    secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Webhook:
+        """Build from the server's JSON."""
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One attempt to deliver an event to a webhook endpoint."""
+
+    event_id: str
+    event_type: str
+    attempt: int
+    attempted_at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    outcome: str
+    next_retry_at: str | None

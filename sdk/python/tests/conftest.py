@@ -1,0 +1,37 @@
+"""A real gunicorn server (temp database, fresh keys) for the Python SDK's tests."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from api_keys import KeyStore
+from database import Database
+from server import GunicornServer
+
+
+@pytest.fixture(scope="module")
+def sdk_server(tmp_path_factory):
+    """The server as `make run` starts it; free keys get 3 requests an hour here."""
+    home = tmp_path_factory.mktemp("sdk")
+    db = Database(home / "memory.db")
+    db.migrate()
+    keys = KeyStore(db)
+    made = {
+        "enterprise": keys.create("enterprise").plaintext,
+        "free": keys.create("free").plaintext,
+        "revoked": keys.create("pro").plaintext,
+    }
+    keys.revoke(keys.authenticate(made["revoked"]).id)
+    db.close()
+    server = GunicornServer(
+        home / "memory.db",
+        home / "gunicorn.log",
+        MEMORY_API_TIER_LIMITS="free=3/hour,pro=1000/hour,enterprise=unlimited",
+        MEMORY_API_WEBHOOK_ALLOWED_NETWORKS=str(ipaddress.ip_network("127.0.0.0/8")),
+        MEMORY_API_WEBHOOK_RETRY_SCHEDULE="0.3,0.3",
+    ).start()
+    server.keys = made
+    yield server
+    server.stop()
