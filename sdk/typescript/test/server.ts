@@ -1,0 +1,78 @@
+/** A real memory server (gunicorn, temp database, fresh keys) for the SDK's tests. */
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (this file runs from sdk/typescript/build-test/test/). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const PYTHON = process.env.PYTHON ?? join(ROOT, ".venv/bin/python");
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.on("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+  });
+}
+
+export interface RunningServer {
+  url: string;
+  keys: Record<"enterprise" | "free", string>;
+  stop(): Promise<void>;
+}
+
+/** Start gunicorn exactly as `make run` does; free keys get 3 requests an hour. */
+export async function startServer(): Promise<RunningServer> {
+  const home = mkdtempSync(join(tmpdir(), "memory-sdk-ts-"));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    MEMORY_API_DB: join(home, "memory.db"),
+    MEMORY_API_BIND: `127.0.0.1:${port}`,
+    MEMORY_API_TIER_LIMITS: "free=3/hour,pro=1000/hour,enterprise=unlimited",
+    MEMORY_API_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.0/8",
+  };
+  // The CLI's contract: the new key alone on the last line of its output.
+  const createKey = (tier: string) =>
+    execFileSync(PYTHON, ["-m", "flask", "--app", "app", "keys", "create", "--tier", tier], { cwd: ROOT, env })
+      .toString()
+      .trim()
+      .split("\n")
+      .at(-1) as string;
+  const keys = { enterprise: createKey("enterprise"), free: createKey("free") };
+  const log = openSync(join(home, "gunicorn.log"), "a");
+  const child: ChildProcess = spawn(PYTHON, ["-m", "gunicorn", "-c", "gunicorn.conf.py"], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", log, log],
+    detached: true,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gunicorn exited ${child.exitCode}; see ${home}/gunicorn.log`);
+    try {
+      if ((await fetch(`${url}/health`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error("gunicorn did not get ready in 120 s");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    keys,
+    stop: () =>
+      new Promise((done) => {
+        child.once("exit", () => done());
+        process.kill(-(child.pid as number), "SIGTERM");
+      }),
+  };
+}
