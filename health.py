@@ -22,6 +22,7 @@ def health() -> tuple[Response, int]:
     model = {
         "ready": memories.ready,
         "name": memories.embedder.name,
+        "backend": memories.embedder.backend,
         "dimension": memories.store.dimension,
     }
     if memories.embedder.error:

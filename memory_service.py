@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import memory_events
-from embeddings import Embedder
+from embeddings import INT8_SUFFIX, Embedder
 from memory_filters import Filters
 from memory_store import EmbeddingModelMismatch, Memory, MemoryStore, Scope
 from search_index import ScoredMemory, SearchIndex
@@ -112,15 +112,9 @@ class MemoryService:
                 return
             self.embedder.load()
             try:
-                self.store.bind_embedding_model(self.embedder.name, self.embedder.dimension)
+                self.store.bind_embedding_model(self.embedder.identity, self.embedder.dimension)
             except EmbeddingModelMismatch as exc:
-                raise StartupError(
-                    f"The database {self.store.db.path} holds {exc.stored_dimension}-dimensional "
-                    f"vectors from the model {exc.stored_model!r}, but MEMORY_API_EMBEDDING_MODEL "
-                    f"is {self.embedder.name!r} ({self.embedder.dimension} dimensions). Start "
-                    f"with MEMORY_API_EMBEDDING_MODEL={exc.stored_model!r} again, or set "
-                    "MEMORY_API_DB to a new database file for the new model."
-                ) from exc
+                raise StartupError(_mismatch(self, exc)) from exc
             self._prepared = True
 
     def create(
@@ -224,7 +218,7 @@ class MemoryService:
 
     def _computed(self, vectors: np.ndarray, tokens: int) -> dict[str, Any]:
         """What `embedding.generated` reports about vectors the server computed."""
-        return {"model": self.embedder.name, "dimensions": vectors.shape[1], "tokens": tokens}
+        return {"model": self.embedder.identity, "dimensions": vectors.shape[1], "tokens": tokens}
 
     @staticmethod
     def _deleted_events(scope: Scope) -> Callable[[str], list[Any]]:
@@ -247,3 +241,18 @@ class MemoryService:
         if squared_norm == 0.0:
             raise InvalidEmbedding("embedding must not be all zeros (it has no direction)")
         return vector
+
+
+def _mismatch(service: MemoryService, exc: EmbeddingModelMismatch) -> str:
+    """What to do when the configured model is not the one the database's vectors came from."""
+    stored_name = exc.stored_model.removesuffix(INT8_SUFFIX)
+    backends = "onnx-int8" if exc.stored_model.endswith(INT8_SUFFIX) else "onnx or torch"
+    embedder = service.embedder
+    return (
+        f"The database {service.store.db.path} holds {exc.stored_dimension}-dimensional vectors "
+        f"from the model {stored_name!r} (backend {backends}), but MEMORY_API_EMBEDDING_MODEL is "
+        f"{embedder.name!r} with MEMORY_API_EMBEDDING_BACKEND={embedder.backend!r} "
+        f"({embedder.dimension} dimensions). Start with "
+        f"MEMORY_API_EMBEDDING_MODEL={stored_name!r} and MEMORY_API_EMBEDDING_BACKEND={backends} "
+        "again, or set MEMORY_API_DB to a new database file for the new model."
+    )

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from database import Database
 from embeddings import Embedder, ModelLoadError, get_embedder
+from memory_service import MemoryService, StartupError
+from memory_store import MemoryStore
 from settings import BUNDLED_MODEL
 
 
-def test_bundled_model_is_the_default_and_shared_per_process(embedder):
-    assert embedder.name == BUNDLED_MODEL
+def test_bundled_model_on_onnx_is_the_default_and_shared_per_process(embedder):
+    assert embedder.name == BUNDLED_MODEL and embedder.backend == "onnx"
+    assert embedder.identity == BUNDLED_MODEL
     assert get_embedder("all-MiniLM-L6-v2") is embedder
     assert embedder.ready and embedder.dimension == 384 and embedder.max_tokens == 256
 
@@ -42,3 +48,83 @@ def test_importing_the_app_does_not_import_torch():
     code = "import app, sys; app.create_app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+TEXTS = ["Meeting notes from Q4 planning", "I adopted a golden retriever puppy", "tax day"]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    model = Embedder(BUNDLED_MODEL, backend="torch")
+    model.load()
+    return model
+
+
+def test_onnx_and_torch_give_the_same_vectors(embedder, torch_embedder):
+    onnx = embedder.embed(TEXTS).vectors
+    torch = torch_embedder.embed(TEXTS).vectors
+    assert np.all(np.sum(onnx * torch, axis=1) > 0.9999)
+    assert torch_embedder.identity == embedder.identity  # the database may switch between them
+
+
+def test_int8_is_close_but_recorded_as_another_model(tmp_path, embedder):
+    int8 = Embedder(BUNDLED_MODEL, backend="onnx-int8", cache_dir=tmp_path)
+    quantized = int8.embed(TEXTS).vectors
+    assert np.all(np.sum(quantized * embedder.embed(TEXTS).vectors, axis=1) > 0.97)
+    assert int8.identity == BUNDLED_MODEL + "#int8"
+    assert [p.name for p in tmp_path.rglob("*int8*.onnx")] == [
+        Path(int8._loaded()[0].auto_model.path).name
+    ]  # the quantized file is the one loaded
+
+
+def test_two_workers_exporting_at_once_both_get_a_whole_model(tmp_path):
+    results, errors = [], []
+
+    def start():
+        try:
+            results.append(Embedder(BUNDLED_MODEL, cache_dir=tmp_path).embed(["x"]).vectors)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{BUNDLED_MODEL.replace('/', '_')}-onnx"]
+    assert np.allclose(results[0], results[1])
+
+
+def test_two_worker_processes_exporting_at_once_both_get_a_whole_model(tmp_path):
+    """Two processes (as two gunicorn workers) start on an empty cache at the same moment."""
+    code = (
+        "import sys; from embeddings import Embedder; "
+        f"print(Embedder({BUNDLED_MODEL!r}, cache_dir=sys.argv[1]).embed(['x']).vectors[0][:3])"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0]
+    assert outputs[0] == outputs[1] and outputs[0].strip()
+    assert [p.name for p in tmp_path.iterdir()] == [f"{BUNDLED_MODEL.replace('/', '_')}-onnx"]
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        Embedder(BUNDLED_MODEL, backend="tensorrt")
+
+
+def test_a_database_of_fp32_vectors_refuses_int8(tmp_path, embedder):
+    db = Database(tmp_path / "fp32.db")
+    db.migrate()
+    MemoryStore(db).bind_embedding_model(embedder.identity, 384)
+    int8 = Embedder(BUNDLED_MODEL, backend="onnx-int8", cache_dir=tmp_path / "cache")
+    with pytest.raises(StartupError, match="MEMORY_API_EMBEDDING_BACKEND=onnx or torch"):
+        MemoryService(MemoryStore(db), int8).prepare()
+    # torch reads the same vectors: allowed.
+    MemoryService(MemoryStore(db), Embedder(BUNDLED_MODEL, backend="torch")).prepare()

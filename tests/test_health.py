@@ -15,6 +15,7 @@ def test_ready(client):
         "model": {
             "ready": True,
             "name": "sentence-transformers/all-MiniLM-L6-v2",
+            "backend": "onnx",
             "dimension": 384,
         },
     }
