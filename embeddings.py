@@ -94,10 +94,22 @@ class Embedder:
 
     def embed_document(self, text: str) -> Embeddings:
         """One vector per chunk of a memory's text (one chunk when it fits the model's window)."""
+        return self.embed_documents([text])[0]
+
+    def embed_documents(self, texts: list[str]) -> list[Embeddings]:
+        """The chunk vectors of several texts, from one batched pass over all their chunks."""
         model = self._loaded()
         with self._lock:
-            chunks = split_text(text, model.tokenizer)
-        return self.embed(chunks)
+            chunked = [split_text(text, model.tokenizer) for text in texts]
+        embedded = self.embed([chunk for chunks in chunked for chunk in chunks])
+        documents, start = [], 0
+        for chunks in chunked:
+            end = start + len(chunks)
+            documents.append(
+                Embeddings(embedded.vectors[start:end], embedded.token_counts[start:end])
+            )
+            start = end
+        return documents
 
     def embed(self, texts: list[str]) -> Embeddings:
         """Embed texts in one batched pass (each truncated to the model's window)."""

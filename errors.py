@@ -123,8 +123,12 @@ def _too_many_webhooks(exc: TooManyWebhooks) -> Response:
 
 
 def _invalid_embedding(exc: InvalidEmbedding) -> Response:
-    details = {"fields": {"embedding": [str(exc)]}}
-    return error_response(invalid_request("Invalid field: embedding", details))
+    if exc.index is None:
+        details = {"fields": {"embedding": [str(exc)]}}
+        return error_response(invalid_request("Invalid field: embedding", details))
+    # In a batch: name the item, as marshmallow does for the other fields of an item.
+    details = {"fields": {"memories": {str(exc.index): {"embedding": [str(exc)]}}}}
+    return error_response(invalid_request("Invalid field: memories", details))
 
 
 def _unavailable(exc: Exception) -> Response:

@@ -9,8 +9,10 @@ from flask import Blueprint, Response, jsonify, url_for
 from app_services import services
 from auth import current_scope, protect
 from http_input import json_body, query_args
+from memory_store import MemoryExists
 from schemas import (
     DeleteAllQuerySchema,
+    MemoryBatchV1Schema,
     MemoryCreateV1Schema,
     MemorySchema,
     MemoryUpdateSchema,
@@ -41,6 +43,24 @@ def create_memory() -> tuple[Response, int]:
     response, status = _ok(_memory.dump(created.memory), 201)
     response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
     return response, status
+
+
+@bp.post("/batch")
+def create_memories() -> tuple[Response, int]:
+    """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
+    items = json_body(MemoryBatchV1Schema())["memories"]
+    for item in items:
+        item["id"] = item.pop("memory_id", None)
+    outcomes = services().memories.create_many(current_scope(), items)
+    data = [
+        {"index": index, "status": "error", "error": "CONFLICT",
+         "message": f"A memory with id {outcome.args[0]!r} already exists in this workspace"}
+        if isinstance(outcome, MemoryExists)
+        else {"index": index, "status": "stored", "memory": _memory.dump(outcome.memory)}
+        for index, outcome in enumerate(outcomes)
+    ]  # fmt: skip
+    failed = sum(isinstance(outcome, MemoryExists) for outcome in outcomes)
+    return _ok(data, 201 if failed == 0 else 207)
 
 
 @bp.get("")

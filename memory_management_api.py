@@ -7,7 +7,9 @@ from flask import Blueprint, Response, jsonify, url_for
 from app_services import services
 from auth import current_scope, protect
 from http_input import json_body, query_args
+from memory_store import MemoryExists
 from schemas import (
+    MemoryBatchSchema,
     MemoryCreateSchema,
     MemorySchema,
     MemoryUpdateSchema,
@@ -34,6 +36,24 @@ def create_memory() -> tuple[Response, int]:
     response = jsonify(StoredSchema().dump(created))
     response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
     return response, 201
+
+
+@bp.post("/batch")
+def create_memories() -> tuple[Response, int]:
+    """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
+    items = json_body(MemoryBatchSchema())["memories"]
+    outcomes = services().memories.create_many(current_scope(), items)
+    results = [
+        {"index": index, "id": outcome.args[0], "status": "error", "error": "CONFLICT",
+         "message": f"A memory with id {outcome.args[0]!r} already exists in this workspace"}
+        if isinstance(outcome, MemoryExists)
+        else {"index": index, **StoredSchema().dump(outcome)}
+        for index, outcome in enumerate(outcomes)
+    ]  # fmt: skip
+    failed = sum(isinstance(outcome, MemoryExists) for outcome in outcomes)
+    body = {"results": results, "stored": len(results) - failed, "failed": failed}
+    # 207: some items were stored and some were not; every item says which.
+    return jsonify(body), 201 if failed == 0 else 207
 
 
 @bp.get("")

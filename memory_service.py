@@ -16,12 +16,23 @@ import numpy as np
 import memory_events
 from embeddings import INT8_SUFFIX, Embedder
 from memory_filters import Filters
-from memory_store import EmbeddingModelMismatch, Memory, MemoryStore, Scope
+from memory_store import (
+    EmbeddingModelMismatch,
+    Memory,
+    MemoryExists,
+    MemoryStore,
+    NewMemory,
+    Scope,
+)
 from search_index import ScoredMemory, SearchIndex
 
 
 class InvalidEmbedding(ValueError):
-    """A client-supplied embedding cannot be stored."""
+    """A client-supplied embedding cannot be stored (`index`: which item of a batch)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class StartupError(RuntimeError):
@@ -144,6 +155,53 @@ class MemoryService:
         )
         self.on_change()
         return Created(memory, embedding is None, vectors.shape[1], tokens)
+
+    def create_many(
+        self, scope: Scope, items: list[dict[str, Any]]
+    ) -> list[Created | MemoryExists]:
+        """Store a batch in one transaction, embedding every text that needs it in one pass.
+
+        Each item has `text` and optionally `metadata`, `id` and `embedding`; an item whose id
+        is taken comes back as MemoryExists while the others are stored.
+        """
+        self.prepare()
+        vectors: list[np.ndarray | None] = [None] * len(items)
+        tokens = [0] * len(items)
+        for index, item in enumerate(items):
+            if item.get("embedding") is not None:
+                try:
+                    vectors[index] = self._client_vector(item["embedding"])[np.newaxis]
+                except InvalidEmbedding as exc:
+                    raise InvalidEmbedding(str(exc), index) from exc
+        to_embed = [index for index, vector in enumerate(vectors) if vector is None]
+        documents = self.embedder.embed_documents([items[index]["text"] for index in to_embed])
+        for index, embedded in zip(to_embed, documents, strict=True):
+            vectors[index], tokens[index] = embedded.vectors, sum(embedded.token_counts)
+        new = [
+            NewMemory(
+                item.get("id") or new_memory_id(),
+                item["text"],
+                item.get("metadata") or {},
+                content_hash(item["text"]),
+                vectors[index],
+            )
+            for index, item in enumerate(items)
+        ]
+        computed = {
+            memory.id: self._computed(memory.vectors, tokens[index])
+            for index, memory in enumerate(new)
+            if index in to_embed
+        }
+        stored = self.store.insert_many(
+            scope, new, events=lambda m: memory_events.created(m, computed.get(m.id))
+        )
+        self.on_change()
+        return [
+            result
+            if isinstance(result, MemoryExists)
+            else Created(result, index in to_embed, new[index].vectors.shape[1], tokens[index])
+            for index, result in enumerate(stored)
+        ]
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """One memory of the scope."""

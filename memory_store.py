@@ -56,6 +56,17 @@ class EmbeddingModelMismatch(RuntimeError):
         self.stored_dimension = stored_dimension
 
 
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory to store: its id, content and chunk vectors."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+    vectors: np.ndarray
+
+
 class VectorIndexNotReady(RuntimeError):
     """Vectors were used before `bind_embedding_model` created the index."""
 
@@ -134,30 +145,45 @@ class MemoryStore:
         events: Callable[[Memory], list[Any]] | None = None,
     ) -> Memory:
         """Store a new memory and its chunk vectors; raise MemoryExists if the id is taken."""
-        now = utc_now()
+        new = NewMemory(memory_id, text, metadata, content_hash, vectors)
         with self.db.transaction() as conn:
-            try:
-                cursor = conn.execute(
-                    "INSERT INTO memories"
-                    " (owner, workspace, id, text, metadata, content_hash, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        scope.owner,
-                        scope.workspace,
-                        memory_id,
-                        text,
-                        _dump(metadata),
-                        content_hash,
-                        now,
-                        now,
-                    ),
-                )
-            except IntegrityError as exc:
-                raise MemoryExists(memory_id) from exc
-            self._write_vectors(conn, cursor.lastrowid, scope, vectors, old_count=0)
-            memory = Memory(memory_id, text, metadata, content_hash, now, now)
+            memory = self._insert(conn, scope, new, utc_now())
             self._emit(conn, scope, events, memory)
         return memory
+
+    def insert_many(
+        self,
+        scope: Scope,
+        items: list[NewMemory],
+        events: Callable[[Memory], list[Any]] | None = None,
+    ) -> list[Memory | MemoryExists]:
+        """Store several memories in one transaction; a taken id is reported, not raised."""
+        results: list[Memory | MemoryExists] = []
+        now = utc_now()
+        with self.db.transaction() as conn:
+            for item in items:
+                try:
+                    memory = self._insert(conn, scope, item, now)
+                except MemoryExists as conflict:
+                    results.append(conflict)
+                    continue
+                self._emit(conn, scope, events, memory)
+                results.append(memory)
+        return results
+
+    def _insert(self, conn: Connection, scope: Scope, item: NewMemory, now: str) -> Memory:
+        try:
+            cursor = conn.execute(
+                "INSERT INTO memories"
+                " (owner, workspace, id, text, metadata, content_hash, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
+                 item.content_hash, now, now),
+            )  # fmt: skip
+        except IntegrityError as exc:
+            raise MemoryExists(item.id) from exc
+        self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
+        return Memory(item.id, item.text, item.metadata, item.content_hash, now, now)
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """The memory with this id in this scope; raise MemoryNotFound otherwise."""

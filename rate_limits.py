@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import StorageError
 
 from errors import APIError, error_response
+from http_input import parse_json
+from schemas import MAX_BATCH
 
 RETRY_AFTER = "Retry-After"
 
@@ -30,6 +32,8 @@ def init_rate_limits(app: Flask) -> Limiter:
         key_func=_key_id,
         # One application-wide counter per key: a quota covers every endpoint together.
         application_limits=[_tier_limit],
+        # A batch costs one request per memory in it: batching cannot get around a quota.
+        application_limits_cost=_request_cost,
         # moving-window keeps each hit's time: a rolling hour with no 2x burst at window edges.
         strategy="moving-window",
         storage_uri=uri,
@@ -53,6 +57,16 @@ def _key_id() -> str:
 
 def _tier_limit() -> str:
     return current_app.config["TIER_LIMITS"][g.api_key.tier]
+
+
+def _request_cost() -> int:
+    if request.method != "POST" or not request.path.endswith("/batch"):
+        return 1
+    try:
+        items = parse_json(request.get_data(cache=True)).get("memories")
+    except APIError:
+        return 1  # refused as invalid a moment later; counted as one request
+    return min(max(len(items), 1), MAX_BATCH) if isinstance(items, list) else 1
 
 
 def _not_limited() -> bool:

@@ -166,6 +166,31 @@ class MemoryCreateSchema(Schema):
     embedding = fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096))
 
 
+MAX_BATCH = 100
+
+
+class MemoryBatchV1Schema(Schema):
+    """POST /v1/memories/batch: 1-100 memories shaped as for POST /v1/memories."""
+
+    memories = fields.List(
+        fields.Nested(MemoryCreateV1Schema),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH),
+        error_messages={"required": REQUIRED},
+    )
+
+
+class MemoryBatchSchema(Schema):
+    """POST /api/v1/memory/batch: 1-100 memories shaped as for POST /api/v1/memory."""
+
+    memories = fields.List(
+        fields.Nested(MemoryCreateSchema),
+        required=True,
+        validate=validate.Length(1, MAX_BATCH),
+        error_messages={"required": REQUIRED},
+    )
+
+
 class MemoryUpdateSchema(Schema):
     """PUT on either surface: text and/or metadata (metadata replaces the old one)."""
 
