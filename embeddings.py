@@ -113,6 +113,8 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> Embeddings:
         """Embed texts in one batched pass (each truncated to the model's window)."""
+        if not texts:  # the tokenizer fails on an empty batch; there is nothing to do
+            return Embeddings(np.empty((0, self.dimension), dtype=np.float32), [])
         model = self._loaded()
         with self._lock:
             encoded = model.tokenizer(

@@ -108,9 +108,13 @@ def _not_found(exc: MemoryNotFound) -> Response:
     return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.args[0]!r} not found"))
 
 
+def conflict_message(memory_id: str) -> str:
+    """Why a memory with this id cannot be created (a 409, or one item of a batch)."""
+    return f"A memory with id {memory_id!r} already exists in this workspace"
+
+
 def _conflict(exc: MemoryExists) -> Response:
-    message = f"A memory with id {exc.args[0]!r} already exists in this workspace"
-    return error_response(APIError(409, "CONFLICT", message))
+    return error_response(APIError(409, "CONFLICT", conflict_message(exc.args[0])))
 
 
 def _webhook_not_found(exc: WebhookNotFound) -> Response:

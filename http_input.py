@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from flask import request
+from flask import g, request
 from marshmallow import Schema, ValidationError
 
 from errors import APIError, invalid_request
@@ -17,12 +17,19 @@ def json_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON object, validated by `schema`."""
     if not request.is_json:
         raise APIError(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
-    return validate(schema, parse_json(request.get_data(cache=True)), "body")
+    return validate(schema, request_json(), "body")
 
 
 def query_args(schema: Schema) -> dict[str, Any]:
     """The query string, validated by `schema`."""
     return validate(schema, request.args.to_dict(), "query")
+
+
+def request_json() -> dict[str, Any]:
+    """The request's body as a JSON object, parsed once however many callers need it."""
+    if "parsed_body" not in g:
+        g.parsed_body = parse_json(request.get_data(cache=True))
+    return g.parsed_body
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:

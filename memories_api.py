@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from app_services import services
 from auth import current_scope, protect
+from errors import conflict_message
 from http_input import json_body, query_args
 from memory_store import MemoryExists
 from schemas import (
@@ -54,7 +55,7 @@ def create_memories() -> tuple[Response, int]:
     outcomes = services().memories.create_many(current_scope(), items)
     data = [
         {"index": index, "status": "error", "error": "CONFLICT",
-         "message": f"A memory with id {outcome.args[0]!r} already exists in this workspace"}
+         "message": conflict_message(outcome.args[0])}
         if isinstance(outcome, MemoryExists)
         else {"index": index, "status": "stored", "memory": _memory.dump(outcome.memory)}
         for index, outcome in enumerate(outcomes)

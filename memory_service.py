@@ -137,24 +137,14 @@ class MemoryService:
         embedding: Sequence[float] | None = None,
     ) -> Created:
         """Store a memory, embedding every chunk of its text unless the client sent a vector."""
-        self.prepare()
-        if embedding is not None:
-            vectors, tokens = self._client_vector(embedding)[np.newaxis], 0
-        else:
-            embedded = self.embedder.embed_document(text)
-            vectors, tokens = embedded.vectors, sum(embedded.token_counts)
-        computed = None if embedding is not None else self._computed(vectors, tokens)
-        memory = self.store.insert(
-            scope,
-            memory_id or new_memory_id(),
-            text,
-            metadata or {},
-            content_hash(text),
-            vectors,
-            events=lambda stored: memory_events.created(stored, computed),
-        )
-        self.on_change()
-        return Created(memory, embedding is None, vectors.shape[1], tokens)
+        item = {"text": text, "metadata": metadata, "id": memory_id, "embedding": embedding}
+        try:
+            [outcome] = self.create_many(scope, [item])
+        except InvalidEmbedding as exc:
+            raise InvalidEmbedding(str(exc)) from exc  # a single create has no item index
+        if isinstance(outcome, MemoryExists):
+            raise outcome
+        return outcome
 
     def create_many(
         self, scope: Scope, items: list[dict[str, Any]]

@@ -146,10 +146,10 @@ class MemoryStore:
     ) -> Memory:
         """Store a new memory and its chunk vectors; raise MemoryExists if the id is taken."""
         new = NewMemory(memory_id, text, metadata, content_hash, vectors)
-        with self.db.transaction() as conn:
-            memory = self._insert(conn, scope, new, utc_now())
-            self._emit(conn, scope, events, memory)
-        return memory
+        [result] = self.insert_many(scope, [new], events)
+        if isinstance(result, MemoryExists):
+            raise result
+        return result
 
     def insert_many(
         self,

@@ -10,7 +10,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import StorageError
 
 from errors import APIError, error_response
-from http_input import parse_json
+from http_input import request_json
 from schemas import MAX_BATCH
 
 RETRY_AFTER = "Retry-After"
@@ -63,7 +63,7 @@ def _request_cost() -> int:
     if request.method != "POST" or not request.path.endswith("/batch"):
         return 1
     try:
-        items = parse_json(request.get_data(cache=True)).get("memories")
+        items = request_json().get("memories")
     except APIError:
         return 1  # refused as invalid a moment later; counted as one request
     return min(max(len(items), 1), MAX_BATCH) if isinstance(items, list) else 1

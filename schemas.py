@@ -169,26 +169,26 @@ class MemoryCreateSchema(Schema):
 MAX_BATCH = 100
 
 
-class MemoryBatchV1Schema(Schema):
-    """POST /v1/memories/batch: 1-100 memories shaped as for POST /v1/memories."""
-
-    memories = fields.List(
-        fields.Nested(MemoryCreateV1Schema),
+def _batch_of(item: type[Schema]) -> fields.List:
+    """`memories`: 1-100 items, each validated by `item`."""
+    return fields.List(
+        fields.Nested(item),
         required=True,
         validate=validate.Length(1, MAX_BATCH),
         error_messages={"required": REQUIRED},
     )
+
+
+class MemoryBatchV1Schema(Schema):
+    """POST /v1/memories/batch: 1-100 memories shaped as for POST /v1/memories."""
+
+    memories = _batch_of(MemoryCreateV1Schema)
 
 
 class MemoryBatchSchema(Schema):
     """POST /api/v1/memory/batch: 1-100 memories shaped as for POST /api/v1/memory."""
 
-    memories = fields.List(
-        fields.Nested(MemoryCreateSchema),
-        required=True,
-        validate=validate.Length(1, MAX_BATCH),
-        error_messages={"required": REQUIRED},
-    )
+    memories = _batch_of(MemoryCreateSchema)
 
 
 class MemoryUpdateSchema(Schema):

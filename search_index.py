@@ -105,25 +105,20 @@ class SearchIndex:
         if filters.active:
             rows = _filtered(conn, scope, filters, "m.rowid, m.chunk_count")
             candidates = [i for row in rows for i in chunk_ids(*row)]
-            total = len(candidates)
-        else:
-            total = conn.execute(
-                "SELECT coalesce(sum(chunk_count), 0) FROM memories"
-                " WHERE owner = ? AND workspace = ?",
-                (scope.owner, scope.workspace),
-            ).fetchone()[0]
-        if total == 0:
-            return []
+            if not candidates:
+                return []
         # Most memories are one chunk; when long ones crowd the top, ask for more chunks.
-        k = min(total, MAX_K, max(limit * 2, 16))
+        k = min(MAX_K, max(limit * 2, 16))
         while True:
-            best = _best_per_memory(_knn(conn, scope, vector, k, candidates))
-            if len(best) >= limit or k >= total:
+            chunks = _knn(conn, scope, vector, k, candidates)
+            best = _best_per_memory(chunks)
+            # Fewer chunks than asked for: the KNN has already seen every chunk there is.
+            if len(best) >= limit or len(chunks) < k:
                 break
             if k == MAX_K:  # past sqlite-vec's k: score every candidate chunk exactly
                 best = _best_per_memory(_exact(conn, scope, vector, candidates))
                 break
-            k = min(total, MAX_K, k * 4)
+            k = min(MAX_K, k * 4)
         return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
 
     def _keyword(

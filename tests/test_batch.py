@@ -73,6 +73,12 @@ def test_a_batch_is_one_embedding_pass(client, auth, app, monkeypatch):
     assert len(calls) == 1 and calls[0] > 21  # 20 short texts plus every chunk of the long one
 
 
+def test_a_batch_of_client_embeddings_only_needs_no_model_pass(client, auth):
+    items = [{"text": f"vector {i}", "embedding": [0.1 * (i + 1)] * 384} for i in range(3)]
+    response = batch(client, auth, "/api/v1/memory/batch", items, status=201)
+    assert [r["embedding_generated"] for r in response.json["results"]] == [False] * 3
+
+
 def test_taken_ids_are_reported_per_item_and_the_rest_is_stored(client, auth):
     batch(client, auth, "/api/v1/memory/batch", [{"id": "old", "text": "already here"}], 201)
     response = batch(
