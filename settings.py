@@ -135,7 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
         "WORKERS",
         1,
         _positive_int,
-        "gunicorn worker processes; each loads its own copy of the model (~520 MB RSS).",
+        "gunicorn worker processes; each loads its own copy of the model (~575 MB RSS).",
     ),
     Setting(
         "MEMORY_API_THREADS",
