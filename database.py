@@ -17,6 +17,7 @@ import migrations
 
 Connection = sqlite3.Connection
 IntegrityError = sqlite3.IntegrityError
+DatabaseError = sqlite3.DatabaseError
 
 BUSY_TIMEOUT_MS = 10_000
 

@@ -102,7 +102,7 @@ class MemoryService:
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
-        self.index = SearchIndex(store.db)
+        self.index = SearchIndex(store)
         self.embedder = embedder
         # Called after each committed change, e.g. to wake the webhook dispatcher at once.
         self.on_change = on_change or (lambda: None)

@@ -1,4 +1,4 @@
-"""The storage layer: memories and their vectors in one SQLite file (sqlite-vec). No Flask here."""
+"""The storage layer: memories and their vectors in one SQLite file. No Flask here."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from database import Connection, Database, IntegrityError
+from vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -110,20 +111,13 @@ class MemoryStore:
     def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
         self.outbox = outbox
-        self.dimension: int | None = None
+        self.vectors: VectorIndex | None = None
 
     def bind_embedding_model(self, model: str, dimension: int) -> None:
         """Create the vector index for this model, or check the existing one matches it."""
         with self.db.transaction() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if "embedding_dimension" not in meta:
-                # The workspace partition makes a KNN search cost what that workspace holds.
-                conn.execute(
-                    "CREATE VIRTUAL TABLE chunk_vectors USING vec0("
-                    " chunk_id INTEGER PRIMARY KEY,"
-                    " scope TEXT PARTITION KEY,"
-                    f" embedding float[{int(dimension)}] distance_metric=cosine)"
-                )
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
                     [("embedding_model", model), ("embedding_dimension", str(dimension))],
@@ -132,7 +126,12 @@ class MemoryStore:
                 raise EmbeddingModelMismatch(
                     meta["embedding_model"], int(meta["embedding_dimension"])
                 )
-        self.dimension = dimension
+            self.vectors = VectorIndex.open(conn, dimension)
+
+    @property
+    def dimension(self) -> int | None:
+        """Length of the stored vectors, once `bind_embedding_model` has run."""
+        return None if self.vectors is None else self.vectors.dimension
 
     def insert(
         self,
@@ -279,35 +278,23 @@ class MemoryStore:
     def _write_vectors(
         self, conn: Connection, rowid: int, scope: Scope, vectors: np.ndarray, old_count: int
     ) -> None:
-        if self.dimension is None:
+        if self.vectors is None:
             raise VectorIndexNotReady("bind_embedding_model() must run before vectors are written")
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if not 1 <= len(vectors) <= CHUNK_SLOTS:
             raise ValueError(f"a memory needs 1 to {CHUNK_SLOTS} vectors, got {len(vectors)}")
         # vec0 0.1.9 cannot INSERT OR REPLACE: delete, then insert, in the caller's transaction.
         self._delete_vectors(conn, chunk_ids(rowid, old_count))
-        conn.executemany(
-            "INSERT INTO chunk_vectors (chunk_id, scope, embedding) VALUES (?, ?, ?)",
-            [
-                (chunk_id, scope.partition, vector.tobytes())
-                for chunk_id, vector in zip(chunk_ids(rowid, len(vectors)), vectors, strict=True)
-            ],
-        )
+        self.vectors.write(conn, scope.partition, chunk_ids(rowid, len(vectors)), vectors)
         conn.execute("UPDATE memories SET chunk_count = ? WHERE rowid = ?", (len(vectors), rowid))
 
     def _memory_vector(self, conn: Connection, row: Any) -> list[float] | None:
         """One vector for the memory: its only chunk's, or the normalized mean of its chunks."""
-        # Point lookups by id: vec0 answers `chunk_id = ?` from its index, an IN list by a scan.
-        found = [
-            found_row
-            for chunk_id in chunk_ids(row["rowid"], row["chunk_count"])
-            for found_row in conn.execute(
-                "SELECT embedding FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,)
-            )
-        ]
-        if not found:
+        if self.vectors is None:
             return None
-        vectors = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in found])
+        _, vectors = self.vectors.vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+        if not len(vectors):
+            return None
         vector = vectors[0]
         if len(vectors) > 1:
             mean = vectors.mean(axis=0)
@@ -315,11 +302,10 @@ class MemoryStore:
         # str() of a float32 is its shortest exact form: no float64 noise in the JSON.
         return [float(str(x)) for x in vector]
 
-    @staticmethod
-    def _delete_vectors(conn: Connection, ids: list[int]) -> None:
-        if not ids:
-            return  # nothing to do, and the index may not exist yet on a fresh database
-        conn.executemany("DELETE FROM chunk_vectors WHERE chunk_id = ?", [(i,) for i in ids])
+    def _delete_vectors(self, conn: Connection, ids: list[int]) -> None:
+        # Nothing to do before the index exists (a fresh database has no vectors).
+        if self.vectors is not None:
+            self.vectors.delete(conn, ids)
 
 
 def _dump(metadata: dict[str, Any]) -> str:

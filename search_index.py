@@ -1,4 +1,4 @@
-"""Finding memories: semantic (sqlite-vec KNN), keyword (FTS5 BM25) and hybrid (RRF). No Flask."""
+"""Finding memories: semantic (vector_index), keyword (FTS5 BM25) and hybrid (RRF). No Flask."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from database import Connection, Database
+from database import Connection
 from memory_filters import Filters
 from memory_store import (
     MEMORY_COLUMNS,
     Memory,
+    MemoryStore,
     Scope,
+    VectorIndexNotReady,
     chunk_ids,
     memory_from_row,
     memory_rowid,
 )
 
 MODES = ("semantic", "keyword", "hybrid")
-MAX_K = 4096  # sqlite-vec's largest k
 RRF_K = 60  # the usual reciprocal rank fusion constant
 MAX_QUERY_TERMS = 64
 # Words that match almost every English memory: in an any-word query they only add noise.
@@ -65,8 +66,9 @@ def fts_query(terms: list[str]) -> str:
 class SearchIndex:
     """Ranks one scope's memories for a query; filters apply before the top-k cut."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.db = store.db
 
     def search(
         self,
@@ -107,18 +109,17 @@ class SearchIndex:
             candidates = [i for row in rows for i in chunk_ids(*row)]
             if not candidates:
                 return []
+        if self.store.vectors is None:
+            raise VectorIndexNotReady("bind_embedding_model() must run before searching")
         # Most memories are one chunk; when long ones crowd the top, ask for more chunks.
-        k = min(MAX_K, max(limit * 2, 16))
+        k = max(limit * 2, 16)
         while True:
-            chunks = _knn(conn, scope, vector, k, candidates)
+            chunks = self.store.vectors.nearest(conn, scope.partition, vector, k, candidates)
             best = _best_per_memory(chunks)
-            # Fewer chunks than asked for: the KNN has already seen every chunk there is.
+            # Fewer chunks than asked for: the search has already seen every chunk there is.
             if len(best) >= limit or len(chunks) < k:
                 break
-            if k == MAX_K:  # past sqlite-vec's k: score every candidate chunk exactly
-                best = _best_per_memory(_exact(conn, scope, vector, candidates))
-                break
-            k = min(MAX_K, k * 4)
+            k *= 4
         return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
 
     def _keyword(
@@ -186,42 +187,6 @@ def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) ->
         f"SELECT {columns} FROM memories m WHERE m.owner = ? AND m.workspace = ? AND {where}",
         (scope.owner, scope.workspace, *params),
     ).fetchall()
-
-
-def _knn(
-    conn: Connection, scope: Scope, vector: np.ndarray, k: int, candidates: list[int] | None
-) -> list[tuple[int, float]]:
-    sql = (
-        "SELECT chunk_id, distance FROM chunk_vectors"
-        " WHERE embedding MATCH ? AND k = ? AND scope = ?"
-    )
-    params: list[Any] = [np.asarray(vector, dtype=np.float32).tobytes(), k, scope.partition]
-    if candidates is not None:
-        sql += " AND chunk_id IN (SELECT value FROM json_each(?))"
-        params.append(json.dumps(candidates))
-    return [(chunk_id, 1.0 - distance) for chunk_id, distance in conn.execute(sql, params)]
-
-
-def _exact(
-    conn: Connection, scope: Scope, vector: np.ndarray, candidates: list[int] | None
-) -> list[tuple[int, float]]:
-    if candidates is None:
-        rows = conn.execute(
-            "SELECT chunk_id, embedding FROM chunk_vectors WHERE scope = ?", (scope.partition,)
-        ).fetchall()
-    else:
-        rows = [
-            row
-            for chunk_id in candidates
-            for row in conn.execute(
-                "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ?", (chunk_id,)
-            )
-        ]
-    matrix = np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
-    query = np.asarray(vector, dtype=np.float32)
-    # Client-supplied vectors need not be unit length: divide by both norms.
-    scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
-    return [(row[0], float(score)) for row, score in zip(rows, scores, strict=True)]
 
 
 def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, float]:

@@ -38,7 +38,9 @@ def store(tmp_path) -> MemoryStore:
 def counts(store: MemoryStore) -> tuple[int, int]:
     conn = store.db.connection()
     rows = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
-    vectors = conn.execute("SELECT count(*) FROM chunk_vectors").fetchone()[0]
+    vectors = conn.execute("SELECT count(*) FROM chunk_embeddings").fetchone()[0]
+    codes = conn.execute("SELECT count(*) FROM chunk_codes").fetchone()[0]
+    assert codes == vectors  # every vector has its first-pass code
     return rows, vectors
 
 

@@ -334,7 +334,7 @@ def test_long_memory_embedding_is_the_normalized_mean_of_its_chunks(client, auth
             np.frombuffer(row[0], dtype=np.float32)
             for i in range(count)
             for row in conn.execute(
-                "SELECT embedding FROM chunk_vectors WHERE chunk_id = ?", (rowid * 1024 + i,)
+                "SELECT embedding FROM chunk_embeddings WHERE chunk_id = ?", (rowid * 1024 + i,)
             )
         ]
     )

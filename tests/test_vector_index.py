@@ -1,0 +1,160 @@
+"""The vector index: sign codes in sqlite-vec for a first pass, exact float re-scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vector_index
+from database import Database
+from vector_index import SHORTLIST_MIN, VectorIndex, sign_codes
+
+DIM = 32
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = Database(tmp_path / "vectors.db")
+    db.migrate()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def index(db) -> VectorIndex:
+    with db.transaction() as conn:
+        return VectorIndex.open(conn, DIM)
+
+
+def random_vectors(count: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+
+
+def clustered_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Vectors around 40 topics, as texts embed; uniform noise is the first pass's worst case."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((40, dim))
+    points = topics[rng.integers(0, 40, count)] + 0.6 * rng.standard_normal((count, dim))
+    return points.astype(np.float32)
+
+
+def exact_top(vectors: np.ndarray, ids: list[int], query: np.ndarray, k: int) -> list[int]:
+    scores = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    return [ids[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def fill(db, index, partition: str, vectors: np.ndarray, first_id: int = 1) -> list[int]:
+    ids = list(range(first_id, first_id + len(vectors)))
+    with db.transaction() as conn:
+        index.write(conn, partition, ids, vectors)
+    return ids
+
+
+def test_sign_codes_are_sqlite_vecs_binary_quantization(db):
+    vectors = random_vectors(50)
+    conn = db.connection()
+    for vector, code in zip(vectors, sign_codes(vectors), strict=True):
+        (expected,) = conn.execute("SELECT vec_quantize_binary(?)", (vector.tobytes(),)).fetchone()
+        assert code.tobytes() == expected
+
+
+def test_small_scopes_are_searched_exactly(db, index):
+    vectors = random_vectors(300)
+    ids = fill(db, index, "o/w", vectors)
+    query = random_vectors(1, seed=9)[0]
+    found = index.nearest(db.connection(), "o/w", query, 10)
+    assert [i for i, _ in found] == exact_top(vectors, ids, query, 10)
+    scores = [score for _, score in found]
+    assert scores == sorted(scores, reverse=True) and -1.0 <= scores[-1] <= scores[0] <= 1.0
+
+
+@pytest.mark.parametrize("block_layout", [True, False], ids=["blocks", "vec0-knn"])
+def test_the_first_pass_keeps_the_true_nearest_neighbours(db, block_layout):
+    dim = 128
+    with db.transaction() as conn:
+        index = VectorIndex.open(conn, dim)
+    index.block_layout = block_layout
+    # Five times the shortlist, so the first pass really has to choose.
+    vectors = clustered_vectors(5 * SHORTLIST_MIN + 20, dim)
+    vectors, queries = vectors[:-20], vectors[-20:]
+    ids = fill(db, index, "o/w", vectors)
+    hits = 0
+    for query in queries:
+        found = [i for i, _ in index.nearest(db.connection(), "o/w", query, 10)]
+        assert len(found) == 10
+        hits += len(set(found) & set(exact_top(vectors, ids, query, 10)))
+    assert hits / (10 * len(queries)) >= 0.99
+
+
+def test_the_block_reader_sees_what_sqlite_vec_sees(db, index):
+    # Both first passes rank every code of a scope; with a shortlist of all, they agree.
+    vectors = random_vectors(2 * SHORTLIST_MIN)
+    fill(db, index, "o/w", vectors)
+    conn = db.connection()
+    query = random_vectors(1, seed=3)[0]
+    blocks = index._shortlist(conn, "o/w", query, len(vectors), None)
+    knn = index._vec0_shortlist(conn, "o/w", query, len(vectors), None)
+    assert sorted(blocks.tolist()) == sorted(knn.tolist()) == list(range(1, len(vectors) + 1))
+
+
+def test_the_block_layout_is_recognised(index):
+    assert index.block_layout
+
+
+def test_candidates_restrict_both_paths(db, index, monkeypatch):
+    vectors = random_vectors(3 * SHORTLIST_MIN)
+    ids = fill(db, index, "o/w", vectors)
+    query = random_vectors(1, seed=4)[0]
+    odd = [i for i in ids if i % 2]
+    for exact_max in (len(ids), 10):  # scored exactly, then through the first pass
+        monkeypatch.setattr(vector_index, "EXACT_MAX", exact_max)
+        found = index.nearest(db.connection(), "o/w", query, 5, candidates=odd)
+        assert found and all(i % 2 for i, _ in found)
+        assert [i for i, _ in found] == exact_top(vectors[::2], odd, query, 5)
+
+
+def test_deleted_vectors_and_other_scopes_are_never_found(db, index):
+    vectors = random_vectors(2 * SHORTLIST_MIN)
+    ids = fill(db, index, "o/w", vectors)
+    fill(db, index, "o/other", vectors, first_id=100_000)
+    query = vectors[7]
+    with db.transaction() as conn:
+        index.delete(conn, [8])  # the query's own vector
+    found = [i for i, _ in index.nearest(db.connection(), "o/w", query, 20)]
+    assert 8 not in found and all(i in ids for i in found)
+    assert index.nearest(db.connection(), "o/nobody", query, 5) == []
+
+
+def test_vectors_of_unequal_length_are_scored_by_cosine(db, index):
+    vectors = random_vectors(3)
+    vectors[1] *= 1000  # client-supplied vectors need not be unit length
+    fill(db, index, "o/w", vectors)
+    found = dict(index.nearest(db.connection(), "o/w", vectors[1], 3))
+    assert found[2] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_vector_of_the_wrong_dimension_is_refused(db, index):
+    with pytest.raises(ValueError, match="dimension"), db.transaction() as conn:
+        index.write(conn, "o/w", [1], np.ones((1, DIM + 1), dtype=np.float32))
+
+
+def test_the_first_layout_is_upgraded_in_place(db):
+    # Databases written before this index kept every vector in one float vec0 table.
+    vectors = random_vectors(5)
+    with db.transaction() as conn:
+        conn.execute(
+            "CREATE VIRTUAL TABLE chunk_vectors USING vec0(chunk_id INTEGER PRIMARY KEY,"
+            f" scope TEXT PARTITION KEY, embedding float[{DIM}] distance_metric=cosine)"
+        )
+        conn.executemany(
+            "INSERT INTO chunk_vectors (chunk_id, scope, embedding) VALUES (?, 'o/w', ?)",
+            [(i + 1, v.tobytes()) for i, v in enumerate(vectors)],
+        )
+    with db.transaction() as conn:
+        index = VectorIndex.open(conn, DIM)
+    conn = db.connection()
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "chunk_vectors" not in tables
+    found, stored = index.vectors(conn, [1, 2, 3, 4, 5])
+    assert found.tolist() == [1, 2, 3, 4, 5] and np.array_equal(stored, vectors)
+    assert index.nearest(conn, "o/w", vectors[3], 1)[0][0] == 4
