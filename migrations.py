@@ -108,6 +108,39 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, rowid);
     """,
+    # 4: keyword search per workspace. The FTS5 index gets a second column holding one token
+    # per owner/workspace, so a query ANDs it in and reads only that workspace's postings,
+    # instead of ranking every matching memory of the file and dropping the others' after.
+    """
+    ALTER TABLE memories ADD COLUMN fts_scope TEXT
+        GENERATED ALWAYS AS ('s' || hex(owner || '/' || workspace)) VIRTUAL;
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TRIGGER memories_fts_update;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        text,
+        fts_scope,
+        content='memories',
+        content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, text, fts_scope)
+        VALUES (new.rowid, new.text, new.fts_scope);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text, fts_scope)
+        VALUES ('delete', old.rowid, old.text, old.fts_scope);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text, fts_scope)
+        VALUES ('delete', old.rowid, old.text, old.fts_scope);
+        INSERT INTO memories_fts (rowid, text, fts_scope)
+        VALUES (new.rowid, new.text, new.fts_scope);
+    END;
+    """,
 )
 
 

@@ -54,13 +54,19 @@ def query_terms(text: str) -> list[str]:
     return ([word for word in words if word not in STOPWORDS] or words)[:MAX_QUERY_TERMS]
 
 
-def fts_query(terms: list[str]) -> str:
-    """Terms as an FTS5 query: every word quoted, any of them may match.
+def fts_query(scope: Scope, terms: list[str]) -> str:
+    """Terms as an FTS5 query within one workspace: every word quoted, any of them may match.
 
     Quoting each word makes operators, quotes, `*`, NEAR and column filters plain words, so no
     user text can be an FTS5 syntax error. BM25 ranks memories matching more words higher.
     """
-    return " OR ".join(f'"{term}"' for term in terms)
+    words = " OR ".join(f'"{term}"' for term in terms)
+    return f'fts_scope : "{scope_token(scope)}" AND text : ({words})'
+
+
+def scope_token(scope: Scope) -> str:
+    """The one FTS5 token of a workspace, as migration 4's `fts_scope` column computes it."""
+    return "s" + f"{scope.owner}/{scope.workspace}".encode().hex()
 
 
 class SearchIndex:
@@ -142,14 +148,15 @@ class SearchIndex:
             return []
         where, params = filters.to_sql()
         rows = conn.execute(
-            "SELECT m.rowid, bm25(memories_fts) AS rank"
+            # Weight 0 for the scope column: it is a filter, not evidence of relevance.
+            "SELECT m.rowid, bm25(memories_fts, 1.0, 0.0) AS rank"
             " FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
             f" WHERE memories_fts MATCH ? AND m.owner = ? AND m.workspace = ? AND {where}"
             " ORDER BY rank, m.rowid DESC LIMIT ?",
-            (fts_query(terms), scope.owner, scope.workspace, *params, limit),
+            (fts_query(scope, terms), scope.owner, scope.workspace, *params, limit),
         ).fetchall()
         if coordinated and len(terms) > 1:
-            matched = _terms_matched(conn, [rowid for rowid, _ in rows], terms)
+            matched = _terms_matched(conn, scope, [rowid for rowid, _ in rows], terms)
             rows = [row for row in rows if matched[row[0]] > len(terms) / 2]
         # FTS5's bm25() is lower-is-better; its negation reads as a relevance score.
         return [(rowid, -rank) for rowid, rank in rows]
@@ -168,14 +175,16 @@ def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
     )
 
 
-def _terms_matched(conn: Connection, rowids: list[int], terms: list[str]) -> dict[int, int]:
+def _terms_matched(
+    conn: Connection, scope: Scope, rowids: list[int], terms: list[str]
+) -> dict[int, int]:
     """How many of the terms each memory's text contains (as FTS5 tokenizes and stems it)."""
     matched = dict.fromkeys(rowids, 0)
     for term in terms:
         for (rowid,) in conn.execute(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
             " AND rowid IN (SELECT value FROM json_each(?))",
-            (f'"{term}"', json.dumps(rowids)),
+            (fts_query(scope, [term]), json.dumps(rowids)),
         ):
             matched[rowid] += 1
     return matched

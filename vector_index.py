@@ -33,7 +33,7 @@ BLOCKS_SQL = (
 # SHORTLIST_PER_RESULT per result asked for. Measured recall@10 against exact search on the
 # benchmark's 100k memories: see bench/results.md.
 SHORTLIST_MIN = 500
-SHORTLIST_PER_RESULT = 20
+SHORTLIST_PER_RESULT = 10
 # A filter that leaves this few chunks is scored exactly, without a first pass.
 EXACT_MAX = 2048
 VEC0_MAX_K = 4096  # sqlite-vec's largest k, for the fallback first pass

@@ -7,7 +7,11 @@ import time
 import numpy as np
 import pytest
 
+import migrations
+from database import Database
 from helpers import headers
+from memory_store import Scope
+from search_index import fts_query
 
 MODES = ["semantic", "keyword", "hybrid"]
 
@@ -348,3 +352,34 @@ def test_searches_count_against_the_quota(client, make_key):
     assert response.headers["X-RateLimit-Remaining"] == "99"
     response = client.post("/v1/memories/search", json={"query": "x"}, headers=free)
     assert response.headers["X-RateLimit-Remaining"] == "98"
+
+
+def test_migration_4_scopes_the_keyword_index_of_existing_memories(tmp_path, monkeypatch):
+    db = Database(tmp_path / "old.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+    db.migrate()
+    with db.transaction() as conn:
+        for workspace in ("home", "work"):
+            conn.execute(
+                "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
+                " created_at, updated_at) VALUES ('ann', ?, 'm1', 'The key is under the"
+                " flowerpot', '{}', 'h', 't', 't')",
+                (workspace,),
+            )
+    monkeypatch.undo()
+    db.migrate()
+    conn = db.connection()
+
+    def found(workspace: str, term: str) -> list[str]:
+        return [
+            row[0]
+            for row in conn.execute(
+                "SELECT m.workspace FROM memories_fts"
+                " JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ?",
+                (fts_query(Scope("ann", workspace), [term]),),
+            )
+        ]
+
+    assert found("home", "flowerpot") == ["home"] and found("work", "flowerpots") == ["work"]
+    assert found("elsewhere", "flowerpot") == []
+    db.close()
