@@ -14,7 +14,7 @@ import webhooks_api
 from api_keys import KeyStore
 from app_services import Services
 from auth import authenticate
-from cli import keys_cli
+from cli import backup, keys_cli, stats
 from database import Database
 from embeddings import get_embedder
 from errors import register_error_handlers
@@ -72,6 +72,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(memory_management_api.bp)
     app.register_blueprint(webhooks_api.bp)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(backup)
+    app.cli.add_command(stats)
     return app
 
 

@@ -1,13 +1,18 @@
-"""Flask CLI commands: `flask --app app keys create|list|revoke`."""
+"""Flask CLI commands: `flask --app app keys create|list|revoke`, `backup`, `stats`."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from api_keys import DEFAULT_OWNER, KeyNotFound
 from app_services import services
 from settings import TIERS
+from storage_stats import database_stats
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 
@@ -57,3 +62,46 @@ def revoke_key(key_id: str) -> None:
     except KeyNotFound as exc:
         raise click.ClickException(f"no API key with id {key_id!r} (see `keys list`)") from exc
     click.echo(f"Revoked {key.id} (owner {key.owner!r}, tier {key.tier}).")
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent snapshot of the database to PATH, safe while the server runs."""
+    db = services().db
+    if path.resolve() == db.path.resolve():
+        raise click.BadParameter("PATH is the live database itself; pick another file")
+    started = time.perf_counter()
+    try:
+        db.backup(path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
+    click.echo(
+        f"Backed up {db.path} to {path}: {path.stat().st_size:,} bytes in "
+        f"{time.perf_counter() - started:.1f} s, integrity check ok."
+    )
+
+
+@click.command("stats")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def stats(as_json: bool) -> None:
+    """Memories, workspaces, keys, webhooks and size of the database."""
+    figures = database_stats(services().db)
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    keys, model = figures["keys"], figures["embedding_model"]
+    bound = f"{model} ({figures['embedding_dimension']} dimensions)" if model else "not bound yet"
+    lines = [
+        ("Database", f"{figures['path']} ({figures['bytes']:,} bytes with its WAL)"),
+        ("Memories", f"{figures['memories']:,} ({figures['chunks']:,} chunk vectors)"),
+        ("Workspaces", f"{figures['workspaces']:,} of {figures['owners']:,} owner(s)"),
+        ("Keys", f"{keys['active']:,} active, {keys['revoked_or_expired']:,} revoked or expired"),
+        ("Webhooks", f"{figures['webhook_endpoints']:,} endpoint(s), "
+                     f"{figures['webhook_deliveries_pending']:,} deliveries pending"),
+        ("Model", bound),
+    ]  # fmt: skip
+    for label, value in lines:
+        click.echo(f"{label:<11} {value}")

@@ -21,13 +21,14 @@ from schemas import (
     PaginationV1Schema,
     SearchRequestSchema,
     SearchResultSchema,
+    schema,
 )
 
 bp = Blueprint("memories_v1", __name__, url_prefix="/v1/memories")
 protect(bp)
 
-_memory = MemorySchema()
-_memories = MemorySchema(many=True)
+_memory = schema(MemorySchema)
+_memories = schema(MemorySchema, many=True)
 
 
 def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
@@ -37,7 +38,7 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
 @bp.post("")
 def create_memory() -> tuple[Response, int]:
     """Store a memory; `memory_id` picks its id."""
-    body = json_body(MemoryCreateV1Schema())
+    body = json_body(schema(MemoryCreateV1Schema))
     created = services().memories.create(
         current_scope(), body["text"], body.get("metadata"), body.get("memory_id")
     )
@@ -49,7 +50,7 @@ def create_memory() -> tuple[Response, int]:
 @bp.post("/batch")
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
-    items = json_body(MemoryBatchV1Schema())["memories"]
+    items = json_body(schema(MemoryBatchV1Schema))["memories"]
     for item in items:
         item["id"] = item.pop("memory_id", None)
     outcomes = services().memories.create_many(current_scope(), items)
@@ -67,17 +68,17 @@ def create_memories() -> tuple[Response, int]:
 @bp.get("")
 def list_memories() -> tuple[Response, int]:
     """A page of memories, newest first."""
-    query = query_args(PageQueryV1Schema())
+    query = query_args(schema(PageQueryV1Schema))
     page = services().memories.list(current_scope(), query["page"], query["per_page"])
-    return _ok(_memories.dump(page.items), pagination=PaginationV1Schema().dump(page))
+    return _ok(_memories.dump(page.items), pagination=schema(PaginationV1Schema).dump(page))
 
 
 @bp.post("/search")
 def search_memories() -> tuple[Response, int]:
     """Memories ranked by meaning, words or both, best first."""
-    body = json_body(SearchRequestSchema())
+    body = json_body(schema(SearchRequestSchema))
     found = services().memories.search(current_scope(), **body)
-    return _ok(SearchResultSchema(many=True).dump(found.results))
+    return _ok(schema(SearchResultSchema, many=True).dump(found.results))
 
 
 @bp.get("/<memory_id>")
@@ -89,7 +90,7 @@ def get_memory(memory_id: str) -> tuple[Response, int]:
 @bp.put("/<memory_id>")
 def update_memory(memory_id: str) -> tuple[Response, int]:
     """Change text and/or metadata (metadata replaces the old object)."""
-    body = json_body(MemoryUpdateSchema())
+    body = json_body(schema(MemoryUpdateSchema))
     updated = services().memories.update(
         current_scope(), memory_id, body.get("text"), body.get("metadata")
     )
@@ -106,6 +107,6 @@ def delete_memory(memory_id: str) -> tuple[Response, int]:
 @bp.delete("")
 def delete_all_memories() -> tuple[Response, int]:
     """Delete every memory of the caller's workspace; needs `confirm=true`."""
-    query_args(DeleteAllQuerySchema())
+    query_args(schema(DeleteAllQuerySchema))
     deleted = services().memories.delete_all(current_scope())
     return _ok({"deleted_count": deleted})

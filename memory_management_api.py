@@ -21,6 +21,7 @@ from schemas import (
     SearchResultSchema,
     StoredSchema,
     UpdatedSchema,
+    schema,
 )
 
 bp = Blueprint("memory_management", __name__, url_prefix="/api/v1/memory")
@@ -30,11 +31,11 @@ protect(bp)
 @bp.post("")
 def create_memory() -> tuple[Response, int]:
     """Store a memory, embedding its text unless an `embedding` is given."""
-    body = json_body(MemoryCreateSchema())
+    body = json_body(schema(MemoryCreateSchema))
     created = services().memories.create(
         current_scope(), body["text"], body.get("metadata"), body.get("id"), body.get("embedding")
     )
-    response = jsonify(StoredSchema().dump(created))
+    response = jsonify(schema(StoredSchema).dump(created))
     response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
     return response, 201
 
@@ -42,13 +43,13 @@ def create_memory() -> tuple[Response, int]:
 @bp.post("/batch")
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
-    items = json_body(MemoryBatchSchema())["memories"]
+    items = json_body(schema(MemoryBatchSchema))["memories"]
     outcomes = services().memories.create_many(current_scope(), items)
     results = [
         {"index": index, "id": outcome.args[0], "status": "error", "error": "CONFLICT",
          "message": conflict_message(outcome.args[0])}
         if isinstance(outcome, MemoryExists)
-        else {"index": index, **StoredSchema().dump(outcome)}
+        else {"index": index, **schema(StoredSchema).dump(outcome)}
         for index, outcome in enumerate(outcomes)
     ]  # fmt: skip
     failed = sum(isinstance(outcome, MemoryExists) for outcome in outcomes)
@@ -60,12 +61,12 @@ def create_memories() -> tuple[Response, int]:
 @bp.get("")
 def list_memories() -> Response:
     """A page of memories, newest first."""
-    query = query_args(PageQuerySchema())
+    query = query_args(schema(PageQuerySchema))
     page = services().memories.list(current_scope(), query["page"], query["limit"])
     return jsonify(
         {
-            "memories": MemorySchema(many=True).dump(page.items),
-            "pagination": PaginationSchema().dump(page),
+            "memories": schema(MemorySchema, many=True).dump(page.items),
+            "pagination": schema(PaginationSchema).dump(page),
         }
     )
 
@@ -73,11 +74,11 @@ def list_memories() -> Response:
 @bp.post("/search")
 def search_memories() -> Response:
     """Memories ranked by meaning, words or both, best first."""
-    body = json_body(SearchRequestSchema())
+    body = json_body(schema(SearchRequestSchema))
     found = services().memories.search(current_scope(), **body)
     return jsonify(
         {
-            "results": SearchResultSchema(many=True).dump(found.results),
+            "results": schema(SearchResultSchema, many=True).dump(found.results),
             "query": found.query,
             "total_results": len(found.results),
             "search_time_ms": found.search_time_ms,
@@ -85,21 +86,27 @@ def search_memories() -> Response:
     )
 
 
+@bp.get("/stats")
+def memory_stats() -> Response:
+    """The caller's own counts: this workspace, and every workspace of the key's owner."""
+    return jsonify(services().memories.stats(current_scope()))
+
+
 @bp.get("/<memory_id>")
 def get_memory(memory_id: str) -> Response:
     """One memory with its embedding."""
     memory = services().memories.get(current_scope(), memory_id, with_embedding=True)
-    return jsonify(MemoryWithEmbeddingSchema().dump(memory))
+    return jsonify(schema(MemoryWithEmbeddingSchema).dump(memory))
 
 
 @bp.put("/<memory_id>")
 def update_memory(memory_id: str) -> Response:
     """Change text and/or metadata; says whether the embedding was recomputed."""
-    body = json_body(MemoryUpdateSchema())
+    body = json_body(schema(MemoryUpdateSchema))
     updated = services().memories.update(
         current_scope(), memory_id, body.get("text"), body.get("metadata")
     )
-    return jsonify(UpdatedSchema().dump(updated))
+    return jsonify(schema(UpdatedSchema).dump(updated))
 
 
 @bp.delete("/<memory_id>")

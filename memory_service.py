@@ -25,6 +25,7 @@ from memory_store import (
     Scope,
 )
 from search_index import ScoredMemory, SearchIndex
+from storage_stats import owner_stats
 
 
 class InvalidEmbedding(ValueError):
@@ -252,6 +253,10 @@ class MemoryService:
         )
         took = round((time.perf_counter() - started) * 1000, 2)
         return SearchResults(query, results, took)
+
+    def stats(self, scope: Scope) -> dict[str, Any]:
+        """The caller's own counts: this workspace and every workspace of its owner."""
+        return owner_stats(self.store.db, scope)
 
     def delete(self, scope: Scope, memory_id: str) -> None:
         """Delete one memory of the scope."""

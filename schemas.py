@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,16 @@ ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}\Z"
 REQUIRED = "Field is required."
 
 
+@functools.cache
+def schema(cls: type[Schema], many: bool = False) -> Schema:
+    """One shared instance per schema class (and `many`), made on first use.
+
+    Building a schema deep-copies its fields (~0.15 ms, twice per request); load and dump
+    keep nothing on the instance, so threads can share it.
+    """
+    return cls(many=many)
+
+
 class Text(fields.String):
     """A memory's text: 1-50,000 characters, not only whitespace, no NUL."""
 
@@ -43,12 +54,19 @@ class Text(fields.String):
         return text
 
 
+# Words that name endpoints under /api/v1/memory/: a memory with such an id could not be read.
+RESERVED_IDS = frozenset({"batch", "search", "stats"})
+
+
 class MemoryId(fields.String):
-    """A client-chosen memory id: 1-128 characters of A-Z a-z 0-9 _ . : -."""
+    """A client-chosen memory id: 1-128 characters of A-Z a-z 0-9 _ . : -, not a reserved word."""
 
     def __init__(self, **kwargs: Any) -> None:
         message = "Must be 1-128 characters of A-Z a-z 0-9 _ . : -"
-        super().__init__(validate=validate.Regexp(ID_PATTERN, error=message), **kwargs)
+        reserved = validate.NoneOf(
+            RESERVED_IDS, error="Is reserved for an endpoint: batch, search and stats."
+        )
+        super().__init__(validate=[validate.Regexp(ID_PATTERN, error=message), reserved], **kwargs)
 
 
 class StrictFloat(fields.Float):

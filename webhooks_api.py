@@ -14,13 +14,14 @@ from schemas import (
     WebhookCreateSchema,
     WebhookSchema,
     WebhookUpdateSchema,
+    schema,
 )
 from webhook_urls import UnsafeURL, check_url
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 protect(bp)
 
-_webhook = WebhookSchema()
+_webhook = schema(WebhookSchema)
 
 
 def _vetted(url: str) -> str:
@@ -37,7 +38,7 @@ def _vetted(url: str) -> str:
 @bp.post("")
 def create_webhook() -> tuple[Response, int]:
     """Register an endpoint; the response holds its signing secret, shown only this once."""
-    body = json_body(WebhookCreateSchema())
+    body = json_body(schema(WebhookCreateSchema))
     new = services().webhooks.create(
         current_scope(), _vetted(body["url"]), list(dict.fromkeys(body["events"])),
         body.get("description"),
@@ -51,7 +52,7 @@ def create_webhook() -> tuple[Response, int]:
 def list_webhooks() -> Response:
     """The workspace's endpoints."""
     endpoints = services().webhooks.list(current_scope())
-    return jsonify({"webhooks": WebhookSchema(many=True).dump(endpoints)})
+    return jsonify({"webhooks": schema(WebhookSchema, many=True).dump(endpoints)})
 
 
 @bp.get("/<webhook_id>")
@@ -63,7 +64,7 @@ def get_webhook(webhook_id: str) -> Response:
 @bp.patch("/<webhook_id>")
 def update_webhook(webhook_id: str) -> Response:
     """Change url, events or description; `enabled` false pauses deliveries, true resumes them."""
-    body = json_body(WebhookUpdateSchema())
+    body = json_body(schema(WebhookUpdateSchema))
     if "url" in body:
         _vetted(body["url"])
     if "events" in body:
@@ -84,6 +85,6 @@ def delete_webhook(webhook_id: str) -> Response:
 @bp.get("/<webhook_id>/deliveries")
 def list_deliveries(webhook_id: str) -> Response:
     """The endpoint's recent delivery attempts, newest first."""
-    query = query_args(DeliveriesQuerySchema())
+    query = query_args(schema(DeliveriesQuerySchema))
     attempts = services().webhooks.attempts(current_scope(), webhook_id, query["limit"])
-    return jsonify({"deliveries": DeliveryAttemptSchema(many=True).dump(attempts)})
+    return jsonify({"deliveries": schema(DeliveryAttemptSchema, many=True).dump(attempts)})
