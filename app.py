@@ -14,13 +14,15 @@ import webhooks_api
 from api_keys import KeyStore
 from app_services import Services
 from auth import authenticate
-from cli import backup, keys_cli, stats
+from cli import backup, export, import_memories, keys_cli, stats
 from database import Database
 from embeddings import get_embedder
 from errors import register_error_handlers
+from idempotency_store import IdempotencyStore
 from memory_service import MemoryService
 from memory_store import MemoryStore
 from rate_limits import init_rate_limits
+from request_log import init_request_log
 from settings import load_settings
 from webhook_delivery import Activity, WebhookDispatcher
 from webhook_store import WebhookStore
@@ -60,9 +62,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ),
         on_change=dispatcher.wake,
     )
-    app.extensions["memory_api"] = Services(db, KeyStore(db), memories, webhooks, dispatcher)
+    app.extensions["memory_api"] = Services(
+        db, KeyStore(db), memories, webhooks, dispatcher, IdempotencyStore(db)
+    )
 
     register_error_handlers(app)
+    init_request_log(app)  # first: its clock starts before authentication and quotas
     _track_activity(app, activity)
     # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
     app.before_request(authenticate)
@@ -74,6 +79,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(keys_cli)
     app.cli.add_command(backup)
     app.cli.add_command(stats)
+    app.cli.add_command(export)
+    app.cli.add_command(import_memories)
     return app
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 
 from api_keys import KeyStore
 from database import Database
+from idempotency_store import IdempotencyStore
 from memory_service import MemoryService
 from webhook_delivery import WebhookDispatcher
 from webhook_store import WebhookStore
@@ -15,13 +16,14 @@ from webhook_store import WebhookStore
 
 @dataclass(frozen=True)
 class Services:
-    """The database, key store, memory service and webhooks of one app."""
+    """The database, key store, memory service, webhooks and idempotency keys of one app."""
 
     db: Database
     keys: KeyStore
     memories: MemoryService
     webhooks: WebhookStore
     dispatcher: WebhookDispatcher
+    idempotency: IdempotencyStore
 
 
 def services() -> Services:

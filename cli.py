@@ -1,16 +1,19 @@
-"""Flask CLI commands: `flask --app app keys create|list|revoke`, `backup`, `stats`."""
+"""Flask CLI commands: `keys create|list|revoke`, `backup`, `stats`, `export`, `import`."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 
 from api_keys import DEFAULT_OWNER, KeyNotFound
 from app_services import services
+from schemas import ImportRecordSchema
 from settings import TIERS
 from storage_stats import database_stats
 
@@ -105,3 +108,47 @@ def stats(as_json: bool) -> None:
     ]  # fmt: skip
     for label, value in lines:
         click.echo(f"{label:<11} {value}")
+
+
+@click.command("export")
+@with_appcontext
+@click.option("--owner", help="Only this owner's memories.")
+@click.option("--workspace", help="Only memories of workspaces with this name.")
+@click.option("--with-embeddings", is_flag=True, help="Add each memory's chunk vectors.")
+def export(owner: str | None, workspace: str | None, with_embeddings: bool) -> None:
+    """Write memories to stdout as JSON lines: ids, texts, metadata, timestamps."""
+    exported = 0
+    for record in services().memories.export(owner, workspace, with_embeddings):
+        click.echo(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        exported += 1
+    click.echo(f"Exported {exported:,} memories.", err=True)
+
+
+IMPORT_BATCH = 100
+
+
+@click.command("import")
+@with_appcontext
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def import_memories(file: click.utils.LazyFile) -> None:
+    """Store the memories of an export (JSON lines, - for stdin); running it twice is safe."""
+    schema, totals, batch = ImportRecordSchema(), Counter(), []
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        try:
+            batch.append(schema.load(json.loads(line)))
+        except (ValueError, ValidationError) as exc:
+            raise click.ClickException(
+                f"line {number}: {exc}. Lines before it are imported; fix it and run again."
+            ) from exc
+        if len(batch) == IMPORT_BATCH:
+            totals.update(services().memories.import_records(batch))
+            batch = []
+    if batch:
+        totals.update(services().memories.import_records(batch))
+    click.echo(
+        f"Imported {sum(totals[k] for k in ('created', 'updated', 'unchanged')):,} memories: "
+        f"{totals['created']:,} created, {totals['updated']:,} updated, "
+        f"{totals['unchanged']:,} unchanged; {totals['embedded']:,} embedded here."
+    )

@@ -15,9 +15,8 @@ workers = _settings["WORKERS"]
 threads = _settings["THREADS"]
 worker_class = "gthread"
 loglevel = _settings["LOG_LEVEL"]
-accesslog = "-"
-# One line per request: client, request line, status, bytes, milliseconds, worker pid.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms worker=%(p)s'
+# The app writes one JSON line per request itself (request_log.py): it knows the key id.
+accesslog = None
 # Loading the model happens in post_worker_init and can take a while on a cold disk.
 timeout = 120
 # gunicorn 25+ opens one control socket per user ($HOME/.gunicorn/gunicorn.ctl): two servers
@@ -48,7 +47,9 @@ def post_worker_init(worker):
     """In each worker, after the fork: model, first key, webhook dispatcher."""
     from embeddings import ModelLoadError
     from memory_service import StartupError
+    from request_log import log_to_stderr
 
+    log_to_stderr(_settings["LOG_LEVEL"])
     found = worker.wsgi.extensions["memory_api"]
     try:
         found.memories.prepare()

@@ -10,6 +10,7 @@ from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
 from http_input import json_body, query_args
+from idempotent_requests import idempotent
 from memory_store import MemoryExists
 from schemas import (
     DeleteAllQuerySchema,
@@ -36,6 +37,7 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
 
 
 @bp.post("")
+@idempotent
 def create_memory() -> tuple[Response, int]:
     """Store a memory; `memory_id` picks its id."""
     body = json_body(schema(MemoryCreateV1Schema))
@@ -48,6 +50,7 @@ def create_memory() -> tuple[Response, int]:
 
 
 @bp.post("/batch")
+@idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
     items = json_body(schema(MemoryBatchV1Schema))["memories"]

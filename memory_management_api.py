@@ -8,6 +8,7 @@ from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
 from http_input import json_body, query_args
+from idempotent_requests import idempotent
 from memory_store import MemoryExists
 from schemas import (
     MemoryBatchSchema,
@@ -29,6 +30,7 @@ protect(bp)
 
 
 @bp.post("")
+@idempotent
 def create_memory() -> tuple[Response, int]:
     """Store a memory, embedding its text unless an `embedding` is given."""
     body = json_body(schema(MemoryCreateSchema))
@@ -41,6 +43,7 @@ def create_memory() -> tuple[Response, int]:
 
 
 @bp.post("/batch")
+@idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
     items = json_body(schema(MemoryBatchSchema))["memories"]

@@ -7,8 +7,8 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from embeddings import INT8_SUFFIX, Embedder
 from memory_filters import Filters
 from memory_store import (
     EmbeddingModelMismatch,
+    ImportedMemory,
     Memory,
     MemoryExists,
     MemoryStore,
@@ -253,6 +254,50 @@ class MemoryService:
         )
         took = round((time.perf_counter() - started) * 1000, 2)
         return SearchResults(query, results, took)
+
+    def export(
+        self, owner: str | None, workspace: str | None, with_embeddings: bool
+    ) -> Iterator[dict[str, Any]]:
+        """Every memory as a JSON-ready record; chunk vectors and their model if asked."""
+        if with_embeddings:
+            self.prepare()  # binds the model: the vectors are known to be this model's
+        for record in self.store.export(owner, workspace, with_embeddings):
+            if with_embeddings:
+                record["embedding_model"] = self.embedder.identity
+            yield record
+
+    def import_records(self, records: list[dict[str, Any]]) -> dict[str, int]:
+        """Store exported memories as they were (ids, texts, metadata, timestamps).
+
+        Running it twice changes nothing the second time. Records already in the database
+        exactly are skipped; the others use their vectors when they come from this model,
+        and are embedded (in one pass) when they have none or another model's.
+        """
+        self.prepare()
+        items = [
+            ImportedMemory(Scope(r["owner"], r["workspace"]), r["id"], r["text"],
+                           r.get("metadata") or {}, r["created_at"], r["updated_at"])
+            for r in records
+        ]  # fmt: skip
+        same = self.store.unchanged(items)
+        changed = [index for index in range(len(items)) if index not in same]
+        vectors: dict[int, np.ndarray] = {}
+        for index in changed:
+            found = records[index].get("embeddings")
+            ours = records[index].get("embedding_model") == self.embedder.identity
+            if ours and found and all(len(v) == self.store.dimension for v in found):
+                vectors[index] = np.asarray(found, dtype=np.float32)
+        to_embed = [index for index in changed if index not in vectors]
+        documents = self.embedder.embed_documents([items[index].text for index in to_embed])
+        vectors.update((i, doc.vectors) for i, doc in zip(to_embed, documents, strict=True))
+        writes = [replace(items[index], vectors=vectors[index]) for index in changed]
+        outcomes = self.store.import_many(writes, [content_hash(w.text) for w in writes])
+        return {
+            "created": outcomes.count("created"),
+            "updated": outcomes.count("updated"),
+            "unchanged": len(same),
+            "embedded": len(to_embed),
+        }
 
     def stats(self, scope: Scope) -> dict[str, Any]:
         """The caller's own counts: this workspace and every workspace of its owner."""

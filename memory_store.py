@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -262,6 +262,83 @@ class MemoryStore:
                 self.outbox(conn, scope, [e for row in rows for e in events(row["id"])])
         return len(rows)
 
+    def export(
+        self, owner: str | None = None, workspace: str | None = None, with_vectors: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every memory (of an owner, of a workspace), oldest first, from one snapshot."""
+        with self.db.snapshot() as conn:
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS}, owner, workspace FROM memories"
+                " WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR workspace = ?2)"
+                " ORDER BY rowid",
+                (owner, workspace),
+            )
+            for row in rows:
+                record = {
+                    "owner": row["owner"],
+                    "workspace": row["workspace"],
+                    "id": row["id"],
+                    "text": row["text"],
+                    "metadata": json.loads(row["metadata"]),
+                    "created_at": row["created_at"],
+                    "updated_at": row["updated_at"],
+                }
+                if with_vectors and self.vectors is not None:
+                    ids = chunk_ids(row["rowid"], row["chunk_count"])
+                    _, vectors = self.vectors.vectors(conn, ids)
+                    record["embeddings"] = [[float(str(x)) for x in v] for v in vectors]
+                yield record
+
+    def unchanged(self, items: list[ImportedMemory]) -> set[int]:
+        """Which of these memories the database already holds exactly (by their index)."""
+        same = set()
+        with self.db.snapshot() as conn:
+            for index, item in enumerate(items):
+                row = conn.execute(
+                    "SELECT text, metadata, created_at, updated_at FROM memories"
+                    " WHERE owner = ? AND workspace = ? AND id = ?",
+                    (item.scope.owner, item.scope.workspace, item.id),
+                ).fetchone()
+                if row is not None and (
+                    row["text"],
+                    json.loads(row["metadata"]),
+                    row["created_at"],
+                    row["updated_at"],
+                ) == (item.text, item.metadata, item.created_at, item.updated_at):
+                    same.add(index)
+        return same
+
+    def import_many(self, items: list[ImportedMemory], hashes: list[str]) -> list[str]:
+        """Write imported memories as they are in the file: 'created' or 'updated' each."""
+        outcomes = []
+        with self.db.transaction() as conn:
+            for item, digest in zip(items, hashes, strict=True):
+                scope = item.scope
+                row = conn.execute(
+                    "SELECT rowid, chunk_count FROM memories"
+                    " WHERE owner = ? AND workspace = ? AND id = ?",
+                    (scope.owner, scope.workspace, item.id),
+                ).fetchone()
+                values = (item.text, _dump(item.metadata), digest, item.created_at,
+                          item.updated_at)  # fmt: skip
+                if row is None:
+                    rowid = conn.execute(
+                        "INSERT INTO memories (text, metadata, content_hash, created_at,"
+                        " updated_at, owner, workspace, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*values, scope.owner, scope.workspace, item.id),
+                    ).lastrowid
+                    old_count, outcome = 0, "created"
+                else:
+                    rowid, old_count, outcome = row["rowid"], row["chunk_count"], "updated"
+                    conn.execute(
+                        "UPDATE memories SET text = ?, metadata = ?, content_hash = ?,"
+                        " created_at = ?, updated_at = ? WHERE rowid = ?",
+                        (*values, rowid),
+                    )
+                self._write_vectors(conn, rowid, scope, item.vectors, old_count)
+                outcomes.append(outcome)
+        return outcomes
+
     def _emit(self, conn: Connection, scope: Scope, events: Callable | None, subject: Any) -> None:
         if events is not None and self.outbox is not None:
             self.outbox(conn, scope, events(subject))
@@ -306,6 +383,19 @@ class MemoryStore:
         # Nothing to do before the index exists (a fresh database has no vectors).
         if self.vectors is not None:
             self.vectors.delete(conn, ids)
+
+
+@dataclass(frozen=True)
+class ImportedMemory:
+    """A memory from an export file: kept with its own id and timestamps."""
+
+    scope: Scope
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    vectors: np.ndarray | None = None  # None: unchanged in the database, nothing to write
 
 
 def _dump(metadata: dict[str, Any]) -> str:

@@ -141,6 +141,22 @@ MIGRATIONS: tuple[str, ...] = (
         VALUES (new.rowid, new.text, new.fts_scope);
     END;
     """,
+    # 5: Idempotency-Key on creates: the first answer per key, replayed to retries for 24 h.
+    # `status` is NULL while the first request is still running.
+    """
+    CREATE TABLE idempotency_keys (
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER,
+        body TEXT,
+        location TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (owner, workspace, key)
+    );
+    CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+    """,
 )
 
 

@@ -17,6 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from api_keys import NAME_PATTERN
 from memory_filters import Filters
 from search_index import MODES
 from webhook_store import EVENT_TYPES
@@ -185,6 +186,27 @@ class MemoryCreateSchema(Schema):
 
 
 MAX_BATCH = 100
+TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z"
+
+
+class ImportRecordSchema(Schema):
+    """One line of `flask export`, as `flask import` reads it (fields it does not know pass)."""
+
+    class Meta:  # noqa: D106 - marshmallow's options  # noqa: D106 - marshmallow's options
+        unknown = EXCLUDE
+
+    owner = fields.String(required=True, validate=validate.Regexp(NAME_PATTERN.pattern))
+    workspace = fields.String(required=True, validate=validate.Regexp(NAME_PATTERN.pattern))
+    id = fields.String(required=True, validate=validate.Regexp(ID_PATTERN))
+    text = Text(required=True)
+    metadata = Metadata(load_default=dict)
+    created_at = fields.String(required=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
+    updated_at = fields.String(required=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
+    embedding_model = fields.String()
+    embeddings = fields.List(
+        fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096)),
+        validate=validate.Length(1, 1024),
+    )
 
 
 def _batch_of(item: type[Schema]) -> fields.List:

@@ -90,7 +90,7 @@ def test_four_workers_sharing_redis_are_exact(tmp_path):
         assert len(children) == 4
         assert_exact_quotas(server, keys)
         # The exactness means something only if several workers really served the requests.
-        served_by = set(re.findall(r"worker=<(\d+)>", server.log()))
+        served_by = set(re.findall(r"\"worker\": (\d+)", server.log()))
         assert len(served_by) >= 2, served_by
 
 

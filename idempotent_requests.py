@@ -1,0 +1,82 @@
+"""`Idempotency-Key` on create endpoints: a retried create returns the first answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, make_response, request
+
+from app_services import services
+from auth import current_scope
+from errors import APIError, invalid_request
+from http_input import request_json
+from idempotency_store import KeyInFlight, KeyReused
+
+HEADER = "Idempotency-Key"
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}\Z")  # printable ASCII, no spaces
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """What makes two requests the same: endpoint and JSON, however the JSON is spaced."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
+    """Make a create endpoint honour `Idempotency-Key` (see the README for the rules)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return make_response(view(*args, **kwargs))
+        if not KEY_PATTERN.match(key):
+            raise invalid_request(
+                f"{HEADER} must be 1-255 printable ASCII characters without spaces",
+                {"header": HEADER},
+            )
+        store, scope = services().idempotency, current_scope()
+        # The same request means the same endpoint and the same JSON, however it is spaced.
+        body = json.dumps(request_json(), sort_keys=True, separators=(",", ":"))
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path}\n{body}".encode()
+        ).hexdigest()
+        try:
+            replay = store.begin(scope, key, fingerprint)
+        except KeyInFlight as exc:
+            raise APIError(
+                409, "IDEMPOTENCY_KEY_IN_USE",
+                "A request with this Idempotency-Key is still running; retry in a moment",
+                headers={"Retry-After": "1"},
+            ) from exc  # fmt: skip
+        except KeyReused as exc:
+            raise APIError(
+                422, "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used for a different request; use a new key",
+            ) from exc  # fmt: skip
+        if replay is not None:
+            response = Response(replay.body, replay.status, mimetype="application/json")
+            if replay.location:
+                response.headers["Location"] = replay.location
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = make_response(view(*args, **kwargs))
+        except BaseException:
+            store.release(scope, key)  # nothing was stored: a retry may run it again
+            raise
+        if 200 <= response.status_code < 300:
+            store.complete(
+                scope, key, response.status_code, response.get_data(as_text=True),
+                response.headers.get("Location"),
+            )  # fmt: skip
+        else:
+            store.release(scope, key)
+        return response
+
+    return wrapper

@@ -1,0 +1,142 @@
+"""`Idempotency-Key` on creates: a retry gets the first answer, never a second memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import idempotency_store
+from idempotent_requests import fingerprint
+from memory_store import Scope
+
+SINGLE = [
+    ("/api/v1/memory", {"text": "Pay the electricity bill on the 5th"}),
+    ("/v1/memories", {"text": "Pay the electricity bill on the 5th"}),
+]
+BATCH = [
+    ("/api/v1/memory/batch", {"memories": [{"text": "one"}, {"text": "two"}]}),
+    ("/v1/memories/batch", {"memories": [{"text": "one"}, {"text": "two"}]}),
+]
+
+
+def count(client, auth) -> int:
+    return client.get("/api/v1/memory", headers=auth).json["pagination"]["total"]
+
+
+@pytest.mark.parametrize(("path", "body"), SINGLE + BATCH)
+def test_a_retry_returns_the_first_answer_and_stores_nothing_more(client, auth, path, body):
+    sent = {**auth, "Idempotency-Key": "retry-1"}
+    first = client.post(path, json=body, headers=sent)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    stored = count(client, auth)
+    again = client.post(path, json=body, headers=sent)
+    assert again.status_code == 201 and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers.get("Location") == first.headers.get("Location")
+    assert count(client, auth) == stored
+
+
+def test_without_the_header_every_create_stores(client, auth):
+    path, body = SINGLE[0]
+    client.post(path, json=body, headers=auth)
+    client.post(path, json=body, headers=auth)
+    assert count(client, auth) == 2
+
+
+def test_the_same_key_for_another_request_is_refused(client, auth):
+    sent = {**auth, "Idempotency-Key": "k"}
+    assert client.post("/api/v1/memory", json={"text": "a"}, headers=sent).status_code == 201
+    other = client.post("/api/v1/memory", json={"text": "b"}, headers=sent)
+    assert other.status_code == 422 and other.json["error"] == "IDEMPOTENCY_KEY_REUSED"
+    elsewhere = client.post("/v1/memories", json={"text": "a"}, headers=sent)
+    assert elsewhere.status_code == 422
+    assert count(client, auth) == 1
+
+
+def test_the_same_json_spaced_differently_is_the_same_request(client, auth):
+    sent = {**auth, "Idempotency-Key": "k", "Content-Type": "application/json"}
+    first = client.post("/api/v1/memory", data='{"text": "a", "metadata": {"x": 1}}', headers=sent)
+    again = client.post("/api/v1/memory", data='{"metadata":{"x":1},"text":"a"}', headers=sent)
+    assert (first.status_code, again.status_code) == (201, 201) and again.json == first.json
+
+
+def test_keys_belong_to_a_workspace(client, auth):
+    path, body = SINGLE[0]
+    client.post(path, json=body, headers={**auth, "Idempotency-Key": "k"})
+    other = {**auth, "Idempotency-Key": "k", "X-Workspace-ID": "work"}
+    assert client.post(path, json=body, headers=other).headers.get("Idempotent-Replayed") is None
+
+
+def test_a_failed_request_does_not_use_up_its_key(client, auth):
+    sent = {**auth, "Idempotency-Key": "k"}
+    clash = {"id": "taken", "text": "x"}
+    assert client.post("/api/v1/memory", json=clash, headers=auth).status_code == 201
+    assert client.post("/api/v1/memory", json=clash, headers=sent).status_code == 409
+    client.delete("/api/v1/memory/taken", headers=auth)
+    retried = client.post("/api/v1/memory", json=clash, headers=sent)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 256, "é"])
+def test_a_malformed_key_is_a_400(client, auth, bad):
+    response = client.post(
+        "/api/v1/memory", json={"text": "a"}, headers={**auth, "Idempotency-Key": bad}
+    )
+    assert response.status_code == 400 and count(client, auth) == 0
+
+
+def test_a_concurrent_retry_waits_its_turn(app, client, auth):
+    store = app.extensions["memory_api"].idempotency
+    scope = Scope("default", "default")
+    request = fingerprint("POST", "/api/v1/memory", {"text": "a"})
+    assert store.begin(scope, "k", request) is None  # the same request is running already
+    response = client.post(
+        "/api/v1/memory", json={"text": "a"}, headers={**auth, "Idempotency-Key": "k"}
+    )
+    assert response.status_code == 409 and response.json["error"] == "IDEMPOTENCY_KEY_IN_USE"
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_parallel_identical_requests_store_one_memory(client, auth, app):
+    results = []
+
+    def send() -> None:
+        with app.test_client() as own:
+            response = own.post(
+                "/api/v1/memory", json={"text": "once"}, headers={**auth, "Idempotency-Key": "p"}
+            )
+            results.append(response.status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(201) >= 1 and set(results) <= {201, 409}
+    assert count(client, auth) == 1
+
+
+def test_keys_expire_after_the_retention(client, auth, monkeypatch):
+    path, body = SINGLE[0]
+    sent = {**auth, "Idempotency-Key": "old"}
+    client.post(path, json=body, headers=sent)
+    later = time.time() + idempotency_store.RETENTION_S + 1
+    monkeypatch.setattr(idempotency_store.time, "time", lambda: later)
+    again = client.post(path, json=body, headers=sent)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert count(client, auth) == 2
+
+
+def test_an_abandoned_reservation_is_taken_over(app, client, auth, monkeypatch):
+    # A worker reserved the key and died before answering: after a while the key is free.
+    store = app.extensions["memory_api"].idempotency
+    body = {"text": "a"}
+    store.begin(Scope("default", "default"), "k", fingerprint("POST", "/api/v1/memory", body))
+    sent = {**auth, "Idempotency-Key": "k"}
+    assert client.post("/api/v1/memory", json=body, headers=sent).status_code == 409
+    later = time.time() + idempotency_store.ABANDONED_AFTER_S + 1
+    monkeypatch.setattr(idempotency_store.time, "time", lambda: later)
+    assert client.post("/api/v1/memory", json=body, headers=sent).status_code == 201
+    assert count(client, auth) == 1
