@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-ts lint format clean
+.PHONY: run test test-ts lint format bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
@@ -14,6 +14,19 @@ test: $(VENV)/.installed-dev
 # The TypeScript SDK: npm ci from the lockfile, tsc, Node's test runner against a real server.
 test-ts: $(VENV)/.installed
 	cd sdk/typescript && npm ci && npm run build && npm test
+
+# A benchmark, not a test: the server over HTTP, the floors and the peers (mem0, chromadb, in
+# their own venv because mem0 pins an older protobuf); writes bench/results.md. ~15 min.
+BENCH_VENV := .venv-bench
+
+bench: $(VENV)/.installed-dev $(BENCH_VENV)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+$(BENCH_VENV)/.installed: bench/requirements.txt | $(VENV)/bin/python
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -r bench/requirements.txt
+	touch $@
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -42,4 +55,4 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed $(SDK_PYTHON)
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache
