@@ -14,7 +14,7 @@ import webhooks_api
 from api_keys import KeyStore
 from app_services import Services
 from auth import authenticate
-from cli import backup, export, import_memories, keys_cli, stats
+from cli import backup, export, import_memories, keys_cli, reembed, stats
 from database import Database
 from embeddings import get_embedder
 from errors import register_error_handlers
@@ -81,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(stats)
     app.cli.add_command(export)
     app.cli.add_command(import_memories)
+    app.cli.add_command(reembed)
     return app
 
 

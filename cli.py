@@ -1,8 +1,9 @@
-"""Flask CLI commands: `keys create|list|revoke`, `backup`, `stats`, `export`, `import`."""
+"""Flask CLI commands: `keys ...`, `backup`, `stats`, `export`, `import`, `reembed`."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
+import reembed as reembedding
 from api_keys import DEFAULT_OWNER, KeyNotFound
 from app_services import services
 from schemas import ImportRecordSchema
@@ -152,3 +154,26 @@ def import_memories(file: click.utils.LazyFile) -> None:
         f"{totals['created']:,} created, {totals['updated']:,} updated, "
         f"{totals['unchanged']:,} unchanged; {totals['embedded']:,} embedded here."
     )
+
+
+@click.command("reembed")
+@with_appcontext
+def reembed() -> None:
+    """Rebuild every vector with the configured model; resumes where an interrupted run stopped."""
+    found = services()
+    embedder = found.memories.embedder
+    click.echo(f"Loading {embedder.identity} ({embedder.backend})...", err=True)
+    embedder.load()
+    plan = reembedding.plan(found.db, embedder)
+    if not plan.needed:
+        click.echo(f"Nothing to do: the vectors already come from {embedder.identity}.")
+        return
+    click.echo(
+        f"Re-embedding {plan.total:,} memories: {plan.stored_model} ({plan.stored_dimension})"
+        f" -> {plan.target_model} ({plan.target_dimension})"
+        + (f", resuming after {plan.done:,}" if plan.done else "")
+    )
+    with click.progressbar(length=plan.total, label="Embedding", file=sys.stderr) as bar:
+        bar.update(plan.done)
+        embedded = reembedding.run(found.db, embedder, bar.update)
+    click.echo(f"Done: {embedded:,} memories re-embedded; the server can start on the new model.")

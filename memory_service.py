@@ -350,7 +350,8 @@ def _mismatch(service: MemoryService, exc: EmbeddingModelMismatch) -> str:
         f"The database {service.store.db.path} holds {exc.stored_dimension}-dimensional vectors "
         f"from the model {stored_name!r} (backend {backends}), but MEMORY_API_EMBEDDING_MODEL is "
         f"{embedder.name!r} with MEMORY_API_EMBEDDING_BACKEND={embedder.backend!r} "
-        f"({embedder.dimension} dimensions). Start with "
-        f"MEMORY_API_EMBEDDING_MODEL={stored_name!r} and MEMORY_API_EMBEDDING_BACKEND={backends} "
-        "again, or set MEMORY_API_DB to a new database file for the new model."
+        f"({embedder.dimension} dimensions). To move to the new model, rebuild every vector "
+        "with it (resumable, the memories stay): `.venv/bin/flask --app app reembed`. "
+        f"Or start with MEMORY_API_EMBEDDING_MODEL={stored_name!r} and "
+        f"MEMORY_API_EMBEDDING_BACKEND={backends} again."
     )

@@ -196,15 +196,20 @@ def _has_block_layout(conn: Connection) -> bool:
     return True
 
 
-def _create_tables(conn: Connection, dimension: int) -> None:
-    conn.execute(
-        "CREATE TABLE chunk_embeddings (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
-    )
+def create_codes_table(conn: Connection, dimension: int) -> None:
+    """The sign codes' sqlite-vec table, for vectors of this dimension."""
     # The scope partition makes a first pass read only that workspace's codes.
     conn.execute(
         f"CREATE VIRTUAL TABLE {CODES} USING vec0("
         f" chunk_id INTEGER PRIMARY KEY, scope TEXT PARTITION KEY, code bit[{int(dimension)}])"
     )
+
+
+def _create_tables(conn: Connection, dimension: int) -> None:
+    conn.execute(
+        "CREATE TABLE chunk_embeddings (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+    )
+    create_codes_table(conn, dimension)
 
 
 def _upgrade_from_float_vec0(conn: Connection) -> None:

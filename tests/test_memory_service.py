@@ -56,5 +56,5 @@ def test_starting_on_a_database_of_another_dimension_fails_with_what_to_do(tmp_p
     message = str(error.value)
     assert "768" in message and "384" in message
     assert "MEMORY_API_EMBEDDING_MODEL='some/768-dim-model'" in message
-    assert "MEMORY_API_DB" in message
+    assert "flask --app app reembed" in message
     assert not service.ready
