@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from embeddings import ModelLoadError
 from memory_service import InvalidEmbedding, StartupError
 from memory_store import MemoryExists, MemoryNotFound
+from vector_index import ModelChanged
 from webhook_store import TooManyWebhooks, WebhookNotFound
 
 # Error codes for the HTTP statuses werkzeug raises on its own (routing, body size, ...).
@@ -87,6 +88,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(TooManyWebhooks, _too_many_webhooks)
     app.register_error_handler(StartupError, _unavailable)
     app.register_error_handler(ModelLoadError, _unavailable)
+    app.register_error_handler(ModelChanged, _unavailable)
     app.register_error_handler(Exception, _internal_error)
 
 

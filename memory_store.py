@@ -126,7 +126,7 @@ class MemoryStore:
                 raise EmbeddingModelMismatch(
                     meta["embedding_model"], int(meta["embedding_dimension"])
                 )
-            self.vectors = VectorIndex.open(conn, dimension)
+            self.vectors = VectorIndex.open(conn, dimension, model)
 
     @property
     def dimension(self) -> int | None:

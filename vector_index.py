@@ -39,27 +39,49 @@ EXACT_MAX = 2048
 VEC0_MAX_K = 4096  # sqlite-vec's largest k, for the fallback first pass
 
 
-class VectorIndex:
-    """Stores chunk vectors of one dimension and finds the nearest ones within a scope."""
+class ModelChanged(RuntimeError):
+    """The database moved to another model (`flask reembed`) while this process ran."""
 
-    def __init__(self, dimension: int, block_layout: bool = True) -> None:
+
+class VectorIndex:
+    """Stores chunk vectors of one dimension and finds the nearest ones within a scope.
+
+    With a `model`, every write and search first checks that the database's vectors still
+    come from it: after a `reembed` swap, a server left running on the old model must not
+    add old-model vectors or compare its queries with new-model ones.
+    """
+
+    def __init__(self, dimension: int, block_layout: bool = True, model: str | None = None) -> None:
         self.dimension = dimension
         self.block_layout = block_layout
+        self.model = model
 
     @classmethod
-    def open(cls, conn: Connection, dimension: int) -> VectorIndex:
+    def open(cls, conn: Connection, dimension: int, model: str | None = None) -> VectorIndex:
         """The database's index, creating its tables (or upgrading older ones) when needed."""
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if "chunk_embeddings" not in tables:
             _create_tables(conn, dimension)
             if "chunk_vectors" in tables:
                 _upgrade_from_float_vec0(conn)
-        return cls(dimension, _has_block_layout(conn))
+        return cls(dimension, _has_block_layout(conn), model)
+
+    def check_model(self, conn: Connection) -> None:
+        """Raise ModelChanged if the database's vectors no longer come from this model."""
+        if self.model is None:
+            return
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
+        if row is not None and row[0] != self.model:
+            raise ModelChanged(
+                f"the database's vectors now come from {row[0]}, not {self.model}: restart "
+                f"the server with MEMORY_API_EMBEDDING_MODEL (and _BACKEND) set for {row[0]}"
+            )
 
     def write(
         self, conn: Connection, partition: str, ids: Sequence[int], vectors: np.ndarray
     ) -> None:
         """Insert the vectors with these ids (which must be free) into a scope."""
+        self.check_model(conn)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise ValueError(
@@ -106,6 +128,7 @@ class VectorIndex:
 
         `candidates` limits the search to those chunk ids (a filter applied before the cut).
         """
+        self.check_model(conn)
         query = np.asarray(query, dtype=np.float32)
         if candidates is not None and len(candidates) <= EXACT_MAX:
             return self._rescore(conn, candidates, query, k)

@@ -59,6 +59,21 @@ def test_a_server_on_another_model_refuses_and_names_reembed(int8_app):
         int8_app.extensions["memory_api"].memories.prepare()
 
 
+def test_a_server_left_running_on_the_old_model_stops_using_the_vectors(
+    int8_app, filled, client, auth
+):
+    assert int8_app.test_cli_runner().invoke(args=["reembed"]).exit_code == 0
+    # `client` is the app that stored the memories, still on the fp32 model.
+    for response in (
+        client.post("/api/v1/memory", json={"text": "a new note"}, headers=auth),
+        client.post("/api/v1/memory/search", json={"query": "ferry"}, headers=auth),
+        client.put("/api/v1/memory/m1", json={"text": "changed"}, headers=auth),
+    ):
+        assert response.status_code == 503 and "#int8" in response.json["message"]
+    assert client.get("/api/v1/memory/m1", headers=auth).json["text"] == filled["m1"]
+    assert vector_counts(int8_app)[0] == vector_counts(int8_app)[1]
+
+
 def test_reembed_moves_every_vector_to_the_configured_model(int8_app, filled):
     result = int8_app.test_cli_runner().invoke(args=["reembed"])
     assert result.exit_code == 0, result.output
