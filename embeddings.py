@@ -120,15 +120,25 @@ class Embedder:
             encoded = model.tokenizer(
                 texts, truncation=True, max_length=model.max_seq_length, verbose=False
             )
-            vectors = model.encode(
-                texts,
-                batch_size=32,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        counts = [len(ids) for ids in encoded["input_ids"]]
-        return Embeddings(np.asarray(vectors, dtype=np.float32), counts)
+            vectors = self._encode(model, texts)
+        return Embeddings(vectors, [len(ids) for ids in encoded["input_ids"]])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One text's vector, without the pass that counts its tokens (nobody bills a query)."""
+        model = self._loaded()
+        with self._lock:
+            return self._encode(model, [text])[0]
+
+    @staticmethod
+    def _encode(model: Any, texts: list[str]) -> np.ndarray:
+        vectors = model.encode(
+            texts,
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
 
     def _loaded(self) -> Any:
         if self._model is not None:

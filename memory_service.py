@@ -248,7 +248,7 @@ class MemoryService:
         vector = None
         if mode != "keyword":
             self.prepare()
-            vector = self.embedder.embed([query]).vectors[0]
+            vector = self.embedder.embed_query(query)
         results = self.index.search(
             scope, mode, query, vector, limit, filters or Filters(), threshold
         )
@@ -275,8 +275,12 @@ class MemoryService:
         """
         self.prepare()
         items = [
-            ImportedMemory(Scope(r["owner"], r["workspace"]), r["id"], r["text"],
-                           r.get("metadata") or {}, r["created_at"], r["updated_at"])
+            ImportedMemory(
+                Scope(r["owner"], r["workspace"]),
+                NewMemory(r["id"], r["text"], r.get("metadata") or {}, content_hash(r["text"]),
+                          None),
+                r["created_at"], r["updated_at"],
+            )
             for r in records
         ]  # fmt: skip
         same = self.store.unchanged(items)
@@ -288,10 +292,14 @@ class MemoryService:
             if ours and found and all(len(v) == self.store.dimension for v in found):
                 vectors[index] = np.asarray(found, dtype=np.float32)
         to_embed = [index for index in changed if index not in vectors]
-        documents = self.embedder.embed_documents([items[index].text for index in to_embed])
+        documents = self.embedder.embed_documents([items[i].memory.text for i in to_embed])
         vectors.update((i, doc.vectors) for i, doc in zip(to_embed, documents, strict=True))
-        writes = [replace(items[index], vectors=vectors[index]) for index in changed]
-        outcomes = self.store.import_many(writes, [content_hash(w.text) for w in writes])
+        outcomes = self.store.import_many(
+            [
+                replace(items[i], memory=replace(items[i].memory, vectors=vectors[i]))
+                for i in changed
+            ]
+        )
         return {
             "created": outcomes.count("created"),
             "updated": outcomes.count("updated"),

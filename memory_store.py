@@ -65,7 +65,7 @@ class NewMemory:
     text: str
     metadata: dict[str, Any]
     content_hash: str
-    vectors: np.ndarray
+    vectors: np.ndarray | None  # None only while an import asks what is unchanged
 
 
 class VectorIndexNotReady(RuntimeError):
@@ -162,7 +162,7 @@ class MemoryStore:
         with self.db.transaction() as conn:
             for item in items:
                 try:
-                    memory = self._insert(conn, scope, item, now)
+                    memory = self._insert(conn, scope, item, now, now)
                 except MemoryExists as conflict:
                     results.append(conflict)
                     continue
@@ -170,19 +170,21 @@ class MemoryStore:
                 results.append(memory)
         return results
 
-    def _insert(self, conn: Connection, scope: Scope, item: NewMemory, now: str) -> Memory:
+    def _insert(
+        self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
+    ) -> Memory:
         try:
             cursor = conn.execute(
                 "INSERT INTO memories"
                 " (owner, workspace, id, text, metadata, content_hash, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
-                 item.content_hash, now, now),
+                 item.content_hash, created_at, updated_at),
             )  # fmt: skip
         except IntegrityError as exc:
             raise MemoryExists(item.id) from exc
         self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
-        return Memory(item.id, item.text, item.metadata, item.content_hash, now, now)
+        return Memory(item.id, item.text, item.metadata, item.content_hash, created_at, updated_at)
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """The memory with this id in this scope; raise MemoryNotFound otherwise."""
@@ -297,46 +299,40 @@ class MemoryStore:
                 row = conn.execute(
                     "SELECT text, metadata, created_at, updated_at FROM memories"
                     " WHERE owner = ? AND workspace = ? AND id = ?",
-                    (item.scope.owner, item.scope.workspace, item.id),
+                    (item.scope.owner, item.scope.workspace, item.memory.id),
                 ).fetchone()
                 if row is not None and (
                     row["text"],
                     json.loads(row["metadata"]),
                     row["created_at"],
                     row["updated_at"],
-                ) == (item.text, item.metadata, item.created_at, item.updated_at):
+                ) == (item.memory.text, item.memory.metadata, item.created_at, item.updated_at):
                     same.add(index)
         return same
 
-    def import_many(self, items: list[ImportedMemory], hashes: list[str]) -> list[str]:
+    def import_many(self, items: list[ImportedMemory]) -> list[str]:
         """Write imported memories as they are in the file: 'created' or 'updated' each."""
         outcomes = []
         with self.db.transaction() as conn:
-            for item, digest in zip(items, hashes, strict=True):
-                scope = item.scope
+            for item in items:
+                memory, scope = item.memory, item.scope
                 row = conn.execute(
                     "SELECT rowid, chunk_count FROM memories"
                     " WHERE owner = ? AND workspace = ? AND id = ?",
-                    (scope.owner, scope.workspace, item.id),
+                    (scope.owner, scope.workspace, memory.id),
                 ).fetchone()
-                values = (item.text, _dump(item.metadata), digest, item.created_at,
-                          item.updated_at)  # fmt: skip
                 if row is None:
-                    rowid = conn.execute(
-                        "INSERT INTO memories (text, metadata, content_hash, created_at,"
-                        " updated_at, owner, workspace, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*values, scope.owner, scope.workspace, item.id),
-                    ).lastrowid
-                    old_count, outcome = 0, "created"
-                else:
-                    rowid, old_count, outcome = row["rowid"], row["chunk_count"], "updated"
-                    conn.execute(
-                        "UPDATE memories SET text = ?, metadata = ?, content_hash = ?,"
-                        " created_at = ?, updated_at = ? WHERE rowid = ?",
-                        (*values, rowid),
-                    )
-                self._write_vectors(conn, rowid, scope, item.vectors, old_count)
-                outcomes.append(outcome)
+                    self._insert(conn, scope, memory, item.created_at, item.updated_at)
+                    outcomes.append("created")
+                    continue
+                conn.execute(
+                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?,"
+                    " created_at = ?, updated_at = ? WHERE rowid = ?",
+                    (memory.text, _dump(memory.metadata), memory.content_hash,
+                     item.created_at, item.updated_at, row["rowid"]),
+                )  # fmt: skip
+                self._write_vectors(conn, row["rowid"], scope, memory.vectors, row["chunk_count"])
+                outcomes.append("updated")
         return outcomes
 
     def _emit(self, conn: Connection, scope: Scope, events: Callable | None, subject: Any) -> None:
@@ -387,15 +383,15 @@ class MemoryStore:
 
 @dataclass(frozen=True)
 class ImportedMemory:
-    """A memory from an export file: kept with its own id and timestamps."""
+    """A memory from an export file, kept in its scope with its own timestamps.
+
+    `memory.vectors` may be None while the import only asks which memories are unchanged.
+    """
 
     scope: Scope
-    id: str
-    text: str
-    metadata: dict[str, Any]
+    memory: NewMemory
     created_at: str
     updated_at: str
-    vectors: np.ndarray | None = None  # None: unchanged in the database, nothing to write
 
 
 def _dump(metadata: dict[str, Any]) -> str:

@@ -39,7 +39,9 @@ def database_stats(db: Database) -> dict[str, Any]:
         "webhook_endpoints": endpoints,
         "webhook_deliveries_pending": pending,
         "embedding_model": meta.get("embedding_model"),
-        "embedding_dimension": int(meta["embedding_dimension"]) if meta else None,
+        "embedding_dimension": int(meta["embedding_dimension"])
+        if "embedding_dimension" in meta
+        else None,
     }
 
 

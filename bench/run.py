@@ -88,7 +88,7 @@ def measure_floors(
     print("floors", flush=True)
     embedder.embed(texts[:10])
     for name, singles in (("memory", texts[-300:]), ("query", corpus.questions(300, seed=3))):
-        times = timed(lambda t=t: embedder.embed([t]) for t in singles)
+        times = timed(lambda t=t: embedder.embed_query(t) for t in singles)
         out.put(f"floor.encode_{name}.p50", percentiles(times)["p50"])
     sample = texts[-2000:]
     start = time.perf_counter()

@@ -37,6 +37,12 @@ def test_batched_and_single_vectors_agree(embedder):
     assert float(batch[1] @ single) > 0.9999
 
 
+def test_a_query_embeds_as_a_one_text_batch(embedder):
+    query = embedder.embed_query("when is the dentist")
+    assert query.shape == (384,) and query.dtype == np.float32
+    assert np.array_equal(query, embedder.embed(["when is the dentist"]).vectors[0])
+
+
 def test_an_unknown_model_fails_clearly_without_network():
     broken = Embedder("no-such-org/no-such-model")
     with pytest.raises(ModelLoadError, match="no-such-org/no-such-model"):
