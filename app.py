@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, g, request
 
+import api_docs
 import health
 import memories_api
 import memory_management_api
@@ -23,6 +24,7 @@ from memory_service import MemoryService
 from memory_store import MemoryStore
 from rate_limits import init_rate_limits
 from request_log import init_request_log
+from routing import MemoryIdConverter
 from settings import load_settings
 from webhook_delivery import Activity, WebhookDispatcher
 from webhook_store import WebhookStore
@@ -72,7 +74,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
     app.before_request(authenticate)
     init_rate_limits(app)
+    app.url_map.converters["memory_id"] = MemoryIdConverter
     app.register_blueprint(health.bp)
+    app.register_blueprint(api_docs.bp)
     app.register_blueprint(memories_api.bp)
     app.register_blueprint(memory_management_api.bp)
     app.register_blueprint(webhooks_api.bp)

@@ -20,13 +20,18 @@ def protect(bp: Blueprint) -> Blueprint:
     return bp
 
 
+def is_protected(blueprint: str | None) -> bool:
+    """Whether routes of this blueprint need an API key."""
+    return blueprint in _protected
+
+
 def authenticate() -> None:
     """App-level before_request: a valid key for protected routes, or 401.
 
     It runs before the rate limiter's own before_request, so a refused request counts
     against no quota, while every authenticated one (even a 400) does.
     """
-    if request.blueprint not in _protected:
+    if not is_protected(request.blueprint):
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     key = services().keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None

@@ -5,11 +5,19 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app_services import services
+from openapi_operations import Reply, documented
+from response_schemas import HealthSchema
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@documented(
+    {
+        200: Reply("Ready: the database answers and the model is loaded.", HealthSchema),
+        503: Reply("Not ready yet, or broken: `error` says why.", HealthSchema),
+    }
+)
 def health() -> tuple[Response, int]:
     """200 when the database answers and the model is loaded, 503 otherwise."""
     found = services()

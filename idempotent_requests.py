@@ -41,13 +41,10 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
                 {"header": HEADER},
             )
         store, scope = services().idempotency, current_scope()
-        # The same request means the same endpoint and the same JSON, however it is spaced.
-        body = json.dumps(request_json(), sort_keys=True, separators=(",", ":"))
-        fingerprint = hashlib.sha256(
-            f"{request.method} {request.path}\n{body}".encode()
-        ).hexdigest()
         try:
-            replay = store.begin(scope, key, fingerprint)
+            replay = store.begin(
+                scope, key, fingerprint(request.method, request.path, request_json())
+            )
         except KeyInFlight as exc:
             raise APIError(
                 409, "IDEMPOTENCY_KEY_IN_USE",
@@ -56,7 +53,9 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
             ) from exc  # fmt: skip
         except KeyReused as exc:
             raise APIError(
-                422, "IDEMPOTENCY_KEY_REUSED",
+                # A conflict with the key's stored request, not a malformed one: 409, told
+                # apart from a retry of a running request by its code and no Retry-After.
+                409, "IDEMPOTENCY_KEY_REUSED",
                 "This Idempotency-Key was used for a different request; use a new key",
             ) from exc  # fmt: skip
         if replay is not None:
@@ -79,4 +78,5 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
             store.release(scope, key)
         return response
 
+    wrapper.idempotent = True  # type: ignore[attr-defined]  # the OpenAPI document reads it
     return wrapper

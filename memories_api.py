@@ -12,16 +12,25 @@ from errors import conflict_message
 from http_input import json_body, query_args
 from idempotent_requests import idempotent
 from memory_store import MemoryExists
+from openapi_operations import Reply, documented
+from response_schemas import (
+    BatchV1Schema,
+    DeletedAllV1Schema,
+    DeletedV1Schema,
+    MemoryPageV1Schema,
+    MemorySchema,
+    MemoryV1Schema,
+    PaginationV1Schema,
+    SearchResultSchema,
+    SearchResultsV1Schema,
+)
 from schemas import (
     DeleteAllQuerySchema,
     MemoryBatchV1Schema,
     MemoryCreateV1Schema,
-    MemorySchema,
     MemoryUpdateSchema,
     PageQueryV1Schema,
-    PaginationV1Schema,
     SearchRequestSchema,
-    SearchResultSchema,
     schema,
 )
 
@@ -37,6 +46,11 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
 
 
 @bp.post("")
+@documented(
+    {201: Reply("Stored.", MemoryV1Schema, ("Location",))},
+    body=MemoryCreateV1Schema,
+    errors=[409],
+)
 @idempotent
 def create_memory() -> tuple[Response, int]:
     """Store a memory; `memory_id` picks its id."""
@@ -49,7 +63,14 @@ def create_memory() -> tuple[Response, int]:
     return response, status
 
 
+_BATCH_REPLIES = {
+    201: Reply("Every memory stored.", BatchV1Schema),
+    207: Reply("Some stored, some not (an id was taken): each item says which.", BatchV1Schema),
+}
+
+
 @bp.post("/batch")
+@documented(_BATCH_REPLIES, body=MemoryBatchV1Schema)
 @idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
@@ -69,6 +90,7 @@ def create_memories() -> tuple[Response, int]:
 
 
 @bp.get("")
+@documented({200: Reply("A page of memories.", MemoryPageV1Schema)}, query=PageQueryV1Schema)
 def list_memories() -> tuple[Response, int]:
     """A page of memories, newest first."""
     query = query_args(schema(PageQueryV1Schema))
@@ -77,6 +99,9 @@ def list_memories() -> tuple[Response, int]:
 
 
 @bp.post("/search")
+@documented(
+    {200: Reply("The matches, best first.", SearchResultsV1Schema)}, body=SearchRequestSchema
+)
 def search_memories() -> tuple[Response, int]:
     """Memories ranked by meaning, words or both, best first."""
     body = json_body(schema(SearchRequestSchema))
@@ -84,13 +109,17 @@ def search_memories() -> tuple[Response, int]:
     return _ok(schema(SearchResultSchema, many=True).dump(found.results))
 
 
-@bp.get("/<memory_id>")
+@bp.get("/<memory_id:memory_id>")
+@documented({200: Reply("The memory.", MemoryV1Schema)}, errors=[404])
 def get_memory(memory_id: str) -> tuple[Response, int]:
     """One memory."""
     return _ok(_memory.dump(services().memories.get(current_scope(), memory_id)))
 
 
-@bp.put("/<memory_id>")
+@bp.put("/<memory_id:memory_id>")
+@documented(
+    {200: Reply("The updated memory.", MemoryV1Schema)}, body=MemoryUpdateSchema, errors=[404]
+)
 def update_memory(memory_id: str) -> tuple[Response, int]:
     """Change text and/or metadata (metadata replaces the old object)."""
     body = json_body(schema(MemoryUpdateSchema))
@@ -100,7 +129,8 @@ def update_memory(memory_id: str) -> tuple[Response, int]:
     return _ok(_memory.dump(updated.memory))
 
 
-@bp.delete("/<memory_id>")
+@bp.delete("/<memory_id:memory_id>")
+@documented({200: Reply("Deleted.", DeletedV1Schema)}, errors=[404])
 def delete_memory(memory_id: str) -> tuple[Response, int]:
     """Delete one memory."""
     services().memories.delete(current_scope(), memory_id)
@@ -108,6 +138,7 @@ def delete_memory(memory_id: str) -> tuple[Response, int]:
 
 
 @bp.delete("")
+@documented({200: Reply("How many were deleted.", DeletedAllV1Schema)}, query=DeleteAllQuerySchema)
 def delete_all_memories() -> tuple[Response, int]:
     """Delete every memory of the caller's workspace; needs `confirm=true`."""
     query_args(schema(DeleteAllQuerySchema))

@@ -10,18 +10,26 @@ from errors import conflict_message
 from http_input import json_body, query_args
 from idempotent_requests import idempotent
 from memory_store import MemoryExists
+from openapi_operations import Reply, documented
+from response_schemas import (
+    BatchResponseSchema,
+    DeletedSchema,
+    MemoryListSchema,
+    MemorySchema,
+    MemoryWithEmbeddingSchema,
+    PaginationSchema,
+    SearchResponseSchema,
+    SearchResultSchema,
+    StatsSchema,
+    StoredSchema,
+    UpdatedSchema,
+)
 from schemas import (
     MemoryBatchSchema,
     MemoryCreateSchema,
-    MemorySchema,
     MemoryUpdateSchema,
-    MemoryWithEmbeddingSchema,
     PageQuerySchema,
-    PaginationSchema,
     SearchRequestSchema,
-    SearchResultSchema,
-    StoredSchema,
-    UpdatedSchema,
     schema,
 )
 
@@ -30,6 +38,9 @@ protect(bp)
 
 
 @bp.post("")
+@documented(
+    {201: Reply("Stored.", StoredSchema, ("Location",))}, body=MemoryCreateSchema, errors=[409]
+)
 @idempotent
 def create_memory() -> tuple[Response, int]:
     """Store a memory, embedding its text unless an `embedding` is given."""
@@ -43,6 +54,14 @@ def create_memory() -> tuple[Response, int]:
 
 
 @bp.post("/batch")
+@documented(
+    {
+        201: Reply("Every memory stored.", BatchResponseSchema),
+        207: Reply("Some stored, some not (an id was taken): each item says which.",
+                   BatchResponseSchema),
+    },
+    body=MemoryBatchSchema,
+)  # fmt: skip
 @idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
@@ -62,6 +81,7 @@ def create_memories() -> tuple[Response, int]:
 
 
 @bp.get("")
+@documented({200: Reply("A page of memories.", MemoryListSchema)}, query=PageQuerySchema)
 def list_memories() -> Response:
     """A page of memories, newest first."""
     query = query_args(schema(PageQuerySchema))
@@ -75,6 +95,9 @@ def list_memories() -> Response:
 
 
 @bp.post("/search")
+@documented(
+    {200: Reply("The matches, best first.", SearchResponseSchema)}, body=SearchRequestSchema
+)
 def search_memories() -> Response:
     """Memories ranked by meaning, words or both, best first."""
     body = json_body(schema(SearchRequestSchema))
@@ -90,19 +113,22 @@ def search_memories() -> Response:
 
 
 @bp.get("/stats")
+@documented({200: Reply("The caller's counts.", StatsSchema)})
 def memory_stats() -> Response:
     """The caller's own counts: this workspace, and every workspace of the key's owner."""
     return jsonify(services().memories.stats(current_scope()))
 
 
-@bp.get("/<memory_id>")
+@bp.get("/<memory_id:memory_id>")
+@documented({200: Reply("The memory and its vector.", MemoryWithEmbeddingSchema)}, errors=[404])
 def get_memory(memory_id: str) -> Response:
     """One memory with its embedding."""
     memory = services().memories.get(current_scope(), memory_id, with_embedding=True)
     return jsonify(schema(MemoryWithEmbeddingSchema).dump(memory))
 
 
-@bp.put("/<memory_id>")
+@bp.put("/<memory_id:memory_id>")
+@documented({200: Reply("Updated.", UpdatedSchema)}, body=MemoryUpdateSchema, errors=[404])
 def update_memory(memory_id: str) -> Response:
     """Change text and/or metadata; says whether the embedding was recomputed."""
     body = json_body(schema(MemoryUpdateSchema))
@@ -112,7 +138,8 @@ def update_memory(memory_id: str) -> Response:
     return jsonify(schema(UpdatedSchema).dump(updated))
 
 
-@bp.delete("/<memory_id>")
+@bp.delete("/<memory_id:memory_id>")
+@documented({200: Reply("Deleted.", DeletedSchema)}, errors=[404])
 def delete_memory(memory_id: str) -> Response:
     """Delete one memory."""
     services().memories.delete(current_scope(), memory_id)

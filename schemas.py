@@ -1,11 +1,12 @@
-"""marshmallow schemas: request validation and response shapes for both REST surfaces."""
+"""marshmallow schemas that validate requests of both REST surfaces (answers: response_schemas)."""
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import (
     EXCLUDE,
@@ -21,6 +22,7 @@ from api_keys import NAME_PATTERN
 from memory_filters import Filters
 from search_index import MODES
 from webhook_store import EVENT_TYPES
+from webhook_urls import MAX_URL_LENGTH, URL_PATTERN
 
 MAX_TEXT_CHARS = 50_000
 MAX_METADATA_BYTES = 16_384
@@ -29,6 +31,10 @@ MAX_TAGS = 100
 MAX_PAGE = 1_000_000
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}\Z"
 REQUIRED = "Field is required."
+# Client vectors: values a float32 can square and sum over 4,096 dimensions without
+# overflowing, and at least one value whose square does not vanish (a direction to compare).
+EMBEDDING_MAX_ABS = 1e15
+EMBEDDING_MIN_PEAK = 1e-15
 
 
 @functools.cache
@@ -41,8 +47,33 @@ def schema(cls: type[Schema], many: bool = False) -> Schema:
     return cls(many=many)
 
 
+def _whitespace_class() -> str:
+    """A regex class of exactly the characters str.strip() removes (Python's isspace)."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if not chr(code).isspace():
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+
+
+# The same rule as Text._deserialize, for JSON Schema: some non-whitespace, no NUL.
+TEXT_PATTERN = f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
+
+
 class Text(fields.String):
     """A memory's text: 1-50,000 characters, not only whitespace, no NUL."""
+
+    openapi: ClassVar[dict[str, Any]] = {
+        "minLength": 1,
+        "maxLength": MAX_TEXT_CHARS,
+        "pattern": TEXT_PATTERN,
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -55,17 +86,20 @@ class Text(fields.String):
         return text
 
 
-# Words that name endpoints under /api/v1/memory/: a memory with such an id could not be read.
-RESERVED_IDS = frozenset({"batch", "search", "stats"})
+# Ids a URL could not name: words of endpoints under /api/v1/memory/, and the dot segments
+# that clients resolve away ("/memory/.." is "/memory").
+RESERVED_IDS = frozenset({"batch", "search", "stats", ".", ".."})
 
 
 class MemoryId(fields.String):
     """A client-chosen memory id: 1-128 characters of A-Z a-z 0-9 _ . : -, not a reserved word."""
 
+    openapi: ClassVar[dict[str, Any]] = {"not": {"enum": sorted(RESERVED_IDS)}}
+
     def __init__(self, **kwargs: Any) -> None:
         message = "Must be 1-128 characters of A-Z a-z 0-9 _ . : -"
         reserved = validate.NoneOf(
-            RESERVED_IDS, error="Is reserved for an endpoint: batch, search and stats."
+            RESERVED_IDS, error="Is reserved: batch, search, stats, '.' and '..' name no memory."
         )
         super().__init__(validate=[validate.Regexp(ID_PATTERN, error=message), reserved], **kwargs)
 
@@ -80,19 +114,20 @@ class StrictFloat(fields.Float):
 
 
 class StrictInteger(fields.Integer):
-    """A JSON integer only: no numeric strings, no booleans, no 10.5."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
+    """A JSON integer only: no numeric strings, booleans or 10.5 (10.0 is 10, as in JSON Schema)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError("Not a valid integer.")
-        return super()._deserialize(value, attr, data, **kwargs)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(int(value), attr, data, **kwargs)
 
 
 class UtcTimestamp(fields.Field):
     """An ISO 8601 date-time (naive ones are UTC), as the store's sortable UTC text."""
+
+    openapi: ClassVar[dict[str, Any]] = {"type": "string", "format": "date-time"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         problem = _timestamp(value)
@@ -119,6 +154,8 @@ def _depth(value: Any) -> int:
 
 class Metadata(fields.Field):
     """A JSON object of bounded size and depth; well-known keys must have their types."""
+
+    openapi: ClassVar[dict[str, Any]] = {"$ref": "#/components/schemas/Metadata"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict):
@@ -176,13 +213,41 @@ class MemoryCreateV1Schema(Schema):
     memory_id = MemoryId()
 
 
+def _has_direction(vector: list[float]) -> None:
+    if not any(abs(value) >= EMBEDDING_MIN_PEAK for value in vector):
+        raise ValidationError(
+            f"Must have a value of magnitude {EMBEDDING_MIN_PEAK:g} or more (all zeros has no "
+            "direction)."
+        )
+
+
+class Embedding(fields.List):
+    """A client-computed vector: finite numbers within +-1e15, not all (near) zero.
+
+    Its length must be the model's dimension; the service checks that, as only it knows it.
+    """
+
+    openapi: ClassVar[dict[str, Any]] = {
+        "contains": {"anyOf": [{"minimum": EMBEDDING_MIN_PEAK}, {"maximum": -EMBEDDING_MIN_PEAK}]}
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        value = StrictFloat(
+            allow_nan=False,
+            validate=validate.Range(
+                -EMBEDDING_MAX_ABS, EMBEDDING_MAX_ABS, error="Must be between -1e15 and 1e15."
+            ),
+        )
+        super().__init__(value, validate=[validate.Length(1, 4096), _has_direction], **kwargs)
+
+
 class MemoryCreateSchema(Schema):
     """POST /api/v1/memory."""
 
     id = MemoryId()
     text = Text(required=True, error_messages={"required": REQUIRED})
     metadata = Metadata()
-    embedding = fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096))
+    embedding = Embedding()
 
 
 MAX_BATCH = 100
@@ -234,6 +299,8 @@ class MemoryBatchSchema(Schema):
 class MemoryUpdateSchema(Schema):
     """PUT on either surface: text and/or metadata (metadata replaces the old one)."""
 
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
     text = Text()
     metadata = Metadata()
 
@@ -281,6 +348,8 @@ _TAG_LIST = {
 class TagsFilterSchema(Schema):
     """`filters.tags`: memories having any of / all of these tags."""
 
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
     any = fields.List(**_TAG_LIST)
     all = fields.List(**_TAG_LIST)
 
@@ -307,6 +376,8 @@ def _metadata_condition(condition: Any) -> tuple | str:
 
 class MetadataFilter(fields.Field):
     """`filters.metadata`: {key: value} equality or {key: {"in": [values]}} on top-level keys."""
+
+    openapi: ClassVar[dict[str, Any]] = {"$ref": "#/components/schemas/MetadataFilter"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict) or not 1 <= len(value) <= 20:
@@ -374,10 +445,20 @@ _EVENTS = {
 }
 
 
+_URL_RULES = [
+    validate.Length(1, MAX_URL_LENGTH),
+    validate.Regexp(
+        URL_PATTERN,
+        error="Must be an http(s) URL: a host name, IPv4 or [IPv6] address, an optional port "
+        "1-65535, then printable ASCII without spaces; no user:password@.",
+    ),
+]
+
+
 class WebhookCreateSchema(Schema):
     """POST /api/v1/webhooks."""
 
-    url = fields.String(required=True, validate=validate.Length(1, 2048))
+    url = fields.String(required=True, validate=_URL_RULES)
     events = fields.List(required=True, **_EVENTS)
     description = fields.String(validate=validate.Length(0, 500))
 
@@ -385,7 +466,9 @@ class WebhookCreateSchema(Schema):
 class WebhookUpdateSchema(Schema):
     """PATCH /api/v1/webhooks/:id: any of url, events, description, enabled."""
 
-    url = fields.String(validate=validate.Length(1, 2048))
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    url = fields.String(validate=_URL_RULES)
     events = fields.List(**_EVENTS)
     description = fields.String(validate=validate.Length(0, 500))
     enabled = StrictBoolean()
@@ -400,104 +483,3 @@ class DeliveriesQuerySchema(_Query):
     """GET /api/v1/webhooks/:id/deliveries query string."""
 
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-
-
-# Responses -----------------------------------------------------------------------------
-
-
-class WebhookSchema(Schema):
-    """A webhook endpoint (its secret appears only in the 201 of its creation)."""
-
-    id = fields.String()
-    url = fields.String()
-    events = fields.List(fields.String())
-    description = fields.String(allow_none=True)
-    enabled = fields.Boolean()
-    disabled_reason = fields.String(allow_none=True)
-    created_at = fields.String()
-    updated_at = fields.String()
-
-
-class DeliveryAttemptSchema(Schema):
-    """One attempt in a webhook's delivery log."""
-
-    event_id = fields.String()
-    event_type = fields.String()
-    attempt = fields.Integer()
-    attempted_at = fields.String()
-    status_code = fields.Integer(allow_none=True)
-    error = fields.String(allow_none=True)
-    duration_ms = fields.Float()
-    outcome = fields.String()
-    next_retry_at = fields.String(allow_none=True)
-
-
-class SearchResultSchema(Schema):
-    """One search result: the memory and its score."""
-
-    id = fields.String(attribute="memory.id")
-    text = fields.String(attribute="memory.text")
-    metadata = fields.Dict(attribute="memory.metadata")
-    score = fields.Function(lambda result: round(result.score, 6))
-    created_at = fields.String(attribute="memory.created_at")
-    updated_at = fields.String(attribute="memory.updated_at")
-
-
-class MemorySchema(Schema):
-    """A memory as both surfaces show it."""
-
-    id = fields.String()
-    text = fields.String()
-    metadata = fields.Dict()
-    created_at = fields.String()
-    updated_at = fields.String()
-
-
-class MemoryWithEmbeddingSchema(MemorySchema):
-    """GET /api/v1/memory/:id: the memory and its vector."""
-
-    embedding = fields.List(fields.Float())
-
-
-class PaginationV1Schema(Schema):
-    """`pagination` of GET /v1/memories."""
-
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    total_pages = fields.Integer()
-
-
-class PaginationSchema(Schema):
-    """`pagination` of GET /api/v1/memory."""
-
-    page = fields.Integer()
-    limit = fields.Integer(attribute="per_page")
-    total = fields.Integer()
-    pages = fields.Integer(attribute="total_pages")
-
-
-class StoredSchema(Schema):
-    """201 of POST /api/v1/memory."""
-
-    id = fields.String(attribute="memory.id")
-    status = fields.Constant("stored")
-    embedding_generated = fields.Boolean()
-    vector_dimensions = fields.Integer()
-    tokens_used = fields.Integer()
-
-
-class UpdatedSchema(Schema):
-    """200 of PUT /api/v1/memory/:id."""
-
-    id = fields.String(attribute="memory.id")
-    status = fields.Constant("updated")
-    embedding_regenerated = fields.Boolean()
-
-
-class ErrorSchema(Schema):
-    """The one error body of both surfaces (`/v1` adds `success: false`)."""
-
-    error = fields.String(required=True)
-    message = fields.String(required=True)
-    details = fields.Dict()

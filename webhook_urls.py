@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,30 @@ BLOCKED_NETWORKS: dict[str, tuple[Network, ...]] = {
     "multicast": (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8")),
     "broadcast": (ipaddress.ip_network("255.255.255.255/32"),),
 }
+
+
+# The URLs webhooks accept, as one regex the OpenAPI document shares: http(s), a DNS name,
+# IPv4 or bracketed IPv6 host (no credentials), a port 1-65535, then printable ASCII.
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+_IPV6 = "|".join(  # RFC 3986's IPv6address, one alternative per line of its grammar
+    [
+        rf"(?:{_H16}:){{6}}{_LS32}",
+        rf"::(?:{_H16}:){{5}}{_LS32}",
+        rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+        rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+        rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+        rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+    ]
+)
+_HOST = rf"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[(?:{_IPV6})\])"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+URL_PATTERN = rf"^https?://{_HOST}(?::{_PORT})?(?:[/?#][!-~]*)?\Z"
+_URL = re.compile(URL_PATTERN)
 
 
 class UnsafeURL(ValueError):
@@ -62,22 +87,31 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def check_url(url: str, allowed: Sequence[Network] = ()) -> Target:
-    """Parse, resolve and vet a webhook URL; raise UnsafeURL with the reason if refused."""
+def check_url(url: str, allowed: Sequence[Network] = (), *, unresolved_ok: bool = False) -> Target:
+    """Parse, resolve and vet a webhook URL; raise UnsafeURL with the reason if refused.
+
+    `unresolved_ok` (registration): a host DNS cannot resolve now is accepted with no
+    addresses, since every delivery resolves and vets it again.
+    """
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeURL(f"URL is longer than {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise UnsafeURL(f"not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https"):
+    if not url.startswith(("http://", "https://")):
         raise UnsafeURL("URL must start with http:// or https://")
-    if not parts.hostname:
-        raise UnsafeURL("URL has no host")
-    if parts.username or parts.password:
+    if "@" in url.partition("://")[2].split("/", 1)[0]:
         raise UnsafeURL("URL must not contain credentials; sign-in is by the webhook signature")
-    addresses = _resolve(parts.hostname, port)
+    if not _URL.match(url):
+        raise UnsafeURL(
+            "not a valid URL: use http(s)://host[:port][/path], a host name, IPv4 or [IPv6] "
+            "address, a port 1-65535, printable ASCII without spaces"
+        )
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = _resolve(parts.hostname, port)
+    except UnsafeURL:
+        if not unresolved_ok:
+            raise
+        addresses = []
     for address in addresses:
         kind = _blocked_kind(address, allowed)
         if kind:

@@ -8,14 +8,16 @@ from app_services import services
 from auth import current_scope, protect
 from errors import invalid_request
 from http_input import json_body, query_args
-from schemas import (
-    DeliveriesQuerySchema,
+from openapi_operations import Reply, documented
+from response_schemas import (
+    DeletedSchema,
     DeliveryAttemptSchema,
-    WebhookCreateSchema,
+    DeliveryListSchema,
+    WebhookCreatedSchema,
+    WebhookListSchema,
     WebhookSchema,
-    WebhookUpdateSchema,
-    schema,
 )
+from schemas import DeliveriesQuerySchema, WebhookCreateSchema, WebhookUpdateSchema, schema
 from webhook_urls import UnsafeURL, check_url
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
@@ -27,7 +29,8 @@ _webhook = schema(WebhookSchema)
 def _vetted(url: str) -> str:
     """The URL if webhooks may call it, else a 400 that says why."""
     try:
-        check_url(url, current_app.config["WEBHOOK_ALLOWED_NETWORKS"])
+        # A host DNS cannot resolve yet is fine: each delivery resolves and vets it again.
+        check_url(url, current_app.config["WEBHOOK_ALLOWED_NETWORKS"], unresolved_ok=True)
     except UnsafeURL as exc:
         raise invalid_request(
             f"Webhook URL refused: {exc}", {"fields": {"url": [str(exc)]}}
@@ -36,6 +39,11 @@ def _vetted(url: str) -> str:
 
 
 @bp.post("")
+@documented(
+    {201: Reply("Registered; keep the secret.", WebhookCreatedSchema, ("Location",))},
+    body=WebhookCreateSchema,
+    errors=[409],
+)
 def create_webhook() -> tuple[Response, int]:
     """Register an endpoint; the response holds its signing secret, shown only this once."""
     body = json_body(schema(WebhookCreateSchema))
@@ -49,6 +57,7 @@ def create_webhook() -> tuple[Response, int]:
 
 
 @bp.get("")
+@documented({200: Reply("The endpoints.", WebhookListSchema)})
 def list_webhooks() -> Response:
     """The workspace's endpoints."""
     endpoints = services().webhooks.list(current_scope())
@@ -56,12 +65,16 @@ def list_webhooks() -> Response:
 
 
 @bp.get("/<webhook_id>")
+@documented({200: Reply("The endpoint.", WebhookSchema)}, errors=[404])
 def get_webhook(webhook_id: str) -> Response:
     """One endpoint."""
     return jsonify(_webhook.dump(services().webhooks.get(current_scope(), webhook_id)))
 
 
 @bp.patch("/<webhook_id>")
+@documented(
+    {200: Reply("The changed endpoint.", WebhookSchema)}, body=WebhookUpdateSchema, errors=[404]
+)
 def update_webhook(webhook_id: str) -> Response:
     """Change url, events or description; `enabled` false pauses deliveries, true resumes them."""
     body = json_body(schema(WebhookUpdateSchema))
@@ -76,6 +89,7 @@ def update_webhook(webhook_id: str) -> Response:
 
 
 @bp.delete("/<webhook_id>")
+@documented({200: Reply("Removed.", DeletedSchema)}, errors=[404])
 def delete_webhook(webhook_id: str) -> Response:
     """Remove an endpoint, its pending deliveries and its log."""
     services().webhooks.delete(current_scope(), webhook_id)
@@ -83,6 +97,11 @@ def delete_webhook(webhook_id: str) -> Response:
 
 
 @bp.get("/<webhook_id>/deliveries")
+@documented(
+    {200: Reply("Attempts, newest first.", DeliveryListSchema)},
+    query=DeliveriesQuerySchema,
+    errors=[404],
+)
 def list_deliveries(webhook_id: str) -> Response:
     """The endpoint's recent delivery attempts, newest first."""
     query = query_args(schema(DeliveriesQuerySchema))

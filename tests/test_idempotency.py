@@ -49,9 +49,10 @@ def test_the_same_key_for_another_request_is_refused(client, auth):
     sent = {**auth, "Idempotency-Key": "k"}
     assert client.post("/api/v1/memory", json={"text": "a"}, headers=sent).status_code == 201
     other = client.post("/api/v1/memory", json={"text": "b"}, headers=sent)
-    assert other.status_code == 422 and other.json["error"] == "IDEMPOTENCY_KEY_REUSED"
+    assert other.status_code == 409 and other.json["error"] == "IDEMPOTENCY_KEY_REUSED"
+    assert "Retry-After" not in other.headers  # unlike a retry of a running request
     elsewhere = client.post("/v1/memories", json={"text": "a"}, headers=sent)
-    assert elsewhere.status_code == 422
+    assert elsewhere.status_code == 409
     assert count(client, auth) == 1
 
 

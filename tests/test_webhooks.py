@@ -143,8 +143,9 @@ def test_invalid_registrations_are_400(hc, hauth, body, field):
         "http://[fd00:ec2::254]/",
         "http://100.100.100.200/",
         "http://2130706433/hook",  # 127.0.0.1 as a number
-        "http://no-such-host.invalid/hook",
         "http://example.com:99999/hook",
+        "http://exa mple.com/hook",
+        "HTTP://example.com/hook",
     ],
 )
 def test_refused_urls_are_a_clear_400(client, auth, url):
@@ -153,9 +154,23 @@ def test_refused_urls_are_a_clear_400(client, auth, url):
         "/api/v1/webhooks", json={"url": url, "events": ["memory.created"]}, headers=auth
     )
     assert response.status_code == 400, response.json
-    assert response.json["message"].startswith("Webhook URL refused")
+    # Malformed URLs fail the schema's pattern; well-formed ones the network policy.
+    message = response.json["message"]
+    assert message == "Invalid field: url" or message.startswith("Webhook URL refused")
     assert response.json["details"]["fields"]["url"]
     assert client.get("/api/v1/webhooks", headers=auth).json["webhooks"] == []
+
+
+def test_a_host_dns_cannot_resolve_yet_is_registered_and_retried_at_delivery(hc, hauth):
+    # A receiver whose name is not in DNS yet (or a resolver that is down) is not a client
+    # mistake: registration takes it, and every delivery resolves and vets the host again.
+    hook = register(hc, hauth, "http://no-such-host.invalid/hook", events=["memory.created"])
+    assert hook["url"] == "http://no-such-host.invalid/hook"
+    hc.post("/api/v1/memory", json={"text": "for a host not in DNS"}, headers=hauth)
+    wait_until(lambda: len(log(hc, hauth, hook["id"])) >= 1)
+    first = log(hc, hauth, hook["id"])[-1]
+    assert first["outcome"] == "retrying" and first["status_code"] is None
+    assert "cannot resolve host 'no-such-host.invalid'" in first["error"]
 
 
 def test_private_lan_addresses_are_allowed_by_default(client, auth):

@@ -1,0 +1,226 @@
+"""The OpenAPI document: complete, generated from the validating schemas, and honoured.
+
+The first tests read the document through the test client; the last runs Schemathesis (its
+CLI, every default check, all phases) against a real gunicorn server, as CI does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+
+from response_schemas import MemorySchema, StoredSchema
+from schemas import MemoryCreateSchema, SearchRequestSchema, WebhookCreateSchema
+from server import GunicornServer, request
+
+ROOT = Path(__file__).resolve().parent.parent
+ST = Path(sys.executable).with_name("st")
+# Enough to exercise every operation in every phase within about two minutes on 2 cores;
+# SCHEMATHESIS_EXAMPLES=500 for a deeper run by hand.
+EXAMPLES = os.environ.get("SCHEMATHESIS_EXAMPLES", "40")
+
+
+@pytest.fixture
+def document(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json
+
+
+def test_every_route_is_documented_with_its_methods(app, document):
+    documented = {
+        (path, method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    routes = {
+        (re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule), method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert documented == routes
+    assert len(routes) == 25  # 22 API operations, /health, /openapi.json, /docs
+
+
+def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document):
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearerAuth": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            public = path in ("/health", "/openapi.json", "/docs")
+            assert (operation.get("security") == []) == public, (method, path)
+            if not public:
+                assert {"400", "401", "429", "503"} <= set(operation["responses"]), path
+                headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+                assert "X-Workspace-ID" in headers
+
+
+def test_creates_take_an_idempotency_key_and_document_location(document):
+    creates = [
+        ("/v1/memories", "post"),
+        ("/v1/memories/batch", "post"),
+        ("/api/v1/memory", "post"),
+        ("/api/v1/memory/batch", "post"),
+    ]
+    for path, method in creates:
+        operation = document["paths"][path][method]
+        assert "Idempotency-Key" in {p["name"] for p in operation["parameters"]}
+        assert "409" in operation["responses"]
+    for path in ("/v1/memories", "/api/v1/memory", "/api/v1/webhooks"):
+        assert "Location" in document["paths"][path]["post"]["responses"]["201"]["headers"]
+
+
+def test_bodies_and_answers_are_the_marshmallow_schemas(document):
+    schemas = document["components"]["schemas"]
+    for name, cls in [
+        ("MemoryCreate", MemoryCreateSchema),
+        ("SearchRequest", SearchRequestSchema),
+        ("WebhookCreate", WebhookCreateSchema),
+        ("Memory", MemorySchema),
+        ("Stored", StoredSchema),
+    ]:
+        assert set(schemas[name]["properties"]) == set(cls().fields), name
+    body = document["paths"]["/api/v1/memory"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MemoryCreate"
+    }
+    embedding = schemas["MemoryCreate"]["properties"]["embedding"]
+    assert embedding["minItems"] == embedding["maxItems"] == 384
+    assert schemas["MemoryUpdate"]["minProperties"] == 1
+
+
+def _validator(document, name):
+    """A JSON Schema validator for one component, its references resolved in the document."""
+    schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    return jsonschema_rs.validator_for(schema)
+
+
+# (body, whether the server's validation accepts it): the document must say the same.
+CREATE_BODIES = [
+    ({"text": "a"}, True),
+    ({"text": "\u3000 x"}, True),
+    ({"text": " \n\t\u3000\u2028\x1c"}, False),  # whitespace only, by str.strip()'s rule
+    ({"text": "a\x00b"}, False),
+    ({"text": "x" * 50_000}, True),
+    ({"text": "x" * 50_001}, False),
+    ({"text": "a", "id": "note-1:v2.x_y"}, True),
+    ({"text": "a", "id": "stats"}, False),
+    ({"text": "a", "id": ".."}, False),
+    ({"text": "a", "id": "a/b"}, False),
+    ({"text": "a", "id": "x" * 129}, False),
+    ({"text": "a", "metadata": {"tags": ["x"], "type": "t", "n": [[[[1]]]]}}, True),
+    ({"text": "a", "metadata": {"n": [[[[[1]]]]]}}, False),  # 6 levels
+    ({"text": "a", "metadata": {"tags": "x"}}, False),
+    ({"text": "a", "metadata": {"timestamp": "2024-01-15T10:30:00Z"}}, True),
+    ({"text": "a", "embedding": [0.5] * 384}, True),
+    ({"text": "a", "embedding": [0.0] * 383 + [1e-15]}, True),
+    ({"text": "a", "embedding": [0.0] * 383 + [1e-16]}, False),  # no direction
+    ({"text": "a", "embedding": [1e15] * 384}, True),
+    ({"text": "a", "embedding": [1.1e15] + [0.5] * 383}, False),
+    ({"text": "a", "admin": True}, False),
+]
+
+
+@pytest.mark.parametrize(("body", "accepted"), CREATE_BODIES)
+def test_the_document_and_the_server_agree_on_create_bodies(client, auth, document, body, accepted):
+    assert _validator(document, "MemoryCreate").is_valid(body) == accepted
+    response = client.post("/api/v1/memory", json=body, headers=auth)
+    assert response.status_code == (201 if accepted else 400), response.json
+
+
+WEBHOOK_URLS = [
+    ("https://hooks.example.com:8443/in?x=1", True),
+    ("http://192.168.1.20/hook", True),
+    ("http://[fd00::5]:9000/", True),
+    ("http://[fd00::5::1]/", False),
+    ("http://example.com:0/", False),
+    ("http://example.com:65536/", False),
+    ("http://user:pw@example.com/", False),
+    ("ftp://example.com/", False),
+    ("http://exa mple.com/", False),
+]
+
+
+@pytest.mark.parametrize(("url", "accepted"), WEBHOOK_URLS)
+def test_the_document_and_the_server_agree_on_webhook_urls(client, auth, document, url, accepted):
+    body = {"url": url, "events": ["memory.created"]}
+    assert _validator(document, "WebhookCreate").is_valid(body) == accepted
+    response = client.post("/api/v1/webhooks", json=body, headers=auth)
+    assert response.status_code == (201 if accepted else 400), response.json
+
+
+def test_search_accepts_what_json_schema_calls_an_integer(client, auth, document):
+    body = {"query": "a", "limit": 10.0}
+    assert _validator(document, "SearchRequest").is_valid(body)
+    assert client.post("/api/v1/memory/search", json=body, headers=auth).status_code == 200
+    half = {"query": "a", "limit": 10.5}
+    assert not _validator(document, "SearchRequest").is_valid(half)
+    assert client.post("/api/v1/memory/search", json=half, headers=auth).status_code == 400
+
+
+def test_urls_naming_other_endpoints_are_405_with_their_allow(client, auth):
+    response = client.put("/api/v1/memory/stats", headers=auth)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    response = client.get("/v1/memories/search", headers=auth)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_docs_is_a_self_contained_page_of_every_operation(client, document):
+    response = client.get("/docs")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    # Offline: nothing is fetched from elsewhere (no CDN script, style or font).
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "<script" not in page
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert f'id="{operation["operationId"]}"' in page
+        assert path in page
+    for name in document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in page
+
+
+@pytest.mark.server
+def test_schemathesis_finds_no_failure_against_a_live_server(tmp_path):
+    # Webhook URLs: the schema can say what a URL looks like, not which networks an operator
+    # allows, so this server allows all of them (the policy has its own tests). Unresolvable
+    # hosts Schemathesis invents are accepted at registration and fail at delivery.
+    env = {
+        "MEMORY_API_WEBHOOK_ALLOWED_NETWORKS": "0.0.0.0/0,::/0",
+        "MEMORY_API_WEBHOOK_TIMEOUT": "1",
+    }
+    with GunicornServer(tmp_path / "memory.db", tmp_path / "gunicorn.log", **env) as server:
+        key = next(w for w in server.log().split() if w.startswith("msk_"))  # enterprise
+        status, _, document = request("GET", f"{server.url}/openapi.json")
+        assert status == 200
+        result = subprocess.run(
+            [
+                str(ST), "run", f"{server.url}/openapi.json",
+                "--header", f"Authorization: Bearer {key}",
+                "--max-examples", EXAMPLES,
+                "--seed", "20261121",
+                "--workers", "1",
+            ],
+            cwd=tmp_path, capture_output=True, text=True, timeout=900,
+            env={**os.environ, "NO_COLOR": "1"},
+        )  # fmt: skip
+        summary = result.stdout[-6000:]
+        assert result.returncode == 0, summary + result.stderr[-2000:]
+        assert "No issues found" in summary
+        for phase in ("Coverage", "Fuzzing", "Stateful"):
+            assert f"✅ {phase}" in summary, summary
+        # Every operation is tested; the CLI leaves out the one it loaded the document from
+        # (GET /openapi.json) unless asked for it by name.
+        operations = sum(len(methods) for methods in document["paths"].values())
+        assert f"Selected: {operations - 1}/{operations - 1}" in summary, summary
+        assert f"Tested: {operations - 1}" in summary, summary
