@@ -157,11 +157,12 @@ def type_of(schema: dict[str, Any] | None) -> Markup:
 
 def _notes(schema: dict[str, Any], description: str, location: str | None = None) -> Markup:
     """The description, then the constraints a client must meet."""
-    parts: list[Markup] = []
+    lead: list[Markup] = []
     if location:
-        parts.append(Markup("<em>in {}</em>").format(location))
+        lead.append(Markup("<em>in {}</em>").format(location))
     if description:
-        parts.append(Markup(escape(description)))
+        lead.append(Markup(escape(description)))
+    parts: list[Markup] = []
     for low, high, unit in (
         ("minLength", "maxLength", "characters"),
         ("minItems", "maxItems", "items"),
@@ -187,7 +188,8 @@ def _notes(schema: dict[str, Any], description: str, location: str | None = None
         parts.append(Markup("default <code>{}</code>").format(_json(schema["default"])))
     if "pattern" in schema and len(schema["pattern"]) <= 80:
         parts.append(Markup("pattern <code>{}</code>").format(schema["pattern"]))
-    return Markup("; ").join(parts)
+    constraints = Markup("; ").join(parts)
+    return Markup(" ").join([*lead, constraints]) if constraints else Markup(" ").join(lead)
 
 
 def _number(value: Any) -> str:

@@ -205,12 +205,17 @@ _KNOWN_KEYS = {
 # Requests ------------------------------------------------------------------------------
 
 
+_TEXT_DOC = {"description": "The memory: 1-50,000 characters, not only whitespace, no NUL."}
+_METADATA_DOC = {"description": "Any JSON object (see Metadata); filterable in search."}
+_ID_DOC = {"description": "Your own id for the memory (default: a generated mem_...)."}
+
+
 class MemoryCreateV1Schema(Schema):
     """POST /v1/memories."""
 
-    text = Text(required=True, error_messages={"required": REQUIRED})
-    metadata = Metadata()
-    memory_id = MemoryId()
+    text = Text(required=True, error_messages={"required": REQUIRED}, metadata=_TEXT_DOC)
+    metadata = Metadata(metadata=_METADATA_DOC)
+    memory_id = MemoryId(metadata=_ID_DOC)
 
 
 def _has_direction(vector: list[float]) -> None:
@@ -244,9 +249,9 @@ class Embedding(fields.List):
 class MemoryCreateSchema(Schema):
     """POST /api/v1/memory."""
 
-    id = MemoryId()
-    text = Text(required=True, error_messages={"required": REQUIRED})
-    metadata = Metadata()
+    id = MemoryId(metadata=_ID_DOC)
+    text = Text(required=True, error_messages={"required": REQUIRED}, metadata=_TEXT_DOC)
+    metadata = Metadata(metadata=_METADATA_DOC)
     embedding = Embedding()
 
 
@@ -301,8 +306,8 @@ class MemoryUpdateSchema(Schema):
 
     openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
-    text = Text()
-    metadata = Metadata()
+    text = Text(metadata={"description": "The new text; re-embedded only if it changed."})
+    metadata = Metadata(metadata={"description": "Replaces the whole metadata object."})
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
@@ -318,14 +323,24 @@ class _Query(Schema):
 class PageQueryV1Schema(_Query):
     """GET /v1/memories query string."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(1, MAX_PAGE),
+        metadata={"description": "Page number, from 1; newest memories first."},
+    )
+    per_page = fields.Integer(
+        load_default=50, validate=validate.Range(1, 100), metadata={"description": "Page size."}
+    )
 
 
 class PageQuerySchema(_Query):
     """GET /api/v1/memory query string."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(1, MAX_PAGE),
+        metadata={"description": "Page number, from 1; newest memories first."},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
 
 
@@ -421,11 +436,33 @@ class FiltersSchema(Schema):
 class SearchRequestSchema(Schema):
     """POST /api/v1/memory/search and POST /v1/memories/search."""
 
-    query = Text(required=True, error_messages={"required": REQUIRED})
-    limit = StrictInteger(load_default=10, validate=validate.Range(1, 100))
-    threshold = StrictFloat(allow_nan=False)
-    mode = fields.String(load_default="semantic", validate=validate.OneOf(MODES))
-    filters = fields.Nested(FiltersSchema, load_default=Filters)
+    query = Text(
+        required=True,
+        error_messages={"required": REQUIRED},
+        metadata={"description": "What to look for, in your own words."},
+    )
+    limit = StrictInteger(
+        load_default=10,
+        validate=validate.Range(1, 100),
+        metadata={"description": "At most this many results."},
+    )
+    threshold = StrictFloat(
+        allow_nan=False,
+        metadata={"description": "Leave out results scoring below this (semantic: ~0.25)."},
+    )
+    mode = fields.String(
+        load_default="semantic",
+        validate=validate.OneOf(MODES),
+        metadata={
+            "description": "semantic: by meaning; keyword: by words (BM25); hybrid: both, "
+            "fused by rank."
+        },
+    )
+    filters = fields.Nested(
+        FiltersSchema,
+        load_default=Filters,
+        metadata={"description": "Conditions every result must meet (all must hold)."},
+    )
 
 
 class StrictBoolean(fields.Boolean):
@@ -458,8 +495,16 @@ _URL_RULES = [
 class WebhookCreateSchema(Schema):
     """POST /api/v1/webhooks."""
 
-    url = fields.String(required=True, validate=_URL_RULES)
-    events = fields.List(required=True, **_EVENTS)
+    url = fields.String(
+        required=True,
+        validate=_URL_RULES,
+        metadata={"description": "Where to POST events; see the README for which networks."},
+    )
+    events = fields.List(
+        required=True,
+        metadata={"description": "The event types to receive."},
+        **_EVENTS,
+    )
     description = fields.String(validate=validate.Length(0, 500))
 
 
@@ -471,7 +516,9 @@ class WebhookUpdateSchema(Schema):
     url = fields.String(validate=_URL_RULES)
     events = fields.List(**_EVENTS)
     description = fields.String(validate=validate.Length(0, 500))
-    enabled = StrictBoolean()
+    enabled = StrictBoolean(
+        metadata={"description": "false pauses deliveries; true resumes them, backlog first."}
+    )
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
