@@ -126,7 +126,7 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
         spec.path(
             path=path,
             operations={
-                method.lower(): _operation(rule.endpoint, view, operation, path, method)
+                method.lower(): _operation(rule.endpoint, view, operation, path)
                 for method in methods
             },
         )
@@ -153,9 +153,6 @@ def _field_extras(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, An
         ret.pop("default", None)
         extras["const"] = field.constant
         extras["type"] = {bool: "boolean", str: "string"}[type(field.constant)]
-    description = field.metadata.get("description")
-    if description:
-        extras["description"] = description
     return extras
 
 
@@ -245,9 +242,8 @@ def _schema_level_rules(
                 )
 
 
-def _operation(
-    endpoint: str, view: Any, operation: Operation, path: str, method: str
-) -> dict[str, Any]:
+def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dict[str, Any]:
+    """One operation: its parameters, body and every answer it can give, errors included."""
     blueprint = endpoint.split(".")[0]
     v1 = path.startswith("/v1/")
     protected = is_protected(blueprint)
