@@ -97,7 +97,7 @@ def check_url(url: str, allowed: Sequence[Network] = (), *, unresolved_ok: bool 
         raise UnsafeURL(f"URL is longer than {MAX_URL_LENGTH} characters")
     if not url.startswith(("http://", "https://")):
         raise UnsafeURL("URL must start with http:// or https://")
-    if "@" in url.partition("://")[2].split("/", 1)[0]:
+    if "@" in re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]:  # the authority
         raise UnsafeURL("URL must not contain credentials; sign-in is by the webhook signature")
     if not _URL.match(url):
         raise UnsafeURL(

@@ -144,6 +144,7 @@ WEBHOOK_URLS = [
     ("http://example.com:0/", False),
     ("http://example.com:65536/", False),
     ("http://user:pw@example.com/", False),
+    ("https://hooks.example.com/in?from=a@b", True),
     ("ftp://example.com/", False),
     ("http://exa mple.com/", False),
 ]
