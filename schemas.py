@@ -62,18 +62,23 @@ def _whitespace_class() -> str:
     )
 
 
-# The same rule as Text._deserialize, for JSON Schema: some non-whitespace, no NUL.
-TEXT_PATTERN = f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
+@functools.cache
+def text_pattern() -> str:
+    """Text._deserialize's rule as a JSON Schema pattern: some non-whitespace, no NUL.
+
+    Made on first use (scanning Unicode takes ~80 ms): only the OpenAPI document needs it,
+    not every worker and CLI command at import.
+    """
+    return f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
 
 
 class Text(fields.String):
     """A memory's text: 1-50,000 characters, not only whitespace, no NUL."""
 
-    openapi: ClassVar[dict[str, Any]] = {
-        "minLength": 1,
-        "maxLength": MAX_TEXT_CHARS,
-        "pattern": TEXT_PATTERN,
-    }
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """Its JSON Schema (a property: the pattern is built on first use)."""
+        return {"minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": text_pattern()}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
