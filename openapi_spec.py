@@ -38,12 +38,13 @@ Errors always have one JSON shape: `{"error": CODE, "message": text, "details": 
 plus `"success": false` on `/v1`.
 """
 
+_SERVICE = ("Service", "Health, this document and the API reference page.")
 TAGS = {
     "memories_v1": ("Memories (/v1)", "The `/v1/memories` surface: answers in an envelope."),
     "memory_management": ("Memory management", "The `/api/v1/memory` surface."),
     "webhooks": ("Webhooks", "Signed HTTP callbacks on memory changes (Standard Webhooks)."),
-    "health": ("Service", "Health, this document and the API reference page."),
-    "api_docs": ("Service", "Health, this document and the API reference page."),
+    "health": _SERVICE,
+    "api_docs": _SERVICE,
 }
 
 ERRORS = {
@@ -112,8 +113,7 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("ErrorV1", schema=ErrorV1Schema)
     _json_value_components(spec)
-    for name in sorted({name for name, _ in TAGS.values()}):
-        description = next(text for tag, text in TAGS.values() if tag == name)
+    for name, description in sorted(set(TAGS.values())):
         spec.tag({"name": name, "description": description})
 
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
