@@ -28,6 +28,7 @@ from routing import MemoryIdConverter
 from settings import load_settings
 from webhook_delivery import Activity, WebhookDispatcher
 from webhook_store import WebhookStore
+from webhook_urls import NetworkPolicy
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,11 +49,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.migrate()
     webhooks = WebhookStore(db)
     activity = Activity()
+    policy = NetworkPolicy(
+        tuple(app.config["WEBHOOK_ALLOWED_NETWORKS"]),
+        tuple(app.config["WEBHOOK_DESTINATION_NETWORKS"]),
+    )
     dispatcher = WebhookDispatcher(
         webhooks,
         app.config["WEBHOOK_RETRY_SCHEDULE"],
         app.config["WEBHOOK_TIMEOUT"],
-        app.config["WEBHOOK_ALLOWED_NETWORKS"],
+        policy,
         activity=activity,
     )
     memories = MemoryService(

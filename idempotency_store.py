@@ -1,13 +1,16 @@
 """Idempotency keys: the first answer to a create, kept 24 hours, replayed to retries. No Flask.
 
 A request with a new key reserves it (an in-flight row) before it runs, and records its
-answer after; a retry with the same key and body gets that answer back, a concurrent one
-waits its turn with a 409, and the same key with another body is refused.
+answer and the memories it created after; a retry with the same key and body gets that answer
+back, a concurrent one waits its turn with a 409, and the same key with another body is
+refused. Once every memory a key created is deleted, the key is forgotten (migration 6's
+trigger), so a retry never replays a 201 for memories that are gone.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from database import Database
@@ -67,14 +70,25 @@ class IdempotencyStore:
         return None
 
     def complete(
-        self, scope: Scope, key: str, status: int, body: str, location: str | None
+        self,
+        scope: Scope,
+        key: str,
+        status: int,
+        body: str,
+        location: str | None,
+        memory_ids: Iterable[str] = (),
     ) -> None:
-        """Record the answer that retries with this key will get."""
+        """Record the answer that retries with this key will get, and what it created."""
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE idempotency_keys SET status = ?, body = ?, location = ?"
                 " WHERE owner = ? AND workspace = ? AND key = ?",
                 (status, body, location, scope.owner, scope.workspace, key),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO idempotency_memories (owner, workspace, key, memory_id)"
+                " VALUES (?, ?, ?, ?)",
+                [(scope.owner, scope.workspace, key, memory_id) for memory_id in memory_ids],
             )
 
     def release(self, scope: Scope, key: str) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
-from flask import Response, make_response, request
+from flask import Response, g, make_response, request
 
 from app_services import services
 from auth import current_scope
@@ -25,6 +25,11 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     """What makes two requests the same: endpoint and JSON, however the JSON is spaced."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def created(memory_ids: Iterable[str]) -> None:
+    """Tell `@idempotent` which memories this request stored (forgetting the key with them)."""
+    g.idempotent_created = list(memory_ids)
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
@@ -72,7 +77,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
         if 200 <= response.status_code < 300:
             store.complete(
                 scope, key, response.status_code, response.get_data(as_text=True),
-                response.headers.get("Location"),
+                response.headers.get("Location"), g.pop("idempotent_created", ()),
             )  # fmt: skip
         else:
             store.release(scope, key)

@@ -10,7 +10,7 @@ from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
 from http_input import json_body, query_args
-from idempotent_requests import idempotent
+from idempotent_requests import created, idempotent
 from memory_store import MemoryExists
 from openapi_operations import Reply, documented
 from response_schemas import (
@@ -55,11 +55,12 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
 def create_memory() -> tuple[Response, int]:
     """Store a memory; `memory_id` picks its id."""
     body = json_body(schema(MemoryCreateV1Schema))
-    created = services().memories.create(
+    stored = services().memories.create(
         current_scope(), body["text"], body.get("metadata"), body.get("memory_id")
     )
-    response, status = _ok(_memory.dump(created.memory), 201)
-    response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
+    created([stored.memory.id])
+    response, status = _ok(_memory.dump(stored.memory), 201)
+    response.headers["Location"] = url_for(".get_memory", memory_id=stored.memory.id)
     return response, status
 
 
@@ -78,6 +79,7 @@ def create_memories() -> tuple[Response, int]:
     for item in items:
         item["id"] = item.pop("memory_id", None)
     outcomes = services().memories.create_many(current_scope(), items)
+    created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     data = [
         {"index": index, "status": "error", "error": "CONFLICT",
          "message": conflict_message(outcome.args[0])}

@@ -8,7 +8,7 @@ from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
 from http_input import json_body, query_args
-from idempotent_requests import idempotent
+from idempotent_requests import created, idempotent
 from memory_store import MemoryExists
 from openapi_operations import Reply, documented
 from response_schemas import (
@@ -45,11 +45,12 @@ protect(bp)
 def create_memory() -> tuple[Response, int]:
     """Store a memory, embedding its text unless an `embedding` is given."""
     body = json_body(schema(MemoryCreateSchema))
-    created = services().memories.create(
+    stored = services().memories.create(
         current_scope(), body["text"], body.get("metadata"), body.get("id"), body.get("embedding")
     )
-    response = jsonify(schema(StoredSchema).dump(created))
-    response.headers["Location"] = url_for(".get_memory", memory_id=created.memory.id)
+    created([stored.memory.id])
+    response = jsonify(schema(StoredSchema).dump(stored))
+    response.headers["Location"] = url_for(".get_memory", memory_id=stored.memory.id)
     return response, 201
 
 
@@ -67,6 +68,7 @@ def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
     items = json_body(schema(MemoryBatchSchema))["memories"]
     outcomes = services().memories.create_many(current_scope(), items)
+    created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     results = [
         {"index": index, "id": outcome.args[0], "status": "error", "error": "CONFLICT",
          "message": conflict_message(outcome.args[0])}

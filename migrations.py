@@ -157,6 +157,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
     """,
+    # 6: what each idempotency key created. Once none of those memories is left, the key is
+    # forgotten: a retry then creates anew instead of replaying a 201 for memories now gone.
+    """
+    CREATE TABLE idempotency_memories (
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        PRIMARY KEY (owner, workspace, memory_id, key),
+        FOREIGN KEY (owner, workspace, key)
+            REFERENCES idempotency_keys (owner, workspace, key) ON DELETE CASCADE
+    );
+    CREATE INDEX idempotency_memories_key ON idempotency_memories (owner, workspace, key);
+    CREATE TRIGGER idempotency_forget_deleted AFTER DELETE ON memories BEGIN
+        DELETE FROM idempotency_keys
+        WHERE owner = old.owner AND workspace = old.workspace
+          AND key IN (SELECT m.key FROM idempotency_memories m WHERE m.owner = old.owner
+                      AND m.workspace = old.workspace AND m.memory_id = old.id)
+          AND NOT EXISTS (SELECT 1 FROM idempotency_memories o WHERE o.owner = old.owner
+                          AND o.workspace = old.workspace AND o.key = idempotency_keys.key
+                          AND o.memory_id != old.id);
+        DELETE FROM idempotency_memories
+        WHERE owner = old.owner AND workspace = old.workspace AND memory_id = old.id;
+    END;
+    """,
 )
 
 

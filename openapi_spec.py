@@ -50,6 +50,9 @@ TAGS = {
 ERRORS = {
     400: "Invalid request: a field, query parameter or header is not valid; `details` says which.",
     401: "Missing, invalid, revoked or expired API key.",
+    403: "The webhook URL is well formed but this server's network policy does not let "
+    "webhooks call it (WEBHOOK_URL_NOT_ALLOWED): loopback, link-local, metadata or outside "
+    "MEMORY_API_WEBHOOK_DESTINATION_NETWORKS.",
     404: "No such memory or webhook in this workspace.",
     409: "Conflict: the id is taken (CONFLICT), the webhook limit is reached (CONFLICT), a "
     "request with the same Idempotency-Key is still running (IDEMPOTENCY_KEY_IN_USE, retry "

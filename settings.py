@@ -175,6 +175,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a webhook receiver has to answer before the attempt counts as failed.",
     ),
     Setting(
+        "MEMORY_API_WEBHOOK_DESTINATION_NETWORKS",
+        "WEBHOOK_DESTINATION_NETWORKS",
+        (),
+        _networks,
+        "Comma-separated CIDRs that are the only places webhooks may call, e.g. "
+        "`192.168.1.0/24`; any other address is refused (403). Empty: any address not "
+        "refused below.",
+    ),
+    Setting(
         "MEMORY_API_WEBHOOK_ALLOWED_NETWORKS",
         "WEBHOOK_ALLOWED_NETWORKS",
         (),

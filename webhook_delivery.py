@@ -19,7 +19,7 @@ import urllib3
 
 from memory_store import utc_now
 from webhook_store import Claimed, Outcome, WebhookStore
-from webhook_urls import Network, Target, UnsafeURL, check_url
+from webhook_urls import DEFAULT_POLICY, NetworkPolicy, Target, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class WebhookDispatcher:
         store: WebhookStore,
         retry_schedule: Sequence[float],
         timeout: float,
-        allowed_networks: Sequence[Network] = (),
+        policy: NetworkPolicy = DEFAULT_POLICY,
         poll_seconds: float = 1.0,
         activity: Activity | None = None,
     ) -> None:
@@ -135,7 +135,7 @@ class WebhookDispatcher:
         self.activity = activity or Activity()
         self.retry_schedule = list(retry_schedule)
         self.timeout = timeout
-        self.allowed_networks = tuple(allowed_networks)
+        self.policy = policy
         self.poll_seconds = poll_seconds
         # Longer than any attempt can take (urllib3 bounds it by `timeout`): a lease still held
         # after it belongs to a process that died mid-attempt, and the delivery is retried.
@@ -205,7 +205,7 @@ class WebhookDispatcher:
 
     def _send(self, claimed: Claimed) -> Result:
         try:
-            target = check_url(claimed.url, self.allowed_networks)  # again: DNS can change
+            target = check_url(claimed.url, self.policy)  # again: DNS and settings can change
         except UnsafeURL as exc:
             return Result(None, f"refused: {exc}", 0.0)
         timestamp = int(time.time())

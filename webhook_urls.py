@@ -1,4 +1,8 @@
-"""Which webhook URLs may be called: http(s) only, never loopback, link-local or cloud metadata."""
+"""Which webhook URLs may be called: http(s) only, inside the operator's networks, never this host.
+
+Two settings shape the policy: `MEMORY_API_WEBHOOK_DESTINATION_NETWORKS` narrows it (only these
+networks), `MEMORY_API_WEBHOOK_ALLOWED_NETWORKS` widens it (these blocked ranges after all).
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,47 @@ class UnsafeURL(ValueError):
     """A webhook URL that may not be called; the message says why."""
 
 
+class InvalidURL(UnsafeURL):
+    """Not a URL webhooks can use at all (scheme, syntax, credentials, length): a client error."""
+
+
+class RefusedURL(UnsafeURL):
+    """A well-formed URL whose addresses this server's network policy does not let it call."""
+
+
+class UnresolvedHost(UnsafeURL):
+    """The URL's host name does not resolve (now): a delivery fails and is retried."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Where webhooks may go: inside `destinations` (if any), and never a blocked range.
+
+    `allowed` lifts the block on ranges an operator means, e.g. `127.0.0.0/8` for a receiver
+    on this machine; `destinations` set means every address must be inside one of them.
+    """
+
+    allowed: tuple[Network, ...] = ()
+    destinations: tuple[Network, ...] = ()
+
+    def refusal(self, address: Address) -> str | None:
+        """Why this address may not be called, or None if it may."""
+        if self.destinations and not _inside(address, self.destinations):
+            return (
+                "outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS, the only networks this "
+                "server's webhooks may call"
+            )
+        if _inside(address, self.allowed):
+            return None
+        for kind, networks in BLOCKED_NETWORKS.items():
+            if _inside(address, networks):
+                return (
+                    f"a {kind} address, which webhooks may not call unless "
+                    "MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows it"
+                )
+        return None
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked URL and the addresses it resolved to, all allowed."""
@@ -87,20 +132,25 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def check_url(url: str, allowed: Sequence[Network] = (), *, unresolved_ok: bool = False) -> Target:
-    """Parse, resolve and vet a webhook URL; raise UnsafeURL with the reason if refused.
+DEFAULT_POLICY = NetworkPolicy()
+
+
+def check_url(
+    url: str, policy: NetworkPolicy = DEFAULT_POLICY, *, unresolved_ok: bool = False
+) -> Target:
+    """Parse, resolve and vet a webhook URL; raise InvalidURL or RefusedURL with the reason.
 
     `unresolved_ok` (registration): a host DNS cannot resolve now is accepted with no
     addresses, since every delivery resolves and vets it again.
     """
     if len(url) > MAX_URL_LENGTH:
-        raise UnsafeURL(f"URL is longer than {MAX_URL_LENGTH} characters")
+        raise InvalidURL(f"URL is longer than {MAX_URL_LENGTH} characters")
     if not url.startswith(("http://", "https://")):
-        raise UnsafeURL("URL must start with http:// or https://")
+        raise InvalidURL("URL must start with http:// or https://")
     if "@" in re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]:  # the authority
-        raise UnsafeURL("URL must not contain credentials; sign-in is by the webhook signature")
+        raise InvalidURL("URL must not contain credentials; sign-in is by the webhook signature")
     if not _URL.match(url):
-        raise UnsafeURL(
+        raise InvalidURL(
             "not a valid URL: use http(s)://host[:port][/path], a host name, IPv4 or [IPv6] "
             "address, a port 1-65535, printable ASCII without spaces"
         )
@@ -108,17 +158,14 @@ def check_url(url: str, allowed: Sequence[Network] = (), *, unresolved_ok: bool 
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = _resolve(parts.hostname, port)
-    except UnsafeURL:
+    except UnresolvedHost:
         if not unresolved_ok:
             raise
         addresses = []
     for address in addresses:
-        kind = _blocked_kind(address, allowed)
-        if kind:
-            raise UnsafeURL(
-                f"{parts.hostname} resolves to {address}, a {kind} address; webhooks may not "
-                "call it unless MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows it"
-            )
+        reason = policy.refusal(address)
+        if reason:
+            raise RefusedURL(f"{parts.hostname} resolves to {address}, {reason}")
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
@@ -129,7 +176,7 @@ def _resolve(host: str, port: int) -> list[Address]:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeURL(f"cannot resolve host {host!r}") from exc
+        raise UnresolvedHost(f"cannot resolve host {host!r}") from exc
     addresses: list[Address] = []
     for *_, sockaddr in found:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
@@ -141,10 +188,5 @@ def _resolve(host: str, port: int) -> list[Address]:
     return addresses
 
 
-def _blocked_kind(address: Address, allowed: Sequence[Network]) -> str | None:
-    if any(address.version == net.version and address in net for net in allowed):
-        return None
-    for kind, networks in BLOCKED_NETWORKS.items():
-        if any(address.version == net.version and address in net for net in networks):
-            return kind
-    return None
+def _inside(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address.version == net.version and address in net for net in networks)

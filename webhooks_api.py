@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, jsonify, url_for
 
 from app_services import services
 from auth import current_scope, protect
-from errors import invalid_request
+from errors import APIError, invalid_request
 from http_input import json_body, query_args
 from openapi_operations import Reply, documented
 from response_schemas import (
@@ -18,7 +18,7 @@ from response_schemas import (
     WebhookSchema,
 )
 from schemas import DeliveriesQuerySchema, WebhookCreateSchema, WebhookUpdateSchema, schema
-from webhook_urls import UnsafeURL, check_url
+from webhook_urls import InvalidURL, RefusedURL, check_url
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 protect(bp)
@@ -27,14 +27,20 @@ _webhook = schema(WebhookSchema)
 
 
 def _vetted(url: str) -> str:
-    """The URL if webhooks may call it, else a 400 that says why."""
+    """The URL if webhooks may call it; else a 400 (malformed) or 403 (policy) that says why."""
     try:
         # A host DNS cannot resolve yet is fine: each delivery resolves and vets it again.
-        check_url(url, current_app.config["WEBHOOK_ALLOWED_NETWORKS"], unresolved_ok=True)
-    except UnsafeURL as exc:
-        raise invalid_request(
-            f"Webhook URL refused: {exc}", {"fields": {"url": [str(exc)]}}
-        ) from exc
+        check_url(url, services().dispatcher.policy, unresolved_ok=True)
+    except InvalidURL as exc:
+        details = {"fields": {"url": [str(exc)]}}
+        raise invalid_request(f"Invalid webhook URL: {exc}", details) from exc
+    except RefusedURL as exc:
+        # Well-formed, but not somewhere this server calls: the operator's policy, not a
+        # malformed request.
+        raise APIError(
+            403, "WEBHOOK_URL_NOT_ALLOWED", f"Webhook URL not allowed: {exc}",
+            {"fields": {"url": [str(exc)]}},
+        ) from exc  # fmt: skip
     return url
 
 
@@ -42,7 +48,7 @@ def _vetted(url: str) -> str:
 @documented(
     {201: Reply("Registered; keep the secret.", WebhookCreatedSchema, ("Location",))},
     body=WebhookCreateSchema,
-    errors=[409],
+    errors=[403, 409],
 )
 def create_webhook() -> tuple[Response, int]:
     """Register an endpoint; the response holds its signing secret, shown only this once."""
@@ -73,7 +79,9 @@ def get_webhook(webhook_id: str) -> Response:
 
 @bp.patch("/<webhook_id>")
 @documented(
-    {200: Reply("The changed endpoint.", WebhookSchema)}, body=WebhookUpdateSchema, errors=[404]
+    {200: Reply("The changed endpoint.", WebhookSchema)},
+    body=WebhookUpdateSchema,
+    errors=[403, 404],
 )
 def update_webhook(webhook_id: str) -> Response:
     """Change url, events or description; `enabled` false pauses deliveries, true resumes them."""

@@ -1,16 +1,35 @@
-"""Fixtures: an app on a temp database with the real bundled model (loaded once per session)."""
+"""Fixtures: an app on a temp database with the real bundled model (loaded once per session).
+
+Every test runs under the network rule: this process and every server it starts may reach
+only loopback (loopback_only.py), and webhooks are limited to loopback receivers.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from app import create_app
-from embeddings import Embedder, get_embedder
-from helpers import headers
-from settings import BUNDLED_MODEL
+from network_guard import loopback_only
+
+loopback_only.install()
+# Read by every create_app() of the tests, and inherited by every process they start.
+os.environ.update(loopback_only.subprocess_env(dict(os.environ)))
+
+from app import create_app  # noqa: E402 - after the guard, so nothing connects unguarded
+from embeddings import Embedder, get_embedder  # noqa: E402
+from helpers import headers  # noqa: E402
+from settings import BUNDLED_MODEL  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def only_loopback():
+    """Fail the test that tried to reach anything but loopback (even if the try was caught)."""
+    loopback_only.refused.clear()
+    yield
+    assert not loopback_only.refused, f"left loopback: {loopback_only.refused}"
 
 
 @pytest.fixture(scope="session")

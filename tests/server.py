@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from network_guard import loopback_only
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120
 
@@ -45,12 +47,15 @@ class GunicornServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "MEMORY_API_DB": str(db_path),
-            "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
-            **env,
-        }
+        self.env = loopback_only.subprocess_env(
+            {
+                **os.environ,
+                "MEMORY_API_DB": str(db_path),
+                "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
+                **env,
+            }
+        )
+        loopback_only.check_loopback_only(self.env)
         self.process: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> GunicornServer:
@@ -96,12 +101,19 @@ class GunicornServer:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
         self._log.close()
+        self.check_stayed_on_loopback()
+
+    def check_stayed_on_loopback(self) -> None:
+        """Fail if the server tried to reach anything but loopback (its guard logs each try)."""
+        refused = [line for line in self.log().splitlines() if loopback_only.MARK in line]
+        assert not refused, f"the server tried to leave loopback: {refused[:5]}"
 
     def kill(self) -> None:
         """Crash: SIGKILL to the whole process group, master and workers, no clean-up."""
         os.killpg(self.process.pid, 9)
         self.process.wait()
         self._log.close()
+        self.check_stayed_on_loopback()
 
     def log(self) -> str:
         """Everything gunicorn and the app printed so far."""

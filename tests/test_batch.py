@@ -162,14 +162,15 @@ def test_a_batch_costs_one_request_per_memory(tmp_path, embedder):
 
 
 def test_a_batch_queues_events_for_every_stored_memory(client, auth, app):
-    client.post(
+    registered = client.post(
         "/api/v1/webhooks",
         json={
-            "url": "http://192.168.1.20/hook",
+            "url": "http://receiver.test/hook",
             "events": ["memory.created", "embedding.generated"],
         },
         headers=auth,
-    )  # private LAN URL: registered only, the dispatcher is not running in this test
+    )  # a name tests never resolve: registered only, and no dispatcher runs in this test
+    assert registered.status_code == 201
     items = [{"text": "one"}, {"text": "two", "embedding": [0.1] * 384}]
     batch(client, auth, "/api/v1/memory/batch", items, status=201)
     rows = (

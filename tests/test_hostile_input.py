@@ -110,7 +110,8 @@ HOSTILE = [
     Hostile("webhook to a file URL", "POST", "/api/v1/webhooks",
             j({"url": "file:///etc/passwd", "events": ["memory.created"]})),
     Hostile("webhook to the metadata service", "POST", "/api/v1/webhooks",
-            j({"url": "http://169.254.169.254/latest/meta-data", "events": ["memory.created"]})),
+            j({"url": "http://169.254.169.254/latest/meta-data", "events": ["memory.created"]}),
+            403),
 ]  # fmt: skip
 
 INJECTIONS = [

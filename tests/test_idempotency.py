@@ -38,6 +38,55 @@ def test_a_retry_returns_the_first_answer_and_stores_nothing_more(client, auth, 
     assert count(client, auth) == stored
 
 
+def _location(response) -> str:
+    """The path of the memory a single create answered with (either surface)."""
+    return response.headers["Location"]
+
+
+@pytest.mark.parametrize(("path", "body"), SINGLE)
+def test_a_retry_after_the_memory_was_deleted_creates_it_anew(client, auth, path, body):
+    # A replay would answer 201 with the Location of a memory that is gone (Schemathesis:
+    # "created resource not found"). Once what a key created is deleted, the key is free.
+    sent = {**auth, "Idempotency-Key": "deleted-1"}
+    first = client.post(path, json=body, headers=sent)
+    assert client.delete(_location(first), headers=auth).status_code == 200
+    again = client.post(path, json=body, headers=sent)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert _location(again) != _location(first)
+    assert client.get(_location(again), headers=auth).status_code == 200
+    assert count(client, auth) == 1
+    # From then on the key stands for the new memory.
+    replay = client.post(path, json=body, headers=sent)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert _location(replay) == _location(again)
+
+
+def test_a_delete_all_frees_the_keys_of_what_it_deleted(client, auth):
+    sent = {**auth, "Idempotency-Key": "gone-all"}
+    first = client.post("/v1/memories", json={"text": "soon gone"}, headers=sent)
+    deleted = client.delete("/v1/memories?confirm=true", headers=auth)
+    assert deleted.json["data"]["deleted_count"] == 1
+    again = client.post("/v1/memories", json={"text": "soon gone"}, headers=sent)
+    assert "Idempotent-Replayed" not in again.headers
+    assert again.json["data"]["id"] != first.json["data"]["id"]
+
+
+@pytest.mark.parametrize(("path", "body"), BATCH)
+def test_a_batch_key_is_kept_while_any_memory_it_created_remains(client, auth, path, body):
+    sent = {**auth, "Idempotency-Key": "batch-partly-gone"}
+    first = client.post(path, json=body, headers=sent)
+    page = client.get("/api/v1/memory", headers=auth).json["memories"]
+    ids = sorted(m["id"] for m in page)
+    client.delete(f"/api/v1/memory/{ids[0]}", headers=auth)
+    # One of the two is left: a retry must not store the batch again (a duplicate of it).
+    again = client.post(path, json=body, headers=sent)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert count(client, auth) == 1
+    client.delete(f"/api/v1/memory/{ids[1]}", headers=auth)
+    fresh = client.post(path, json=body, headers=sent)
+    assert "Idempotent-Replayed" not in fresh.headers and count(client, auth) == 2
+
+
 def test_without_the_header_every_create_stores(client, auth):
     path, body = SINGLE[0]
     client.post(path, json=body, headers=auth)

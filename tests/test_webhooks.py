@@ -20,6 +20,7 @@ from helpers import headers
 from receiver import Receiver
 from webhook_delivery import WebhookDispatcher
 from webhook_store import WebhookStore
+from webhook_urls import NetworkPolicy, RefusedURL, check_url, parse_networks
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 ALL_EVENTS = ["memory.created", "memory.updated", "memory.deleted", "embedding.generated"]
@@ -133,32 +134,92 @@ def test_invalid_registrations_are_400(hc, hauth, body, field):
         "javascript:alert(1)",
         "http://",
         "http://user:pass@10.0.0.5/hook",
-        "http://127.0.0.1:8000/hook",
-        "http://localhost/hook",
-        "http://[::1]/hook",
-        "http://[::ffff:127.0.0.1]/hook",
-        "http://0.0.0.0:8000/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[fe80::1]/hook",
-        "http://[fd00:ec2::254]/",
-        "http://100.100.100.200/",
-        "http://2130706433/hook",  # 127.0.0.1 as a number
         "http://example.com:99999/hook",
         "http://exa mple.com/hook",
         "HTTP://example.com/hook",
     ],
 )
-def test_refused_urls_are_a_clear_400(client, auth, url):
-    # `client` is an app with the default policy: nothing extra allowed.
+def test_malformed_urls_are_a_clear_400(client, auth, url):
     response = client.post(
         "/api/v1/webhooks", json={"url": url, "events": ["memory.created"]}, headers=auth
     )
     assert response.status_code == 400, response.json
-    # Malformed URLs fail the schema's pattern; well-formed ones the network policy.
-    message = response.json["message"]
-    assert message == "Invalid field: url" or message.startswith("Webhook URL refused")
+    assert response.json["error"] == "INVALID_REQUEST"
     assert response.json["details"]["fields"]["url"]
     assert client.get("/api/v1/webhooks", headers=auth).json["webhooks"] == []
+
+
+POLICY_REFUSED = [
+    "http://127.0.0.1:8000/hook",
+    "http://localhost/hook",
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://0.0.0.0:8000/hook",
+    "http://0/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/hook",
+    "http://[fd00:ec2::254]/",
+    "http://100.100.100.200/",
+    "http://2130706433/hook",  # 127.0.0.1 as a number
+]
+
+
+@pytest.mark.parametrize("url", POLICY_REFUSED)
+def test_well_formed_urls_the_policy_refuses_are_403(client, auth, url):
+    # `client`'s app limits webhooks to loopback (as every test does) and allows no blocked
+    # range, so these are refused by the policy: a documented 403, not a malformed request.
+    response = client.post(
+        "/api/v1/webhooks", json={"url": url, "events": ["memory.created"]}, headers=auth
+    )
+    assert response.status_code == 403, response.json
+    assert response.json["error"] == "WEBHOOK_URL_NOT_ALLOWED"
+    assert response.json["message"].startswith("Webhook URL not allowed: ")
+    assert response.json["details"]["fields"]["url"]
+    assert client.get("/api/v1/webhooks", headers=auth).json["webhooks"] == []
+
+
+@pytest.mark.parametrize("url", POLICY_REFUSED)
+def test_the_default_policy_refuses_this_host_link_local_and_metadata(url):
+    with pytest.raises(RefusedURL):
+        check_url(url, NetworkPolicy())
+
+
+def test_the_default_policy_allows_private_lan_and_public_addresses():
+    # Checked without a server: nothing is registered or sent anywhere.
+    for url in ("http://192.168.1.20:8080/hook", "https://10.0.0.7/hook", "http://8.8.8.8/"):
+        assert check_url(url, NetworkPolicy()).addresses
+
+
+def test_destination_networks_are_the_only_ones_webhooks_may_call():
+    lan = NetworkPolicy(destinations=parse_networks("192.168.1.0/24"))
+    assert check_url("http://192.168.1.20:8080/hook", lan).addresses == ("192.168.1.20",)
+    for url in ("http://192.168.2.20/", "http://10.0.0.7/", "http://8.8.8.8/", "http://[fd00::5]/"):
+        with pytest.raises(RefusedURL, match="outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS"):
+            check_url(url, lan)
+    # A blocked range inside the destinations still needs ALLOWED_NETWORKS.
+    local = NetworkPolicy(destinations=LOOPBACK)
+    with pytest.raises(RefusedURL, match="loopback"):
+        check_url("http://127.0.0.1:9/", local)
+    assert check_url("http://127.0.0.1:9/", NetworkPolicy(LOOPBACK, LOOPBACK)).addresses
+
+
+def test_a_url_outside_the_destinations_is_403_and_inside_is_201(hc, hauth):
+    # hooks_app: destinations loopback (the tests' environment), loopback allowed.
+    response = hc.post(
+        "/api/v1/webhooks",
+        json={"url": "http://192.168.1.20/hook", "events": ["memory.created"]},
+        headers=hauth,
+    )
+    assert response.status_code == 403
+    assert "outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS" in response.json["message"]
+    hook = register(hc, hauth, "http://127.0.0.1:9/hook", events=["memory.created"])
+    patched = hc.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"url": "http://10.0.0.7/"}, headers=hauth
+    )
+    assert patched.status_code == 403
+    assert hc.get(f"/api/v1/webhooks/{hook['id']}", headers=hauth).json["url"] == (
+        "http://127.0.0.1:9/hook"
+    )
 
 
 def test_a_host_dns_cannot_resolve_yet_is_registered_and_retried_at_delivery(hc, hauth):
@@ -171,12 +232,6 @@ def test_a_host_dns_cannot_resolve_yet_is_registered_and_retried_at_delivery(hc,
     first = log(hc, hauth, hook["id"])[-1]
     assert first["outcome"] == "retrying" and first["status_code"] is None
     assert "cannot resolve host 'no-such-host.invalid'" in first["error"]
-
-
-def test_private_lan_addresses_are_allowed_by_default(client, auth):
-    # Registered only: no memory is written in this test, so nothing is ever sent there.
-    for url in ("http://192.168.1.20:8080/hook", "https://10.0.0.7/hook", "http://172.16.5.5/"):
-        register(client, auth, url, events=["memory.deleted"])
 
 
 def test_events_arrive_signed_with_the_right_payloads_from_both_surfaces(hc, hauth):
@@ -383,7 +438,9 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
     from database import Database
 
     others = [
-        WebhookDispatcher(WebhookStore(Database(services.db.path)), (0.3,), 1.0, LOOPBACK, 0.05)
+        WebhookDispatcher(
+            WebhookStore(Database(services.db.path)), (0.3,), 1.0, services.dispatcher.policy, 0.05
+        )
         for _ in range(2)
     ]
     with Receiver() as receiver:

@@ -6,9 +6,13 @@ import ipaddress
 
 import pytest
 
-from api_keys import KeyStore
-from database import Database
-from server import GunicornServer
+from network_guard import loopback_only
+
+loopback_only.install()  # this process, like the server, may reach only loopback
+
+from api_keys import KeyStore  # noqa: E402
+from database import Database  # noqa: E402
+from server import GunicornServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 /** A real memory server (gunicorn, temp database, fresh keys) for the SDK's tests. */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, openSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -37,7 +37,11 @@ export async function startServer(): Promise<RunningServer> {
     MEMORY_API_DB: join(home, "memory.db"),
     MEMORY_API_BIND: `127.0.0.1:${port}`,
     MEMORY_API_TIER_LIMITS: "free=3/hour,pro=1000/hour,enterprise=unlimited",
+    // The network rule: webhooks only to loopback, and the server process itself guarded
+    // (tests/network_guard refuses any connection or DNS lookup that would leave loopback).
     MEMORY_API_WEBHOOK_ALLOWED_NETWORKS: "127.0.0.0/8",
+    MEMORY_API_WEBHOOK_DESTINATION_NETWORKS: "127.0.0.0/8,::1/128",
+    PYTHONPATH: join(ROOT, "tests/network_guard"),
   };
   // The CLI's contract: the new key alone on the last line of its output.
   const createKey = (tier: string) =>
@@ -70,8 +74,14 @@ export async function startServer(): Promise<RunningServer> {
     url,
     keys,
     stop: () =>
-      new Promise((done) => {
-        child.once("exit", () => done());
+      new Promise((done, fail) => {
+        child.once("exit", () => {
+          const refused = readFileSync(join(home, "gunicorn.log"), "utf8")
+            .split("\n")
+            .filter((line) => line.includes("NETWORK GUARD refused"));
+          if (refused.length) fail(new Error(`the server tried to leave loopback: ${refused[0]}`));
+          else done();
+        });
         process.kill(-(child.pid as number), "SIGTERM");
       }),
   };
