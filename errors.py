@@ -64,13 +64,25 @@ def unauthorized() -> APIError:
     )
 
 
-def error_response(error: APIError) -> Response:
-    """Render an APIError; the `/v1` surface wraps every body with `"success": false`."""
-    body: dict[str, Any] = {"error": error.code, "message": error.message, **error.extra}
-    if error.details is not None:
-        body["details"] = error.details
-    if request.path == "/v1" or request.path.startswith("/v1/"):
+def error_body(
+    path: str,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one error shape; the `/v1` surface wraps every body with `"success": false`."""
+    body: dict[str, Any] = {"error": code, "message": message, **(extra or {})}
+    if details is not None:
+        body["details"] = details
+    if path == "/v1" or path.startswith("/v1/"):
         body = {"success": False, **body}
+    return body
+
+
+def error_response(error: APIError) -> Response:
+    """Render an APIError as the one JSON error shape."""
+    body = error_body(request.path, error.code, error.message, error.details, error.extra)
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(error.headers)

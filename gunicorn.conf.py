@@ -9,11 +9,15 @@ from settings import load_settings
 
 _settings = load_settings()
 
-wsgi_app = "app:create_app()"
+# gunicorn's asyncio worker reads whole requests without a thread; then one of the app's
+# MEMORY_API_THREADS threads runs Flask (http_front.py). Slow clients cost no thread.
+wsgi_app = "http_front:create_front()"
+worker_class = "http_front.FrontWorker"
 bind = _settings["BIND"]
 workers = _settings["WORKERS"]
-threads = _settings["THREADS"]
-worker_class = "gthread"
+# Kept-alive connections idle this long are closed; a new connection has
+# MEMORY_API_CLIENT_TIMEOUT for its request head, then again for its body.
+keepalive = 5
 loglevel = _settings["LOG_LEVEL"]
 # The app writes one JSON line per request itself (request_log.py): it knows the key id.
 accesslog = None
@@ -50,7 +54,8 @@ def post_worker_init(worker):
     from request_log import log_to_stderr
 
     log_to_stderr(_settings["LOG_LEVEL"])
-    found = worker.wsgi.extensions["memory_api"]
+    app = worker.asgi.wsgi_app  # the Flask app behind the front
+    found = app.extensions["memory_api"]
     try:
         found.memories.prepare()
     except (StartupError, ModelLoadError) as exc:
@@ -70,7 +75,7 @@ def post_worker_init(worker):
             rule,
         )
     found.dispatcher.start()
-    if not worker.wsgi.extensions["rate_limiter"].storage.check():
+    if not app.extensions["rate_limiter"].storage.check():
         worker.log.warning(
             "Rate limit storage %s is unreachable: API requests get 503 until it is back.",
             _settings["RATELIMIT_STORAGE"],
@@ -79,6 +84,6 @@ def post_worker_init(worker):
 
 def worker_exit(server, worker):
     """Stop delivering webhooks; an attempt cut short is retried by whoever holds the lease next."""
-    app = getattr(worker, "wsgi", None)  # absent when the worker failed to boot
-    if app is not None:
-        app.extensions["memory_api"].dispatcher.stop()
+    front = getattr(worker, "asgi", None)  # absent when the worker failed to boot
+    if front is not None:
+        front.wsgi_app.extensions["memory_api"].dispatcher.stop()

@@ -57,6 +57,8 @@ ERRORS = {
     409: "Conflict: the id is taken (CONFLICT), the webhook limit is reached (CONFLICT), a "
     "request with the same Idempotency-Key is still running (IDEMPOTENCY_KEY_IN_USE, retry "
     "after Retry-After) or the key was used for another request (IDEMPOTENCY_KEY_REUSED).",
+    408: "The request body did not arrive within MEMORY_API_CLIENT_TIMEOUT seconds "
+    "(REQUEST_TIMEOUT); the connection is closed.",
     413: "The request body is larger than MEMORY_API_MAX_BODY_BYTES.",
     415: "The body is not sent as Content-Type: application/json.",
     429: "The key's hourly quota is used up; `retry_after` and Retry-After say when to retry.",
@@ -296,7 +298,7 @@ def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dic
             "required": True,
             "content": {"application/json": {"schema": operation.body}},
         }
-        errors |= {400, 413, 415}
+        errors |= {400, 408, 413, 415}
     if operation.query is not None:
         errors.add(400)
     responses = {

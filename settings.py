@@ -142,7 +142,16 @@ SETTINGS: tuple[Setting, ...] = (
         "THREADS",
         8,
         _positive_int,
-        "Threads per worker (gthread): concurrent requests one process serves.",
+        "Threads per worker: requests one process runs at once. Connections being read or "
+        "written hold none (see MEMORY_API_CLIENT_TIMEOUT).",
+    ),
+    Setting(
+        "MEMORY_API_CLIENT_TIMEOUT",
+        "CLIENT_TIMEOUT",
+        15.0,
+        _positive_float,
+        "Seconds a client has to send a request's headers once connected, and again its "
+        "body; slower or silent connections are closed (408 for a late body).",
     ),
     Setting(
         "MEMORY_API_TIER_LIMITS",

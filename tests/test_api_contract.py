@@ -226,9 +226,14 @@ def test_schemathesis_finds_no_failure_against_a_live_server(tmp_path):
             cwd=tmp_path, capture_output=True, text=True, timeout=900,
             env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
-        summary = f"seed {seed} (SCHEMATHESIS_SEED={seed} to repeat)\n" + result.stdout[-6000:]
+        summary = f"seed {seed} (SCHEMATHESIS_SEED={seed} to repeat)\n" + result.stdout[-12000:]
         assert result.returncode == 0, summary + result.stderr[-2000:]
-        assert "No issues found" in summary
+        # The last line: "No issues found in ..." or, when Schemathesis has advice on its own
+        # coverage (e.g. "missing test data": random ids find no webhook), "1 warning in ...";
+        # never a failure or an error.
+        verdict = summary.strip().splitlines()[-1]
+        assert re.search(r"No issues found|\d+ warnings? in", verdict), summary
+        assert not re.search(r"fail|error", verdict, re.IGNORECASE), summary
         for phase in ("Coverage", "Fuzzing", "Stateful"):
             assert f"✅ {phase}" in summary, summary
         # Every operation is tested; the CLI leaves out the one it loaded the document from
