@@ -60,14 +60,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         policy,
         activity=activity,
     )
+    embedder = get_embedder(
+        app.config["EMBEDDING_MODEL"], app.config["EMBEDDING_BACKEND"], app.config["MODEL_CACHE"]
+    )
+    embedder.turns.limit_long_jobs(app.config["THREADS"])
     memories = MemoryService(
-        MemoryStore(db, outbox=webhooks.enqueue),
-        get_embedder(
-            app.config["EMBEDDING_MODEL"],
-            app.config["EMBEDDING_BACKEND"],
-            app.config["MODEL_CACHE"],
-        ),
-        on_change=dispatcher.wake,
+        MemoryStore(db, outbox=webhooks.enqueue), embedder, on_change=dispatcher.wake
     )
     app.extensions["memory_api"] = Services(
         db, KeyStore(db), memories, webhooks, dispatcher, IdempotencyStore(db)

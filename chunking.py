@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from typing import Any
 
@@ -18,6 +19,9 @@ OVERLAP_TOKENS = 32
 # A paragraph shorter than this (a heading, a one-word line) is joined to the next one;
 # one-sentence facts (usually 10+ tokens) keep a chunk of their own.
 MIN_PARAGRAPH_TOKENS = 8
+# The most chunks a memory has (memory_store.CHUNK_SLOTS ids per memory). Past it, chunks
+# cross paragraph breaks, then become plain token windows long enough to fit.
+MAX_CHUNKS = 1024
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # Sentence ends, CJK ones (written as escapes) included, and line breaks.
@@ -49,7 +53,16 @@ def split_text(
     for start, end in _paragraph_spans(text, tokens_in):
         sentences = [(s, e, tokens_in(s, e)) for s, e in _sentence_spans(text, start, end)]
         chunks += _pack(text, offsets, sentences, chunk_tokens, overlap)
-    return chunks
+    if len(chunks) <= MAX_CHUNKS:
+        return chunks
+    # Hundreds of short paragraphs: pack their sentences across the breaks instead.
+    sentences = [(s, e, tokens_in(s, e)) for s, e in _sentence_spans(text, 0, len(text))]
+    chunks = _pack(text, offsets, sentences, chunk_tokens, overlap)
+    if len(chunks) <= MAX_CHUNKS:
+        return chunks
+    # Still too many (only a text far longer than the API takes): windows that fit, no overlap.
+    size = max(chunk_tokens, math.ceil(len(offsets) / MAX_CHUNKS))
+    return _token_windows(text, offsets, 0, len(text), size, 0)
 
 
 def _paragraph_spans(text: str, tokens_in: Any) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chunking import split_text
+from embedding_turns import TURN_TOKENS, FairTurns, turns_of
 from settings import BUNDLED_MODEL
 
 # This product runs offline: fail fast instead of hanging on a hub that cannot be reached.
@@ -29,6 +30,9 @@ BUNDLED_ALIASES = {BUNDLED_MODEL, "all-MiniLM-L6-v2"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
 # int8 vectors differ from fp32 ones (cosine ~0.99): the database records them as another model.
 INT8_SUFFIX = "#int8"
+# Texts this short (together) fit one turn: chunked, counted and encoded in it. A turn is at
+# most TURN_TOKENS tokens, and a character is at most about one token.
+SHORT_JOB_CHARS = 4 * TURN_TOKENS
 
 
 class ModelLoadError(RuntimeError):
@@ -59,9 +63,10 @@ class Embedder:
         self.cache_dir = Path(cache_dir)
         self._model: Any = None
         self._error: str | None = None
-        # One lock for loading and encoding: the fast tokenizer raises "Already borrowed"
-        # when threads use it at once, and two encodes would only fight for the same 2 cores.
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading
+        # Every use of the model and its tokenizer is a turn: one at a time, owners in
+        # rotation (the fast tokenizer raises "Already borrowed" when threads share it).
+        self.turns = FairTurns()
 
     @property
     def identity(self) -> str:
@@ -92,16 +97,29 @@ class Embedder:
         """Load the model now (idempotent, thread-safe)."""
         self._loaded()
 
-    def embed_document(self, text: str) -> Embeddings:
+    def embed_document(self, text: str, owner: str = "") -> Embeddings:
         """One vector per chunk of a memory's text (one chunk when it fits the model's window)."""
-        return self.embed_documents([text])[0]
+        return self.embed_documents([text], owner)[0]
 
-    def embed_documents(self, texts: list[str]) -> list[Embeddings]:
-        """The chunk vectors of several texts, from one batched pass over all their chunks."""
+    def embed_documents(self, texts: list[str], owner: str = "") -> list[Embeddings]:
+        """The chunk vectors of several texts, from one batched pass over all their chunks.
+
+        `owner` is whose work it is: owners take turns at the model (embedding_turns.py).
+        Short texts are chunked, counted and encoded in one turn; long ones take several.
+        """
         model = self._loaded()
-        with self._lock:
-            chunked = [split_text(text, model.tokenizer) for text in texts]
-        embedded = self.embed([chunk for chunks in chunked for chunk in chunks])
+        chunked: list[list[str]] = []
+        if sum(map(len, texts)) <= SHORT_JOB_CHARS:
+            with self.turns.turn(owner):
+                chunked = [split_text(text, model.tokenizer) for text in texts]
+                embedded, _ = self._embed_short([c for chunks in chunked for c in chunks], model)
+        else:
+            for text in texts:  # a long text's tokenization is a turn of its own
+                with self.turns.turn(owner):
+                    chunked.append(split_text(text, model.tokenizer))
+            embedded = None
+        if embedded is None:
+            embedded = self.embed([c for chunks in chunked for c in chunks], owner)
         documents, start = [], 0
         for chunks in chunked:
             end = start + len(chunks)
@@ -111,22 +129,51 @@ class Embedder:
             start = end
         return documents
 
-    def embed(self, texts: list[str]) -> Embeddings:
-        """Embed texts in one batched pass (each truncated to the model's window)."""
-        if not texts:  # the tokenizer fails on an empty batch; there is nothing to do
-            return Embeddings(np.empty((0, self.dimension), dtype=np.float32), [])
-        model = self._loaded()
-        with self._lock:
-            encoded = model.tokenizer(
-                texts, truncation=True, max_length=model.max_seq_length, verbose=False
-            )
-            vectors = self._encode(model, texts)
-        return Embeddings(vectors, [len(ids) for ids in encoded["input_ids"]])
+    def embed(self, texts: list[str], owner: str = "") -> Embeddings:
+        """Embed texts (each truncated to the model's window), in turns of the model.
 
-    def embed_query(self, text: str) -> np.ndarray:
+        More than one turn of work is a long job: admitted only within the limits of
+        `FairTurns.long_job`, else EmbeddingBusy.
+        """
+        model = self._loaded()
+        with self.turns.turn(owner):
+            embedded, counts = self._embed_short(texts, model)
+            if embedded is not None:
+                return embedded
+            counts = counts or self._count(model, texts)
+        slices = turns_of(counts)
+        parts = []
+        with self.turns.long_job(owner, sum(counts)):
+            for start, end in slices:
+                with self.turns.turn(owner, sum(counts[start:end])):
+                    parts.append(self._encode(model, texts[start:end]))
+        return Embeddings(np.concatenate(parts), counts)
+
+    def _embed_short(
+        self, texts: list[str], model: Any
+    ) -> tuple[Embeddings | None, list[int] | None]:
+        """Inside a turn: the texts' vectors if they fit in it, else None (and any counts)."""
+        if not texts:  # the tokenizer fails on an empty batch; there is nothing to do
+            return Embeddings(np.empty((0, self.dimension), dtype=np.float32), []), []
+        if sum(map(len, texts)) > SHORT_JOB_CHARS:
+            return None, None
+        counts = self._count(model, texts)
+        if sum(counts) > TURN_TOKENS:
+            return None, counts
+        return Embeddings(self._encode(model, texts), counts), counts
+
+    @staticmethod
+    def _count(model: Any, texts: list[str]) -> list[int]:
+        """Tokens the model reads of each text (inside a turn: it uses the tokenizer)."""
+        encoded = model.tokenizer(
+            texts, truncation=True, max_length=model.max_seq_length, verbose=False
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed_query(self, text: str, owner: str = "") -> np.ndarray:
         """One text's vector, without the pass that counts its tokens (nobody bills a query)."""
         model = self._loaded()
-        with self._lock:
+        with self.turns.turn(owner):
             return self._encode(model, [text])[0]
 
     @staticmethod

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from embedding_turns import EmbeddingBusy
 from embeddings import ModelLoadError
 from memory_service import InvalidEmbedding, StartupError
 from memory_store import MemoryExists, MemoryNotFound
@@ -101,6 +102,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(StartupError, _unavailable)
     app.register_error_handler(ModelLoadError, _unavailable)
     app.register_error_handler(ModelChanged, _unavailable)
+    app.register_error_handler(EmbeddingBusy, _embedding_busy)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -147,6 +149,17 @@ def _invalid_embedding(exc: InvalidEmbedding) -> Response:
     # In a batch: name the item, as marshmallow does for the other fields of an item.
     details = {"fields": {"memories": {str(exc.index): {"embedding": [str(exc)]}}}}
     return error_response(invalid_request("Invalid field: memories", details))
+
+
+def _embedding_busy(exc: EmbeddingBusy) -> Response:
+    # The caller's own long texts: 429, like its quota; the whole server's: 503. Either way
+    # nothing was stored, and Retry-After is when a running one should be done.
+    status = 429 if exc.per_owner else 503
+    seconds = str(exc.retry_after)
+    return error_response(
+        APIError(status, "EMBEDDING_BUSY", str(exc), headers={"Retry-After": seconds},
+                 extra={"retry_after": exc.retry_after})
+    )  # fmt: skip
 
 
 def _unavailable(exc: Exception) -> Response:

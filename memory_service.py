@@ -166,7 +166,9 @@ class MemoryService:
                 except InvalidEmbedding as exc:
                     raise InvalidEmbedding(str(exc), index) from exc
         to_embed = [index for index, vector in enumerate(vectors) if vector is None]
-        documents = self.embedder.embed_documents([items[index]["text"] for index in to_embed])
+        documents = self.embedder.embed_documents(
+            [items[index]["text"] for index in to_embed], scope.owner
+        )
         for index, embedded in zip(to_embed, documents, strict=True):
             vectors[index], tokens[index] = embedded.vectors, sum(embedded.token_counts)
         new = [
@@ -219,7 +221,7 @@ class MemoryService:
         if text is not None:
             new_hash = content_hash(text)
             if new_hash != self.store.get(scope, memory_id).content_hash:
-                embedded = self.embedder.embed_document(text)
+                embedded = self.embedder.embed_document(text, scope.owner)
                 vectors, tokens = embedded.vectors, sum(embedded.token_counts)
         computed = None if vectors is None else self._computed(vectors, tokens)
         memory = self.store.update(
@@ -248,7 +250,7 @@ class MemoryService:
         vector = None
         if mode != "keyword":
             self.prepare()
-            vector = self.embedder.embed_query(query)
+            vector = self.embedder.embed_query(query, scope.owner)
         results = self.index.search(
             scope, mode, query, vector, limit, filters or Filters(), threshold
         )

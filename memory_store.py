@@ -73,8 +73,8 @@ class VectorIndexNotReady(RuntimeError):
 
 
 # A memory's chunk vectors have ids rowid * CHUNK_SLOTS + position: deleting them needs no
-# lookup, and a KNN hit names its memory without a join. 50,000 characters make at most ~250
-# chunks of 200 new tokens each, far below the slots.
+# lookup, and a KNN hit names its memory without a join. The chunker never makes more than
+# this many chunks (chunking.MAX_CHUNKS); part of the file format, never to change.
 CHUNK_SLOTS = 1024
 
 

@@ -61,11 +61,20 @@ ERRORS = {
     "(REQUEST_TIMEOUT); the connection is closed.",
     413: "The request body is larger than MEMORY_API_MAX_BODY_BYTES.",
     415: "The body is not sent as Content-Type: application/json.",
-    429: "The key's hourly quota is used up; `retry_after` and Retry-After say when to retry.",
-    503: "The model or the quota store is not available yet, or the database moved to another "
-    "embedding model (`flask reembed`).",
+    429: "The key's hourly quota is used up (RATE_LIMITED), or two long texts of this owner "
+    "are being embedded already (EMBEDDING_BUSY); `retry_after` and Retry-After say when to "
+    "retry.",
+    503: "The model or the quota store is not available yet, the database moved to another "
+    "embedding model (`flask reembed`), or the server embeds as many long texts as it runs at "
+    "once (EMBEDDING_BUSY, with Retry-After).",
 }
-_ERROR_HEADERS = {401: ("WWW-Authenticate",), 409: ("Retry-After",), 429: ("Retry-After",)}
+
+_ERROR_HEADERS = {
+    401: ("WWW-Authenticate",),
+    409: ("Retry-After",),
+    429: ("Retry-After",),
+    503: ("Retry-After",),
+}
 
 HEADERS = {
     "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}},

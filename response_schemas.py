@@ -311,7 +311,9 @@ class ErrorSchema(Schema):
     details = fields.Dict(
         metadata={"description": "Which fields (`fields`, `missing_fields`) or header."}
     )
-    retry_after = fields.Integer(metadata={"description": "On 429: seconds to wait."})
+    retry_after = fields.Integer(
+        metadata={"description": "On 429 and on 503 EMBEDDING_BUSY: seconds to wait."}
+    )
 
 
 class ErrorV1Schema(ErrorSchema):

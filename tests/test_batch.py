@@ -64,7 +64,7 @@ def test_a_batch_is_one_embedding_pass(client, auth, app, monkeypatch):
     calls = []
     original = embedder.embed
     monkeypatch.setattr(
-        embedder, "embed", lambda texts: calls.append(len(texts)) or original(texts)
+        embedder, "embed", lambda texts, owner="": calls.append(len(texts)) or original(texts)
     )
     long_text = "\n\n".join(f"Paragraph {i} about the mountains and rivers." * 5 for i in range(20))
     items = [{"text": f"note {i}"} for i in range(20)] + [{"text": long_text}]

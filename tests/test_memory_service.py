@@ -36,9 +36,11 @@ def test_similar_texts_get_similar_vectors(service):
 def test_unchanged_text_is_not_embedded_again(service, monkeypatch):
     created = service.create(SCOPE, "same words")
     calls = []
-    original = service.embedder.embed
+    original = service.embedder.embed_documents
     monkeypatch.setattr(
-        service.embedder, "embed", lambda texts: calls.append(texts) or original(texts)
+        service.embedder,
+        "embed_documents",
+        lambda texts, owner="": calls.append(texts) or original(texts, owner),
     )
     updated = service.update(SCOPE, created.memory.id, text="same words", metadata={"a": 1})
     assert not updated.embedding_regenerated and updated.tokens_used == 0 and calls == []

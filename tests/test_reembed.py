@@ -131,7 +131,7 @@ class StandIn:
     identity = "stand-in-8"
     dimension = 8
 
-    def embed_documents(self, texts: list[str]) -> list[Embeddings]:
+    def embed_documents(self, texts: list[str], owner: str = "") -> list[Embeddings]:
         rng = [np.random.default_rng(zlib.crc32(t.encode())) for t in texts]
         return [Embeddings(r.standard_normal((1, 8)).astype(np.float32), [3]) for r in rng]
 
