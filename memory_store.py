@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from database import Connection, Database, IntegrityError
+from keyword_index import KeywordIndex, postings
 from vector_index import VectorIndex
 
 
@@ -112,6 +113,7 @@ class MemoryStore:
         self.db = db
         self.outbox = outbox
         self.vectors: VectorIndex | None = None
+        self.keywords = KeywordIndex()
 
     def bind_embedding_model(self, model: str, dimension: int) -> None:
         """Create the vector index for this model, or check the existing one matches it."""
@@ -173,16 +175,18 @@ class MemoryStore:
     def _insert(
         self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
     ) -> Memory:
+        counts, length = postings(item.text)
         try:
             cursor = conn.execute(
-                "INSERT INTO memories"
-                " (owner, workspace, id, text, metadata, content_hash, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
+                " created_at, updated_at, keyword_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
-                 item.content_hash, created_at, updated_at),
+                 item.content_hash, created_at, updated_at, length),
             )  # fmt: skip
         except IntegrityError as exc:
             raise MemoryExists(item.id) from exc
+        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+        self.keywords.write(conn, scope_id, cursor.lastrowid, counts, length)
         self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
         return Memory(item.id, item.text, item.metadata, item.content_hash, created_at, updated_at)
 
@@ -229,6 +233,8 @@ class MemoryStore:
                 " WHERE rowid = ?",
                 (text, _dump(metadata), content_hash, now, row["rowid"]),
             )
+            if text != row["text"]:
+                self._reindex_words(conn, scope, row["rowid"], row["text"], text)
             if vectors is not None:
                 self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
             memory = Memory(memory_id, text, metadata, content_hash, row["created_at"], now)
@@ -244,6 +250,8 @@ class MemoryStore:
         """Delete one memory and its vectors; raise MemoryNotFound if it is not there."""
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
+            scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+            self.keywords.delete(conn, scope_id, row["rowid"], row["text"])
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
             self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
             self._emit(conn, scope, events, memory_id)
@@ -255,6 +263,9 @@ class MemoryStore:
                 "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
             ).fetchall()
+            scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+            if scope_id is not None:
+                self.keywords.delete_scope(conn, scope_id)
             conn.execute(
                 "DELETE FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
@@ -317,7 +328,7 @@ class MemoryStore:
             for item in items:
                 memory, scope = item.memory, item.scope
                 row = conn.execute(
-                    "SELECT rowid, chunk_count FROM memories"
+                    "SELECT rowid, chunk_count, text FROM memories"
                     " WHERE owner = ? AND workspace = ? AND id = ?",
                     (scope.owner, scope.workspace, memory.id),
                 ).fetchone()
@@ -331,6 +342,8 @@ class MemoryStore:
                     (memory.text, _dump(memory.metadata), memory.content_hash,
                      item.created_at, item.updated_at, row["rowid"]),
                 )  # fmt: skip
+                if memory.text != row["text"]:
+                    self._reindex_words(conn, scope, row["rowid"], row["text"], memory.text)
                 self._write_vectors(conn, row["rowid"], scope, memory.vectors, row["chunk_count"])
                 outcomes.append("updated")
         return outcomes
@@ -347,6 +360,16 @@ class MemoryStore:
         if row is None:
             raise MemoryNotFound(memory_id)
         return row
+
+    def _reindex_words(
+        self, conn: Connection, scope: Scope, rowid: int, old_text: str, new_text: str
+    ) -> None:
+        """Replace a memory's keyword postings (its length updates the workspace's total)."""
+        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+        self.keywords.delete(conn, scope_id, rowid, old_text)
+        counts, length = postings(new_text)
+        self.keywords.write(conn, scope_id, rowid, counts, length)
+        conn.execute("UPDATE memories SET keyword_tokens = ? WHERE rowid = ?", (length, rowid))
 
     def _write_vectors(
         self, conn: Connection, rowid: int, scope: Scope, vectors: np.ndarray, old_count: int

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import sqlean
 
-# Never edit or reorder a migration that has shipped: append a new one.
-MIGRATIONS: tuple[str, ...] = (
+import keyword_terms
+
+
+def _index_existing_keywords(conn: Any) -> None:
+    """Migration 7's data: the keyword postings of every memory already stored."""
+    conn.execute(
+        "INSERT INTO keyword_scopes (owner, workspace, documents, tokens)"
+        " SELECT owner, workspace, count(*), 0 FROM memories GROUP BY owner, workspace"
+    )
+    last = 0
+    while True:  # in batches: rows are updated as they are read
+        rows = conn.execute(
+            "SELECT m.rowid, m.text, s.id FROM memories m JOIN keyword_scopes s"
+            " ON s.owner = m.owner AND s.workspace = m.workspace"
+            " WHERE m.rowid > ? ORDER BY m.rowid LIMIT 1000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            return
+        for rowid, text, scope_id in rows:
+            found = keyword_terms.terms(text)
+            counts = Counter(found)
+            conn.executemany(
+                "INSERT INTO keyword_postings (scope_id, term, memory_rowid, tf, length)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(scope_id, term, rowid, tf, len(found)) for term, tf in counts.items()],
+            )
+            conn.execute(
+                "UPDATE memories SET keyword_tokens = ? WHERE rowid = ?", (len(found), rowid)
+            )
+        last = rows[-1][0]
+
+
+Migration = str | Callable[[Any], None]
+
+# Never edit or reorder a migration that has shipped: append a new one. A migration is SQL,
+# or a sequence of SQL and Python steps (for data SQL cannot compute), run in one transaction.
+MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     # 1: settings of the database itself, API keys, memories.
     """
     CREATE TABLE meta (
@@ -182,6 +220,51 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE owner = old.owner AND workspace = old.workspace AND memory_id = old.id;
     END;
     """,
+    # 7: keyword search on each workspace's own statistics (keyword_index.py). FTS5's bm25()
+    # over one shared table scored with the whole file's counts, so scores showed other
+    # owners' words. Postings per workspace, its totals kept by triggers; FTS5 goes.
+    (
+        """
+        ALTER TABLE memories ADD COLUMN keyword_tokens INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE keyword_scopes (
+            id INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            workspace TEXT NOT NULL,
+            documents INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            UNIQUE (owner, workspace)
+        );
+        CREATE TABLE keyword_postings (
+            scope_id INTEGER NOT NULL,
+            term TEXT NOT NULL,
+            memory_rowid INTEGER NOT NULL,
+            tf INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            PRIMARY KEY (scope_id, term, memory_rowid)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER keyword_scope_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO keyword_scopes (owner, workspace, documents, tokens)
+            VALUES (new.owner, new.workspace, 1, new.keyword_tokens)
+            ON CONFLICT (owner, workspace) DO UPDATE
+            SET documents = documents + 1, tokens = tokens + excluded.tokens;
+        END;
+        CREATE TRIGGER keyword_scope_delete AFTER DELETE ON memories BEGIN
+            UPDATE keyword_scopes
+            SET documents = documents - 1, tokens = tokens - old.keyword_tokens
+            WHERE owner = old.owner AND workspace = old.workspace;
+        END;
+        CREATE TRIGGER keyword_scope_length AFTER UPDATE OF keyword_tokens ON memories BEGIN
+            UPDATE keyword_scopes SET tokens = tokens - old.keyword_tokens + new.keyword_tokens
+            WHERE owner = new.owner AND workspace = new.workspace;
+        END;
+        DROP TRIGGER memories_fts_insert;
+        DROP TRIGGER memories_fts_delete;
+        DROP TRIGGER memories_fts_update;
+        DROP TABLE memories_fts;
+        ALTER TABLE memories DROP COLUMN fts_scope;
+        """,
+        _index_existing_keywords,
+    ),
 )
 
 
@@ -198,8 +281,13 @@ def apply(conn: Any) -> int:
                 f"({len(MIGRATIONS)}): upgrade the server before opening this file"
             )
         for number in range(version + 1, len(MIGRATIONS) + 1):
-            for statement in _statements(MIGRATIONS[number - 1]):
-                conn.execute(statement)
+            steps = MIGRATIONS[number - 1]
+            for step in steps if isinstance(steps, tuple) else (steps,):
+                if callable(step):
+                    step(conn)
+                    continue
+                for statement in _statements(step):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -1,16 +1,17 @@
-"""Finding memories: semantic (vector_index), keyword (FTS5 BM25) and hybrid (RRF). No Flask."""
+"""Finding memories: semantic (vector_index), keyword (keyword_index) and hybrid (RRF). No Flask."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+import keyword_terms
 from database import Connection
+from keyword_index import KeywordIndex, matching
 from memory_filters import Filters
 from memory_store import (
     MEMORY_COLUMNS,
@@ -49,24 +50,10 @@ class ScoredMemory:
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinct words of a query, stopwords dropped unless the query has nothing else."""
-    words = list(dict.fromkeys(word.lower() for word in re.findall(r"\w+", text)))
-    return ([word for word in words if word not in STOPWORDS] or words)[:MAX_QUERY_TERMS]
-
-
-def fts_query(scope: Scope, terms: list[str]) -> str:
-    """Terms as an FTS5 query within one workspace: every word quoted, any of them may match.
-
-    Quoting each word makes operators, quotes, `*`, NEAR and column filters plain words, so no
-    user text can be an FTS5 syntax error. BM25 ranks memories matching more words higher.
-    """
-    words = " OR ".join(f'"{term}"' for term in terms)
-    return f'fts_scope : "{scope_token(scope)}" AND text : ({words})'
-
-
-def scope_token(scope: Scope) -> str:
-    """The one FTS5 token of a workspace, as migration 4's `fts_scope` column computes it."""
-    return "s" + f"{scope.owner}/{scope.workspace}".encode().hex()
+    """The distinct indexed terms of a query, stopwords dropped unless the query has no other."""
+    words = list(dict.fromkeys(keyword_terms.words(text)))
+    kept = [word for word in words if word not in STOPWORDS] or words
+    return list(dict.fromkeys(keyword_terms.stem(word) for word in kept))[:MAX_QUERY_TERMS]
 
 
 class SearchIndex:
@@ -144,22 +131,17 @@ class SearchIndex:
         exact name, code or phrase matches all of its terms.
         """
         terms = query_terms(query)
-        if not terms:
-            return []
-        where, params = filters.to_sql()
-        rows = conn.execute(
-            # Weight 0 for the scope column: it is a filter, not evidence of relevance.
-            "SELECT m.rowid, bm25(memories_fts, 1.0, 0.0) AS rank"
-            " FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
-            f" WHERE memories_fts MATCH ? AND m.owner = ? AND m.workspace = ? AND {where}"
-            " ORDER BY rank, m.rowid DESC LIMIT ?",
-            (fts_query(scope, terms), scope.owner, scope.workspace, *params, limit),
-        ).fetchall()
+        rowids, scores, matched = KeywordIndex.search(conn, scope.owner, scope.workspace, terms)
+        keep = np.ones(len(rowids), dtype=bool)
         if coordinated and len(terms) > 1:
-            matched = _terms_matched(conn, scope, [rowid for rowid, _ in rows], terms)
-            rows = [row for row in rows if matched[row[0]] > len(terms) / 2]
-        # FTS5's bm25() is lower-is-better; its negation reads as a relevance score.
-        return [(rowid, -rank) for rowid, rank in rows]
+            keep &= matched > len(terms) / 2
+        if filters.active and keep.any():
+            where, params = filters.to_sql()
+            keep[keep] = matching(conn, rowids[keep], where, params)
+        rowids, scores = rowids[keep], scores[keep]
+        # Best score first; among equal scores the newest memory (highest rowid) first.
+        order = np.lexsort((-rowids, -scores))[:limit]
+        return [(int(rowids[i]), float(scores[i])) for i in order]
 
 
 def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -173,21 +155,6 @@ def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
         ((rowid, score / best) for rowid, score in scores.items()),
         key=lambda item: (-item[1], -item[0]),
     )
-
-
-def _terms_matched(
-    conn: Connection, scope: Scope, rowids: list[int], terms: list[str]
-) -> dict[int, int]:
-    """How many of the terms each memory's text contains (as FTS5 tokenizes and stems it)."""
-    matched = dict.fromkeys(rowids, 0)
-    for term in terms:
-        for (rowid,) in conn.execute(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
-            " AND rowid IN (SELECT value FROM json_each(?))",
-            (fts_query(scope, [term]), json.dumps(rowids)),
-        ):
-            matched[rowid] += 1
-    return matched
 
 
 def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:

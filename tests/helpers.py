@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from keyword_index import postings
+
 
 def headers(key: str, workspace: str | None = None) -> dict[str, str]:
     """Authorization (and optionally X-Workspace-ID) headers for a request."""
@@ -9,3 +13,25 @@ def headers(key: str, workspace: str | None = None) -> dict[str, str]:
     if workspace is not None:
         found["X-Workspace-ID"] = workspace
     return found
+
+
+def assert_keyword_index_matches_the_texts(conn: Any) -> None:
+    """Every memory's postings are its text's, and each workspace's totals are their sums."""
+    indexed: dict[int, dict[str, int]] = {}
+    for rowid, term, tf in conn.execute("SELECT memory_rowid, term, tf FROM keyword_postings"):
+        indexed.setdefault(rowid, {})[term] = tf
+    totals: dict[tuple[str, str], list[int]] = {}
+    for rowid, owner, workspace, text, length in conn.execute(
+        "SELECT rowid, owner, workspace, text, keyword_tokens FROM memories"
+    ):
+        counts, expected_length = postings(text)
+        assert indexed.pop(rowid, {}) == dict(counts) and length == expected_length, rowid
+        total = totals.setdefault((owner, workspace), [0, 0])
+        total[0] += 1
+        total[1] += length
+    assert indexed == {}  # no postings of a memory that is gone
+    for owner, workspace, documents, tokens in conn.execute(
+        "SELECT owner, workspace, documents, tokens FROM keyword_scopes"
+    ):
+        assert totals.pop((owner, workspace), [0, 0]) == [documents, tokens]
+    assert totals == {}

@@ -24,7 +24,7 @@ import sqlite_vec
 
 from api_keys import KeyStore
 from database import Database
-from helpers import headers
+from helpers import assert_keyword_index_matches_the_texts, headers
 from redis_server import RedisServer
 from server import GunicornServer, free_port, request
 
@@ -77,7 +77,7 @@ def assert_file_is_whole(path: Path) -> sqlean.Connection:
     """Integrity, the keyword index, and one vector and one code per chunk of every memory."""
     conn = open_file(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
+    assert_keyword_index_matches_the_texts(conn)
     chunks = conn.execute("SELECT coalesce(sum(chunk_count), 0) FROM memories").fetchone()[0]
     assert conn.execute("SELECT count(*) FROM chunk_embeddings").fetchone()[0] == chunks
     assert conn.execute("SELECT count(*) FROM chunk_codes").fetchone()[0] == chunks

@@ -10,8 +10,8 @@ import pytest
 import migrations
 from database import Database
 from helpers import headers
-from memory_store import Scope
-from search_index import fts_query
+from keyword_index import KeywordIndex
+from search_index import query_terms
 
 MODES = ["semantic", "keyword", "hybrid"]
 
@@ -354,32 +354,29 @@ def test_searches_count_against_the_quota(client, make_key):
     assert response.headers["X-RateLimit-Remaining"] == "98"
 
 
-def test_migration_4_scopes_the_keyword_index_of_existing_memories(tmp_path, monkeypatch):
+def test_migration_7_indexes_existing_memories_per_workspace(tmp_path, monkeypatch):
     db = Database(tmp_path / "old.db")
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
     db.migrate()
     with db.transaction() as conn:
         for workspace in ("home", "work"):
             conn.execute(
                 "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
                 " created_at, updated_at) VALUES ('ann', ?, 'm1', 'The key is under the"
-                " flowerpot', '{}', 'h', 't', 't')",
+                " flowerpot, the flowerpot by the door', '{}', 'h', 't', 't')",
                 (workspace,),
             )
     monkeypatch.undo()
     db.migrate()
     conn = db.connection()
-
-    def found(workspace: str, term: str) -> list[str]:
-        return [
-            row[0]
-            for row in conn.execute(
-                "SELECT m.workspace FROM memories_fts"
-                " JOIN memories m ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ?",
-                (fts_query(Scope("ann", workspace), [term]),),
-            )
-        ]
-
-    assert found("home", "flowerpot") == ["home"] and found("work", "flowerpots") == ["work"]
-    assert found("elsewhere", "flowerpot") == []
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone()
+    scopes = conn.execute("SELECT workspace, documents, tokens FROM keyword_scopes").fetchall()
+    assert sorted(tuple(row) for row in scopes) == [("home", 1, 11), ("work", 1, 11)]
+    for workspace in ("home", "work"):
+        rowids, scores, _ = KeywordIndex.search(conn, "ann", workspace, query_terms("flowerpots"))
+        (rowid,) = conn.execute(
+            "SELECT rowid FROM memories WHERE workspace = ?", (workspace,)
+        ).fetchone()
+        assert rowids.tolist() == [rowid] and scores[0] > 0
+    assert KeywordIndex.search(conn, "ann", "elsewhere", ["flowerpot"])[0].size == 0
     db.close()
