@@ -59,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["WEBHOOK_TIMEOUT"],
         policy,
         activity=activity,
+        ca_file=app.config["WEBHOOK_CA_BUNDLE"],
     )
     embedder = get_embedder(
         app.config["EMBEDDING_MODEL"], app.config["EMBEDDING_BACKEND"], app.config["MODEL_CACHE"]

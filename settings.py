@@ -52,6 +52,13 @@ def _backend(raw: str) -> str:
     return raw.strip()
 
 
+def _existing_file(raw: str) -> str:
+    path = os.path.expanduser(raw.strip())
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    return path
+
+
 def _text(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -181,7 +188,8 @@ SETTINGS: tuple[Setting, ...] = (
         "WEBHOOK_TIMEOUT",
         10.0,
         _positive_float,
-        "Seconds a webhook receiver has to answer before the attempt counts as failed.",
+        "Seconds a whole webhook attempt may take (connect, TLS, send, the answer's status "
+        "and headers); a slower one counts as failed and is retried.",
     ),
     Setting(
         "MEMORY_API_WEBHOOK_DESTINATION_NETWORKS",
@@ -199,6 +207,14 @@ SETTINGS: tuple[Setting, ...] = (
         _networks,
         "Comma-separated CIDRs webhooks may call although they are loopback, link-local or "
         "metadata addresses, e.g. `127.0.0.0/8` for a receiver on this machine.",
+    ),
+    Setting(
+        "MEMORY_API_WEBHOOK_CA_BUNDLE",
+        "WEBHOOK_CA_BUNDLE",
+        None,
+        _existing_file,
+        "A PEM file of extra CA certificates webhook receivers on https may be signed by "
+        "(e.g. your LAN's own CA), besides the public ones.",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

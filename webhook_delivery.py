@@ -1,31 +1,37 @@
-"""Delivering outbox events: a background dispatcher per process, Standard Webhooks signatures."""
+"""Delivering outbox events: a background dispatcher per process, Standard Webhooks signatures.
+
+The dispatcher runs an asyncio loop in one thread: every attempt is a coroutine bounded by
+MEMORY_API_WEBHOOK_TIMEOUT as a whole (webhook_client.py), so a slow receiver costs a socket
+until its deadline, never a thread. Each endpoint has at most one attempt in flight (across
+processes too: a lease held elsewhere counts), each owner at most PER_OWNER_SENDS, the
+process at most PARALLEL_SENDS; an outcome is settled as soon as its attempt ends, so one
+slow endpoint never holds back another's deliveries.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 
-import certifi
-import urllib3
-
 from memory_store import utc_now
+from webhook_client import Result, post
 from webhook_store import Claimed, Outcome, WebhookStore
-from webhook_urls import DEFAULT_POLICY, NetworkPolicy, Target, UnsafeURL, check_url
+from webhook_urls import DEFAULT_POLICY, NetworkPolicy, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "memory-server-webhooks/1"
-CLAIM_BATCH = 16
-PARALLEL_SENDS = 4
+PARALLEL_SENDS = 32
+PER_OWNER_SENDS = 8
 PRUNE_EVERY_SECONDS = 3600
 # Longest a due delivery waits for this process's API requests to finish before it goes anyway.
 MAX_DEFER_SECONDS = 2.0
@@ -36,24 +42,28 @@ class Activity:
 
     def __init__(self) -> None:
         self._count = 0
-        self._idle = threading.Condition()
+        self._lock = threading.Lock()
 
     def enter(self) -> None:
         """A request started."""
-        with self._idle:
+        with self._lock:
             self._count += 1
 
     def leave(self) -> None:
         """A request ended."""
-        with self._idle:
+        with self._lock:
             self._count -= 1
-            if self._count == 0:
-                self._idle.notify_all()
 
-    def wait_idle(self, timeout: float) -> None:
+    @property
+    def idle(self) -> bool:
+        """Whether no request is being served right now."""
+        return self._count == 0
+
+    async def wait_idle(self, timeout: float) -> None:
         """Return when no request is being served, or after `timeout` seconds."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._count == 0, timeout)
+        deadline = time.monotonic() + timeout
+        while not self.idle and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
 
 def sign(secret: str, event_id: str, timestamp: int, body: str) -> str:
@@ -61,62 +71,6 @@ def sign(secret: str, event_id: str, timestamp: int, body: str) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{event_id}.{timestamp}.{body}".encode()
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-@dataclass(frozen=True)
-class Result:
-    """What one HTTP attempt came to."""
-
-    status_code: int | None
-    error: str | None
-    duration_ms: float
-
-
-def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> Result:
-    """POST to the vetted address itself, so DNS cannot change between the check and the call."""
-    started = time.perf_counter()
-    options = {"timeout": urllib3.Timeout(total=timeout), "retries": False, "maxsize": 1}
-    address = target.addresses[0]
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            target.port,
-            server_hostname=target.host,
-            assert_hostname=target.host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-            **options,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, target.port, **options)
-    try:
-        response = pool.urlopen(
-            "POST",
-            target.path,
-            body=body,
-            headers={**headers, "Host": target.host_header},
-            redirect=False,  # a redirect is a failed attempt, never followed
-            preload_content=False,
-        )
-        response.drain_conn()
-        response.release_conn()
-        status, error = response.status, None
-    except urllib3.exceptions.HTTPError as exc:
-        status, error = None, _describe(exc)
-    finally:
-        pool.close()
-    return Result(status, error, (time.perf_counter() - started) * 1000)
-
-
-def _describe(exc: Exception) -> str:
-    """A short, honest reason for the delivery log."""
-    # Checked first: urllib3 makes a refused connection a subclass of its connect timeout.
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        return "Connection failed: " + str(exc).rsplit("connection: ", 1)[-1][:200]
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return "timed out"
-    reason = getattr(exc, "reason", None) or exc
-    return f"{type(reason).__name__}: {reason}"[:300]
 
 
 class WebhookDispatcher:
@@ -130,6 +84,7 @@ class WebhookDispatcher:
         policy: NetworkPolicy = DEFAULT_POLICY,
         poll_seconds: float = 1.0,
         activity: Activity | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.store = store
         self.activity = activity or Activity()
@@ -137,86 +92,158 @@ class WebhookDispatcher:
         self.timeout = timeout
         self.policy = policy
         self.poll_seconds = poll_seconds
-        # Longer than any attempt can take (urllib3 bounds it by `timeout`): a lease still held
-        # after it belongs to a process that died mid-attempt, and the delivery is retried.
-        self.lease_seconds = 2 * timeout + 5
-        self._wake = threading.Event()
+        self.ca_file = ca_file
+        # Longer than any attempt can take (its deadline plus the wait for an idle moment): a
+        # lease still held after it belongs to a process that died mid-attempt.
+        self.lease_seconds = timeout + MAX_DEFER_SECONDS + 5
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
         self._last_prune = 0.0
 
     def start(self) -> None:
         """Start delivering in a background thread (after any fork, never before)."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+            self._thread = threading.Thread(target=self._main, name="webhooks", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the current batch; unfinished leases simply expire and are retried."""
+        """Stop now; attempts cut short keep their lease until it expires, then are retried."""
         self._stop.set()
-        self._wake.set()
+        self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def wake(self) -> None:
         """Look for due deliveries now (called after a memory change commits)."""
-        self._wake.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has just ended
+                loop.call_soon_threadsafe(wake.set)
 
     def deliver_due(self) -> int:
-        """Claim and attempt every due delivery once; return how many were attempted."""
-        attempted = 0
-        with ThreadPoolExecutor(PARALLEL_SENDS) as pool:
+        """Attempt every delivery due now, once each, in this thread; return how many."""
+        return asyncio.run(self._deliver_due())
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except Exception:  # logged; the thread ends and start() can run it again
+            log.exception("webhook dispatcher stopped")
+
+    async def _serve(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        flights: dict[asyncio.Task, Claimed] = {}
+        try:
             while not self._stop.is_set():
-                claimed = self.store.claim(CLAIM_BATCH, self.lease_seconds)
-                if not claimed:
-                    break
-                # Sending happens in the pool; the whole batch is settled in one transaction.
-                self.store.settle([o for o in pool.map(self._attempt, claimed) if o is not None])
-                attempted += len(claimed)
-        return attempted
+                try:
+                    await self._claim_into(flights)
+                    await self._prune_now_and_then()
+                    wait = await self._until_due(flights)
+                except Exception:  # keep delivering whatever one failure was; it is logged
+                    log.exception("webhook dispatcher error")
+                    wait = self.poll_seconds
+                await self._settle(await self._next_event(flights, wait), flights)
+        finally:
+            for task in flights:
+                task.cancel()
+            self._loop = self._wake = None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-                if time.time() - self._last_prune > PRUNE_EVERY_SECONDS:
-                    self._last_prune = time.time()
-                    self.store.prune()
-                wait = self.poll_seconds
-                due = self.store.next_due()
-                if due is not None:
-                    wait = min(wait, max(0.0, due - time.time()))
-            except Exception:  # keep delivering whatever one failure was; it is logged
-                log.exception("webhook dispatcher error")
-                wait = self.poll_seconds
-            self._wake.wait(wait)
-            self._wake.clear()
+    async def _deliver_due(self) -> int:
+        flights: dict[asyncio.Task, Claimed] = {}
+        attempted = 0
+        while True:
+            attempted += await self._claim_into(flights)
+            if not flights:
+                return attempted
+            done, _ = await asyncio.wait(flights, return_when=asyncio.FIRST_COMPLETED)
+            await self._settle(done, flights)
 
-    def _attempt(self, claimed: Claimed) -> Outcome | None:
+    async def _claim_into(self, flights: dict[asyncio.Task, Claimed]) -> int:
+        """Claim what may start now and start it; return how many were started."""
+        free = PARALLEL_SENDS - len(flights)
+        if free <= 0 or self._stop.is_set():
+            return 0
+        owners = Counter(claimed.owner for claimed in flights.values())
+        claimed = await asyncio.to_thread(
+            self.store.claim,
+            free,
+            self.lease_seconds,
+            busy_endpoints=[c.endpoint_id for c in flights.values()],
+            full_owners=[owner for owner, n in owners.items() if n >= PER_OWNER_SENDS],
+        )
+        started, extra = [], []
+        for item in claimed:
+            if owners[item.owner] >= PER_OWNER_SENDS:
+                extra.append(item)  # one claim can bring an owner past its share
+                continue
+            owners[item.owner] += 1
+            started.append(item)
+        if extra:
+            await asyncio.to_thread(self.store.release, extra)
+        for item in started:
+            flights[asyncio.create_task(self._attempt(item))] = item
+        return len(started)
+
+    async def _next_event(self, flights: dict[asyncio.Task, Claimed], wait: float) -> set:
+        """Wait for an attempt to end, a wake-up, or `wait` seconds; return the ended ones."""
+        waker = asyncio.create_task(self._wake.wait())
+        done, _ = await asyncio.wait(
+            {*flights, waker}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        waker.cancel()
+        self._wake.clear()
+        return done - {waker}
+
+    async def _settle(self, done: set, flights: dict[asyncio.Task, Claimed]) -> None:
+        outcomes = []
+        for task in done:
+            flights.pop(task)
+            if not task.cancelled() and task.result() is not None:
+                outcomes.append(task.result())
+        if outcomes:
+            await asyncio.to_thread(self.store.settle, outcomes)
+
+    async def _until_due(self, flights: dict[asyncio.Task, Claimed]) -> float:
+        """Seconds to sleep before looking for due deliveries again."""
+        if len(flights) >= PARALLEL_SENDS:
+            return self.poll_seconds
+        due = await asyncio.to_thread(self.store.next_due)
+        if due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, due - time.time()))
+
+    async def _prune_now_and_then(self) -> None:
+        if time.time() - self._last_prune > PRUNE_EVERY_SECONDS:
+            self._last_prune = time.time()
+            await asyncio.to_thread(self.store.prune)
+
+    async def _attempt(self, claimed: Claimed) -> Outcome | None:
         # Deliveries are background work: let the API requests this process is serving
         # finish first, but never wait so long that deliveries starve under constant load.
-        self.activity.wait_idle(MAX_DEFER_SECONDS)
+        await self.activity.wait_idle(MAX_DEFER_SECONDS)
         try:
-            return self._outcome(claimed, utc_now(), self._send(claimed))
+            return self._outcome(claimed, utc_now(), await self._send(claimed))
         except Exception:  # one bad delivery must not stop the others; its lease will expire
             log.exception("webhook delivery %s failed unexpectedly", claimed.event_id)
             return None
 
-    def _send(self, claimed: Claimed) -> Result:
+    async def _send(self, claimed: Claimed) -> Result:
         try:
-            target = check_url(claimed.url, self.policy)  # again: DNS and settings can change
+            # Again at every attempt: DNS, this host's addresses and the settings can change.
+            target = await asyncio.to_thread(check_url, claimed.url, self.policy)
         except UnsafeURL as exc:
             return Result(None, f"refused: {exc}", 0.0)
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
             "webhook-id": claimed.event_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(claimed.secret, claimed.event_id, timestamp, claimed.payload),
         }
-        return post(target, claimed.payload.encode(), headers, self.timeout)
+        return await post(target, claimed.payload.encode(), headers, self.timeout, self.ca_file)
 
     def _outcome(self, claimed: Claimed, attempted_at: str, result: Result) -> Outcome:
         code = result.status_code

@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,7 @@ class Claimed:
 
     rowid: int
     endpoint_id: str
+    owner: str
     url: str
     secret: str
     event_id: str
@@ -221,8 +223,11 @@ class WebhookStore:
         ]
         if not endpoints:
             return 0
-        now, rows = time.time(), []
+        now, events_rows, rows = time.time(), [], []
         for event in events:
+            subscribers = [e for e, subscribed in endpoints if event.type in subscribed]
+            if not subscribers:
+                continue
             event_id = f"evt_{secrets.token_hex(12)}"
             payload = json.dumps(
                 {
@@ -235,53 +240,91 @@ class WebhookStore:
                 ensure_ascii=False,
                 separators=(",", ":"),
             )
-            rows += [
-                (endpoint_id, event_id, event.type, payload, now)
-                for endpoint_id, subscribed in endpoints
-                if event.type in subscribed
-            ]
+            events_rows.append((event_id, event.type, payload, now))
+            rows += [(endpoint_id, event_id, event.type, now) for endpoint_id in subscribers]
+        # The payload once, however many endpoints get it; one delivery row per endpoint.
+        conn.executemany(
+            "INSERT INTO webhook_events (id, type, payload, created_at) VALUES (?, ?, ?, ?)",
+            events_rows,
+        )
         conn.executemany(
             "INSERT INTO webhook_deliveries"
-            " (endpoint_id, event_id, event_type, payload, state, next_attempt_at)"
-            " VALUES (?, ?, ?, ?, 'pending', ?)",
+            " (endpoint_id, event_id, event_type, state, next_attempt_at)"
+            " VALUES (?, ?, ?, 'pending', ?)",
             rows,
         )
         return len(rows)
 
-    def claim(self, limit: int, lease_seconds: float) -> list[Claimed]:
-        """Take the lease on up to `limit` due deliveries; no other process gets them meanwhile."""
+    def claim(
+        self,
+        limit: int,
+        lease_seconds: float,
+        busy_endpoints: Sequence[str] = (),
+        full_owners: Sequence[str] = (),
+    ) -> list[Claimed]:
+        """Take the lease on up to `limit` due deliveries, at most one per endpoint.
+
+        An endpoint with an attempt in flight (here: `busy_endpoints`, or under a lease held
+        by another process) gets none, nor do endpoints of `full_owners`. No other process
+        gets the claimed deliveries until the lease ends.
+        """
         now, token = time.time(), secrets.token_hex(8)
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE webhook_deliveries SET lease_until = ?, lease_token = ?"
-                " WHERE rowid IN (SELECT d.rowid FROM webhook_deliveries d"
-                "   JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-                "   WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND d.lease_until < ?"
-                "   AND e.enabled = 1 ORDER BY d.next_attempt_at LIMIT ?)"
-                " RETURNING rowid, endpoint_id, event_id, event_type, payload, attempts",
-                (now + lease_seconds, token, now, now, limit),
-            ).fetchall()
+                " WHERE rowid IN (SELECT rowid FROM ("
+                # The endpoint's earliest due delivery (SQLite takes rowid from the min row).
+                "   SELECT d.rowid AS rowid, min(d.next_attempt_at) AS due"
+                "   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+                "   WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND e.enabled = 1"
+                "   AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))"
+                "   AND e.owner NOT IN (SELECT value FROM json_each(?))"
+                "   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
+                "     WHERE x.endpoint_id = d.endpoint_id AND x.lease_until >= ?)"
+                "   GROUP BY d.endpoint_id ORDER BY due LIMIT ?))"
+                " RETURNING rowid, endpoint_id, event_id, event_type, attempts",
+                (now + lease_seconds, token, now, json.dumps(list(busy_endpoints)),
+                 json.dumps(list(full_owners)), now, limit),
+            ).fetchall()  # fmt: skip
             endpoints = {
-                endpoint_id: (url, secret)
-                for endpoint_id, url, secret in conn.execute(
-                    "SELECT id, url, secret FROM webhook_endpoints"
+                row["id"]: row
+                for row in conn.execute(
+                    "SELECT id, owner, url, secret FROM webhook_endpoints"
                     " WHERE id IN (SELECT value FROM json_each(?))",
                     (json.dumps(sorted({row["endpoint_id"] for row in rows})),),
                 )
             }
+            payloads = dict(
+                conn.execute(
+                    "SELECT id, payload FROM webhook_events"
+                    " WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted({row["event_id"] for row in rows})),),
+                ).fetchall()
+            )
         return [
             Claimed(
                 row["rowid"],
                 row["endpoint_id"],
-                *endpoints[row["endpoint_id"]],
+                endpoints[row["endpoint_id"]]["owner"],
+                endpoints[row["endpoint_id"]]["url"],
+                endpoints[row["endpoint_id"]]["secret"],
                 row["event_id"],
                 row["event_type"],
-                row["payload"],
+                payloads[row["event_id"]],
                 row["attempts"] + 1,
                 token,
             )
             for row in rows
         ]
+
+    def release(self, claimed: Sequence[Claimed]) -> None:
+        """Give back leases not used: the deliveries are due again at once."""
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE webhook_deliveries SET lease_until = 0, lease_token = NULL"
+                " WHERE rowid = ? AND lease_token = ?",
+                [(c.rowid, c.lease_token) for c in claimed],
+            )
 
     def settle(self, outcomes: list[Outcome]) -> int:
         """Log attempts and settle their deliveries in one transaction; return how many settled.
@@ -327,6 +370,11 @@ class WebhookStore:
             deleted = conn.execute(
                 "DELETE FROM webhook_deliveries WHERE state != 'pending' AND next_attempt_at < ?",
                 (time.time() - LOG_RETENTION_SECONDS,),
+            )
+            # Payloads no delivery refers to any more (pruned, or of a deleted endpoint).
+            conn.execute(
+                "DELETE FROM webhook_events"
+                " WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)"
             )
         return deleted.rowcount
 

@@ -19,8 +19,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_URL_LENGTH = 2048
 
 # Addresses a webhook must never reach unless MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows them:
-# the server itself, link-local (where cloud metadata services live) and metadata hosts.
-# Private LAN ranges are allowed: this is a LAN product.
+# the server itself (loopback, and every address of its interfaces: `is_this_host`),
+# link-local (where cloud metadata services live) and metadata hosts. Private LAN ranges
+# are allowed: this is a LAN product.
 BLOCKED_NETWORKS: dict[str, tuple[Network, ...]] = {
     "loopback": (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
     "link-local": (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")),
@@ -31,6 +32,8 @@ BLOCKED_NETWORKS: dict[str, tuple[Network, ...]] = {
     "unspecified": (ipaddress.ip_network("0.0.0.0/8"), ipaddress.ip_network("::/128")),
     "multicast": (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8")),
     "broadcast": (ipaddress.ip_network("255.255.255.255/32"),),
+    # RFC 8215's NAT64 prefix for local use: where it leads depends on the local network.
+    "local-use NAT64": (ipaddress.ip_network("64:ff9b:1::/48"),),
 }
 
 
@@ -86,18 +89,24 @@ class NetworkPolicy:
     destinations: tuple[Network, ...] = ()
 
     def refusal(self, address: Address) -> str | None:
-        """Why this address may not be called, or None if it may."""
+        """Why this address may not be called, or None if it may.
+
+        An IPv6 address that carries an IPv4 one (IPv4-compatible, -translated, NAT64, 6to4,
+        Teredo) is judged by both: a network may deliver it to the IPv4 address inside.
+        """
         if self.destinations and not _inside(address, self.destinations):
             return (
                 "outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS, the only networks this "
                 "server's webhooks may call"
             )
-        if _inside(address, self.allowed):
-            return None
-        for kind, networks in BLOCKED_NETWORKS.items():
-            if _inside(address, networks):
+        for candidate in (address, *embedded_ipv4(address)):
+            if _inside(candidate, self.allowed):
+                continue
+            kind = blocked_kind(candidate)
+            if kind:
+                inside = f"it carries {candidate}, " if candidate != address else ""
                 return (
-                    f"a {kind} address, which webhooks may not call unless "
+                    f"{inside}{kind}, which webhooks may not call unless "
                     "MEMORY_API_WEBHOOK_ALLOWED_NETWORKS allows it"
                 )
         return None
@@ -190,3 +199,61 @@ def _resolve(host: str, port: int) -> list[Address]:
 
 def _inside(address: Address, networks: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
+
+
+# IPv6 ranges whose last 32 bits are an IPv4 address a network may deliver to.
+_LOW_32_BITS_IPV4 = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated), ::127.0.0.1
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated, ::ffff:0:127.0.0.1
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64 well-known prefix, 64:ff9b::127.0.0.1
+)
+
+
+def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (none for IPv4 or plain IPv6)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = []
+    # :: and ::1 are IPv6's own unspecified and loopback addresses, not IPv4-compatible ones.
+    if int(address) > 1 and any(address in net for net in _LOW_32_BITS_IPV4):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:  # 2002:7f00:1::1 is 127.0.0.1's 6to4 network
+        found.append(address.sixtofour)
+    if address.teredo is not None:  # (server, client)
+        found.extend(address.teredo)
+    return found
+
+
+def blocked_kind(address: Address) -> str | None:
+    """What makes an address one webhooks never call by default, if anything does."""
+    for kind, networks in BLOCKED_NETWORKS.items():
+        if _inside(address, networks):
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} address"
+    if is_this_host(address):
+        return "an address of this host"
+    return None
+
+
+# Addresses no host has (documentation ranges): if one binds, this host binds any address.
+_CANARIES = {4: "198.51.100.254", 6: "2001:db8::fe"}
+
+
+def is_this_host(address: Address) -> bool:
+    """Whether the address belongs to one of this host's interfaces, as they are right now.
+
+    Binding a UDP socket to an address succeeds only on an address of this host (and sends
+    nothing). Where the kernel lets programs bind any address (`ip_nonlocal_bind`) this
+    cannot tell, and the answer is no: set MEMORY_API_WEBHOOK_DESTINATION_NETWORKS there.
+    """
+    canary = ipaddress.ip_address(_CANARIES[address.version])
+    return _binds(address) and not _binds(canary)
+
+
+def _binds(address: Address) -> bool:
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,6 +84,66 @@ class Receiver:
         raise AssertionError(f"got {len(self.events(event_type))} of {count} events in {timeout}s")
 
     def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class TricklingReceiver:
+    """A receiver that reads the request, then answers one byte every `interval` seconds.
+
+    `head`: the answer's status line and headers come at once and then only the body
+    trickles (True), or the headers themselves trickle and never end (False).
+    """
+
+    def __init__(self, head: bool, interval: float = 0.25) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.head, self.interval = head, interval
+        self.connections = 0
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+
+    def start(self) -> TricklingReceiver:
+        """Listen on the loopback port."""
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener.settimeout(0.1)
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(1 << 20)  # the request (small enough for one read on loopback)
+                if self.head:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self._stop.wait(self.interval):
+                    conn.sendall(b"x")
+            except OSError:
+                pass  # the sender gave up: what the tests want to see
+
+    def stop(self) -> None:
+        """Stop answering and listening."""
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+
+    def __enter__(self) -> TricklingReceiver:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -234,8 +234,8 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path):
     pending = {
         json.loads(payload)["data"]["id"]
         for (payload,) in conn.execute(
-            "SELECT payload FROM webhook_deliveries"
-            " WHERE event_type = 'memory.created' AND state = 'pending'"
+            "SELECT e.payload FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+            " WHERE d.event_type = 'memory.created' AND d.state = 'pending'"
         )
     }
     assert set(rows) <= pending  # every stored memory's event, still waiting for delivery

@@ -9,18 +9,22 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import socket
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
+import migrations
 from app import create_app
+from database import Database
 from helpers import headers
-from receiver import Receiver
+from receiver import Receiver, TricklingReceiver
 from webhook_delivery import WebhookDispatcher
 from webhook_store import WebhookStore
-from webhook_urls import NetworkPolicy, RefusedURL, check_url, parse_networks
+from webhook_urls import NetworkPolicy, RefusedURL, check_url, is_this_host, parse_networks
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 ALL_EVENTS = ["memory.created", "memory.updated", "memory.deleted", "embedding.generated"]
@@ -161,6 +165,14 @@ POLICY_REFUSED = [
     "http://[fd00:ec2::254]/",
     "http://100.100.100.200/",
     "http://2130706433/hook",  # 127.0.0.1 as a number
+    # IPv6 forms that carry 127.0.0.1: IPv4-compatible, -translated, NAT64, 6to4, Teredo
+    "http://[::127.0.0.1]/hook",
+    "http://[::ffff:0:127.0.0.1]/hook",
+    "http://[64:ff9b::127.0.0.1]/hook",
+    "http://[2002:7f00:1::1]/hook",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+    "http://[64:ff9b::169.254.169.254]/",
+    "http://[64:ff9b:1::a00:1]/",  # local-use NAT64: where it leads is the network's choice
 ]
 
 
@@ -182,6 +194,28 @@ def test_well_formed_urls_the_policy_refuses_are_403(client, auth, url):
 def test_the_default_policy_refuses_this_host_link_local_and_metadata(url):
     with pytest.raises(RefusedURL):
         check_url(url, NetworkPolicy())
+
+
+def test_every_address_of_this_host_is_refused_unless_allowed():
+    # This host's interfaces as they are now (eth0's address too, not only loopback);
+    # checking sends nothing: a UDP socket is bound, never used.
+    addresses = [
+        ipaddress.ip_address(a.address.split("%")[0])
+        for found in psutil.net_if_addrs().values()
+        for a in found
+        if a.family in (socket.AF_INET, socket.AF_INET6)
+    ]
+    assert addresses
+    for address in addresses:
+        host = f"[{address}]" if address.version == 6 else str(address)
+        with pytest.raises(RefusedURL):
+            check_url(f"http://{host}:8080/hook")
+        allowed = NetworkPolicy(allowed=(ipaddress.ip_network(address),))
+        assert check_url(f"http://{host}:8080/hook", allowed).addresses
+    lan = [a for a in addresses if not a.is_loopback and not a.is_link_local]
+    for address in lan:  # refused as this host's own, not for being in some range
+        assert is_this_host(address)
+    assert not is_this_host(ipaddress.ip_address("192.0.2.254"))  # no host has it here
 
 
 def test_the_default_policy_allows_private_lan_and_public_addresses():
@@ -356,6 +390,57 @@ def test_5xx_and_slow_receivers_are_retried_with_the_same_event_id(hc, hauth, st
     assert len({r["headers"]["webhook-signature"] for r in receiver.requests}) >= 1
 
 
+def test_the_timeout_bounds_the_whole_attempt_and_the_answer_body_is_never_awaited(hc, hauth):
+    # The red team's receiver: answers 200, then sends a byte at a time. Before, each read
+    # had the timeout to itself and the body was drained: one attempt took 40 s.
+    with TricklingReceiver(head=True) as body_only, TricklingReceiver(head=False) as head:
+        quick = register(hc, hauth, body_only.url, events=["memory.created"])
+        never = register(hc, hauth, head.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "for slow receivers"}, headers=hauth)
+        wait_until(lambda: log(hc, hauth, quick["id"]) and log(hc, hauth, never["id"]))
+    delivered = log(hc, hauth, quick["id"])[-1]
+    assert delivered["outcome"] == "delivered" and delivered["status_code"] == 200
+    assert delivered["duration_ms"] < 1000  # the status line is all it waits for
+    timed_out = log(hc, hauth, never["id"])[-1]
+    assert timed_out["outcome"] == "retrying" and timed_out["error"] == "timed out"
+    assert 900 <= timed_out["duration_ms"] < 1500  # MEMORY_API_WEBHOOK_TIMEOUT=1 in all
+
+
+def test_a_slow_endpoint_never_delays_another_endpoints_deliveries(hooks_app, hc, hauth):
+    other = headers(hooks_app.extensions["memory_api"].keys.create("pro", "bob").plaintext)
+    with TricklingReceiver(head=False) as slow, Receiver() as fast:
+        stuck = register(hc, hauth, slow.url, events=["memory.created"])
+        register(hc, other, fast.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "to the slow one"}, headers=hauth)
+        wait_until(lambda: slow.connections == 1)  # its attempt is under way (1 s)
+        for i in range(3):
+            hc.post("/api/v1/memory", json={"text": f"to the fast one {i}"}, headers=other)
+        fast.wait_for(3, timeout=5)
+        # All three arrived while the slow attempt was still waiting for its answer.
+        assert log(hc, hauth, stuck["id"]) == []
+        wait_until(lambda: log(hc, hauth, stuck["id"]))
+
+
+def test_an_events_payload_is_stored_once_however_many_endpoints_get_it(hooks_app, hc, hauth):
+    services = hooks_app.extensions["memory_api"]
+    services.dispatcher.stop()  # only the outbox is looked at here
+    for i in range(5):
+        register(hc, hauth, f"http://127.0.0.1:9/hook{i}")
+    text = "\U0001f600" * 50_000  # 200 KB of UTF-8
+    assert hc.post("/api/v1/memory", json={"text": text}, headers=hauth).status_code == 201
+    conn = services.db.connection()
+    events = conn.execute("SELECT type, length(CAST(payload AS BLOB)) FROM webhook_events")
+    sizes = dict(events.fetchall())
+    assert set(sizes) == {"memory.created", "embedding.generated"}
+    assert all(200_000 < size < 210_000 for size in sizes.values())
+    deliveries = conn.execute(
+        "SELECT count(DISTINCT endpoint_id), count(*) FROM webhook_deliveries"
+    )
+    assert tuple(deliveries.fetchone()) == (5, 10)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(webhook_deliveries)")}
+    assert "payload" not in columns
+
+
 def test_retries_stop_after_the_schedule_and_the_delivery_fails(hc, hauth):
     with Receiver(status=500) as receiver:
         hook = register(hc, hauth, receiver.url, events=["memory.created"])
@@ -435,7 +520,6 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
     """Two more dispatchers on the same file, as other gunicorn workers would be."""
     services = hooks_app.extensions["memory_api"]
     services.dispatcher.stop()
-    from database import Database
 
     others = [
         WebhookDispatcher(
@@ -482,3 +566,37 @@ def test_the_readme_receiver_snippet_verifies_real_deliveries(hc, hauth):
     assert namespace["verify"](hook["secret"], request["headers"], body + b" ") is False
     other_secret = "whsec_" + base64.b64encode(b"x" * 32).decode()
     assert namespace["verify"](other_secret, request["headers"], body) is False
+
+
+def test_migration_8_moves_queued_payloads_into_one_row_per_event(tmp_path, monkeypatch):
+    db = Database(tmp_path / "old.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
+    db.migrate()
+    payload = '{"id":"evt_1","type":"memory.created","data":{"text":"queued"}}'
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO webhook_endpoints (id, owner, workspace, url, events, secret, enabled,"
+            " created_at, updated_at) VALUES (?, 'default', 'default', ?, ?, ?, 1, 't', 't')",
+            ("wh_1", "http://127.0.0.1:9/a", '["memory.created"]', "whsec_" + "A" * 44),
+        )
+        conn.execute(
+            "INSERT INTO webhook_endpoints (id, owner, workspace, url, events, secret, enabled,"
+            " created_at, updated_at) VALUES (?, 'default', 'default', ?, ?, ?, 1, 't', 't')",
+            ("wh_2", "http://127.0.0.1:9/b", '["memory.created"]', "whsec_" + "A" * 44),
+        )
+        for endpoint in ("wh_1", "wh_2"):
+            conn.execute(
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload,"
+                " state, next_attempt_at) VALUES (?, 'evt_1', 'memory.created', ?, 'pending', 0)",
+                (endpoint, payload),
+            )
+    monkeypatch.undo()
+    db.migrate()
+    conn = db.connection()
+    assert [tuple(r) for r in conn.execute("SELECT id, payload FROM webhook_events")] == [
+        ("evt_1", payload)
+    ]
+    claimed = WebhookStore(db).claim(10, 30)
+    assert sorted(c.endpoint_id for c in claimed) == ["wh_1", "wh_2"]
+    assert {c.payload for c in claimed} == {payload}
+    db.close()
