@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from embedding_turns import EmbeddingBusy
 from embeddings import ModelLoadError
 from memory_service import InvalidEmbedding, StartupError
-from memory_store import MemoryExists, MemoryNotFound
+from memory_store import MemoryExists, MemoryNotFound, PreconditionFailed
 from vector_index import ModelChanged
 from webhook_store import TooManyWebhooks, WebhookNotFound
 
@@ -103,6 +103,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ModelLoadError, _unavailable)
     app.register_error_handler(ModelChanged, _unavailable)
     app.register_error_handler(EmbeddingBusy, _embedding_busy)
+    app.register_error_handler(PreconditionFailed, _precondition_failed)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -149,6 +150,13 @@ def _invalid_embedding(exc: InvalidEmbedding) -> Response:
     # In a batch: name the item, as marshmallow does for the other fields of an item.
     details = {"fields": {"memories": {str(exc.index): {"embedding": [str(exc)]}}}}
     return error_response(invalid_request("Invalid field: memories", details))
+
+
+def _precondition_failed(exc: PreconditionFailed) -> Response:
+    # The current version's tag comes with it: read the memory again and retry with it.
+    message = f"Memory {exc.args[0]!r} has changed since that version (If-Match); nothing changed"
+    headers = {"ETag": exc.current_etag}
+    return error_response(APIError(412, "PRECONDITION_FAILED", message, headers=headers))
 
 
 def _embedding_busy(exc: EmbeddingBusy) -> Response:

@@ -13,6 +13,23 @@ from errors import APIError, invalid_request
 from schemas import REQUIRED
 
 
+def if_match() -> list[str] | None:
+    """The entity tags of the If-Match header (`*` included), or None if there is none.
+
+    Read leniently: tags are taken with or without their double quotes, so a client that
+    strips them still matches; weak tags (W/"...") are kept as written and so never equal a
+    memory's strong tag (If-Match compares strongly). Anything else matches no version.
+    """
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    tags = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        unquoted = part.startswith("W/") or part == "*" or part.startswith('"')
+        tags.append(part if unquoted else f'"{part}"')
+    return tags
+
+
 def json_body(schema: Schema) -> dict[str, Any]:
     """The request's JSON object, validated by `schema`."""
     if not request.is_json:

@@ -9,7 +9,8 @@ from flask import Blueprint, Response, jsonify, url_for
 from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
-from http_input import json_body, query_args
+from http_input import if_match, json_body, query_args
+from http_output import versioned
 from idempotent_requests import created, idempotent
 from memory_store import MemoryExists
 from openapi_operations import Reply, documented
@@ -47,7 +48,7 @@ def _ok(data: Any, status: int = 200, **extra: Any) -> tuple[Response, int]:
 
 @bp.post("")
 @documented(
-    {201: Reply("Stored.", MemoryV1Schema, ("Location",))},
+    {201: Reply("Stored.", MemoryV1Schema, ("Location", "ETag"))},
     body=MemoryCreateV1Schema,
     errors=[409],
 )
@@ -61,6 +62,7 @@ def create_memory() -> tuple[Response, int]:
     created([stored.memory.id])
     response, status = _ok(_memory.dump(stored.memory), 201)
     response.headers["Location"] = url_for(".get_memory", memory_id=stored.memory.id)
+    response.headers["ETag"] = stored.memory.etag
     return response, status
 
 
@@ -112,30 +114,36 @@ def search_memories() -> tuple[Response, int]:
 
 
 @bp.get("/<memory_id:memory_id>")
-@documented({200: Reply("The memory.", MemoryV1Schema)}, errors=[404])
-def get_memory(memory_id: str) -> tuple[Response, int]:
-    """One memory."""
-    return _ok(_memory.dump(services().memories.get(current_scope(), memory_id)))
+@documented({200: Reply("The memory.", MemoryV1Schema, ("ETag",))}, errors=[404], conditional=True)
+def get_memory(memory_id: str) -> Response:
+    """One memory; `ETag` is its version, for If-Match on PUT and DELETE."""
+    memory = services().memories.get(current_scope(), memory_id)
+    return versioned(_ok(_memory.dump(memory))[0], memory)
 
 
 @bp.put("/<memory_id:memory_id>")
 @documented(
-    {200: Reply("The updated memory.", MemoryV1Schema)}, body=MemoryUpdateSchema, errors=[404]
+    {200: Reply("The updated memory.", MemoryV1Schema, ("ETag",))},
+    body=MemoryUpdateSchema,
+    errors=[404, 412],
+    if_match=True,
 )
-def update_memory(memory_id: str) -> tuple[Response, int]:
-    """Change text and/or metadata (metadata replaces the old object)."""
+def update_memory(memory_id: str) -> Response:
+    """Change text and/or metadata (metadata replaces the old object); If-Match guards it."""
     body = json_body(schema(MemoryUpdateSchema))
     updated = services().memories.update(
-        current_scope(), memory_id, body.get("text"), body.get("metadata")
+        current_scope(), memory_id, body.get("text"), body.get("metadata"), if_match()
     )
-    return _ok(_memory.dump(updated.memory))
+    response = _ok(_memory.dump(updated.memory))[0]
+    response.headers["ETag"] = updated.memory.etag
+    return response
 
 
 @bp.delete("/<memory_id:memory_id>")
-@documented({200: Reply("Deleted.", DeletedV1Schema)}, errors=[404])
+@documented({200: Reply("Deleted.", DeletedV1Schema)}, errors=[404, 412], if_match=True)
 def delete_memory(memory_id: str) -> tuple[Response, int]:
-    """Delete one memory."""
-    services().memories.delete(current_scope(), memory_id)
+    """Delete one memory; If-Match guards it."""
+    services().memories.delete(current_scope(), memory_id, if_match())
     return _ok({"id": memory_id, "deleted": True})
 
 

@@ -7,7 +7,8 @@ from flask import Blueprint, Response, jsonify, url_for
 from app_services import services
 from auth import current_scope, protect
 from errors import conflict_message
-from http_input import json_body, query_args
+from http_input import if_match, json_body, query_args
+from http_output import versioned
 from idempotent_requests import created, idempotent
 from memory_store import MemoryExists
 from openapi_operations import Reply, documented
@@ -39,7 +40,9 @@ protect(bp)
 
 @bp.post("")
 @documented(
-    {201: Reply("Stored.", StoredSchema, ("Location",))}, body=MemoryCreateSchema, errors=[409]
+    {201: Reply("Stored.", StoredSchema, ("Location", "ETag"))},
+    body=MemoryCreateSchema,
+    errors=[409],
 )
 @idempotent
 def create_memory() -> tuple[Response, int]:
@@ -51,6 +54,7 @@ def create_memory() -> tuple[Response, int]:
     created([stored.memory.id])
     response = jsonify(schema(StoredSchema).dump(stored))
     response.headers["Location"] = url_for(".get_memory", memory_id=stored.memory.id)
+    response.headers["ETag"] = stored.memory.etag
     return response, 201
 
 
@@ -122,27 +126,38 @@ def memory_stats() -> Response:
 
 
 @bp.get("/<memory_id:memory_id>")
-@documented({200: Reply("The memory and its vector.", MemoryWithEmbeddingSchema)}, errors=[404])
+@documented(
+    {200: Reply("The memory and its vector.", MemoryWithEmbeddingSchema, ("ETag",))},
+    errors=[404],
+    conditional=True,
+)
 def get_memory(memory_id: str) -> Response:
-    """One memory with its embedding."""
+    """One memory with its embedding; `ETag` is its version, for If-Match on PUT and DELETE."""
     memory = services().memories.get(current_scope(), memory_id, with_embedding=True)
-    return jsonify(schema(MemoryWithEmbeddingSchema).dump(memory))
+    return versioned(jsonify(schema(MemoryWithEmbeddingSchema).dump(memory)), memory)
 
 
 @bp.put("/<memory_id:memory_id>")
-@documented({200: Reply("Updated.", UpdatedSchema)}, body=MemoryUpdateSchema, errors=[404])
+@documented(
+    {200: Reply("Updated.", UpdatedSchema, ("ETag",))},
+    body=MemoryUpdateSchema,
+    errors=[404, 412],
+    if_match=True,
+)
 def update_memory(memory_id: str) -> Response:
-    """Change text and/or metadata; says whether the embedding was recomputed."""
+    """Change text and/or metadata; says if it was re-embedded. If-Match guards it."""
     body = json_body(schema(MemoryUpdateSchema))
     updated = services().memories.update(
-        current_scope(), memory_id, body.get("text"), body.get("metadata")
+        current_scope(), memory_id, body.get("text"), body.get("metadata"), if_match()
     )
-    return jsonify(schema(UpdatedSchema).dump(updated))
+    response = jsonify(schema(UpdatedSchema).dump(updated))
+    response.headers["ETag"] = updated.memory.etag
+    return response
 
 
 @bp.delete("/<memory_id:memory_id>")
-@documented({200: Reply("Deleted.", DeletedSchema)}, errors=[404])
+@documented({200: Reply("Deleted.", DeletedSchema)}, errors=[404, 412], if_match=True)
 def delete_memory(memory_id: str) -> Response:
-    """Delete one memory."""
-    services().memories.delete(current_scope(), memory_id)
+    """Delete one memory; If-Match guards it."""
+    services().memories.delete(current_scope(), memory_id, if_match())
     return jsonify({"success": True, "deleted_id": memory_id})

@@ -24,6 +24,7 @@ from memory_store import (
     MemoryStore,
     NewMemory,
     Scope,
+    TextChanged,
 )
 from search_index import ScoredMemory, SearchIndex
 from storage_stats import owner_stats
@@ -214,27 +215,39 @@ class MemoryService:
         memory_id: str,
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
+        if_match: Sequence[str] | None = None,
     ) -> Updated:
-        """Replace text and/or metadata; re-embed only when the text really changed."""
+        """Replace text and/or metadata; re-embed only when the text really changed.
+
+        `if_match`: the versions (ETags) the change may apply to, or `*`; else
+        PreconditionFailed and nothing changes.
+        """
         self.prepare()
-        vectors, tokens, new_hash = None, 0, None
-        if text is not None:
-            new_hash = content_hash(text)
-            if new_hash != self.store.get(scope, memory_id).content_hash:
-                embedded = self.embedder.embed_document(text, scope.owner)
-                vectors, tokens = embedded.vectors, sum(embedded.token_counts)
-        computed = None if vectors is None else self._computed(vectors, tokens)
-        memory = self.store.update(
-            scope,
-            memory_id,
-            text,
-            metadata,
-            new_hash,
-            vectors,
-            events=lambda stored: memory_events.updated(stored, computed),
-        )
-        self.on_change()
-        return Updated(memory, vectors is not None, tokens)
+        new_hash = None if text is None else content_hash(text)
+        # First try: skip the embedding if the stored text is this text already. The store
+        # checks that again inside its write transaction; if another writer changed the text
+        # in between, the second try embeds it whatever is stored.
+        for skip_unchanged in (True, False):
+            vectors, tokens = None, 0
+            if text is not None:
+                unchanged = new_hash == self.store.get(scope, memory_id).content_hash
+                if not (skip_unchanged and unchanged):
+                    embedded = self.embedder.embed_document(text, scope.owner)
+                    vectors, tokens = embedded.vectors, sum(embedded.token_counts)
+            computed = None if vectors is None else self._computed(vectors, tokens)
+            try:
+                memory = self.store.update(
+                    scope, memory_id, text, metadata, new_hash, vectors,
+                    events=lambda stored, computed=computed: memory_events.updated(
+                        stored, computed
+                    ),
+                    if_match=if_match,
+                )  # fmt: skip
+            except TextChanged:
+                continue
+            self.on_change()
+            return Updated(memory, vectors is not None, tokens)
+        raise AssertionError("unreachable: the second try always has vectors")
 
     def search(
         self,
@@ -313,9 +326,9 @@ class MemoryService:
         """The caller's own counts: this workspace and every workspace of its owner."""
         return owner_stats(self.store.db, scope)
 
-    def delete(self, scope: Scope, memory_id: str) -> None:
-        """Delete one memory of the scope."""
-        self.store.delete(scope, memory_id, events=self._deleted_events(scope))
+    def delete(self, scope: Scope, memory_id: str, if_match: Sequence[str] | None = None) -> None:
+        """Delete one memory of the scope (only at one of the versions `if_match` names)."""
+        self.store.delete(scope, memory_id, events=self._deleted_events(scope), if_match=if_match)
         self.on_change()
 
     def delete_all(self, scope: Scope) -> int:

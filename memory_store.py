@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +31,10 @@ class Scope:
 
 @dataclass(frozen=True)
 class Memory:
-    """One stored memory; `embedding` is filled only when asked for."""
+    """One stored memory; `embedding` is filled only when asked for.
+
+    `etag` is its version as an HTTP entity tag: it changes whenever the memory does.
+    """
 
     id: str
     text: str
@@ -39,6 +43,13 @@ class Memory:
     created_at: str
     updated_at: str
     embedding: list[float] | None = None
+    etag: str = ""
+
+
+def memory_etag(rowid: int, updated_at: str, content_hash: str, metadata_json: str) -> str:
+    """A strong entity tag for one version of a memory (a re-created id gets new ones)."""
+    version = f"{rowid}|{updated_at}|{content_hash}|{metadata_json}".encode()
+    return '"' + hashlib.sha256(version).hexdigest()[:24] + '"'
 
 
 class MemoryNotFound(LookupError):
@@ -47,6 +58,18 @@ class MemoryNotFound(LookupError):
 
 class MemoryExists(Exception):
     """A memory with that id already exists in that scope."""
+
+
+class PreconditionFailed(Exception):
+    """The memory is not at the version the client named (If-Match); nothing was changed."""
+
+    def __init__(self, memory_id: str, current_etag: str) -> None:
+        super().__init__(memory_id)
+        self.current_etag = current_etag
+
+
+class TextChanged(Exception):
+    """An update without new vectors found the text changed since it was checked: re-embed."""
 
 
 class EmbeddingModelMismatch(RuntimeError):
@@ -188,7 +211,11 @@ class MemoryStore:
         scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
         self.keywords.write(conn, scope_id, cursor.lastrowid, counts, length)
         self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
-        return Memory(item.id, item.text, item.metadata, item.content_hash, created_at, updated_at)
+        etag = memory_etag(cursor.lastrowid, updated_at, item.content_hash, _dump(item.metadata))
+        return Memory(
+            item.id, item.text, item.metadata, item.content_hash, created_at, updated_at,
+            etag=etag,
+        )  # fmt: skip
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """The memory with this id in this scope; raise MemoryNotFound otherwise."""
@@ -220,10 +247,19 @@ class MemoryStore:
         content_hash: str | None = None,
         vectors: np.ndarray | None = None,
         events: Callable[[Memory], list[Any]] | None = None,
+        if_match: Sequence[str] | None = None,
     ) -> Memory:
-        """Change text and/or metadata (and the vectors with the text) in one transaction."""
+        """Change text and/or metadata (and the vectors with the text) in one transaction.
+
+        A new text without `vectors` is taken only if the stored text still has
+        `content_hash` (else TextChanged: the caller embeds it); `if_match` names the
+        versions the change may apply to (else PreconditionFailed).
+        """
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
+            _check_version(row, if_match)
+            if text is not None and vectors is None and row["content_hash"] != content_hash:
+                raise TextChanged(memory_id)  # another writer changed it after the check
             text = row["text"] if text is None else text
             content_hash = row["content_hash"] if content_hash is None else content_hash
             metadata = json.loads(row["metadata"]) if metadata is None else metadata
@@ -237,7 +273,10 @@ class MemoryStore:
                 self._reindex_words(conn, scope, row["rowid"], row["text"], text)
             if vectors is not None:
                 self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
-            memory = Memory(memory_id, text, metadata, content_hash, row["created_at"], now)
+            etag = memory_etag(row["rowid"], now, content_hash, _dump(metadata))
+            memory = Memory(
+                memory_id, text, metadata, content_hash, row["created_at"], now, etag=etag
+            )
             self._emit(conn, scope, events, memory)
         return memory
 
@@ -246,10 +285,12 @@ class MemoryStore:
         scope: Scope,
         memory_id: str,
         events: Callable[[str], list[Any]] | None = None,
+        if_match: Sequence[str] | None = None,
     ) -> None:
         """Delete one memory and its vectors; raise MemoryNotFound if it is not there."""
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
+            _check_version(row, if_match)
             scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
             self.keywords.delete(conn, scope_id, row["rowid"], row["text"])
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
@@ -421,6 +462,15 @@ def _dump(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
 
 
+def _check_version(row: Any, if_match: Sequence[str] | None) -> None:
+    """Raise PreconditionFailed unless the row is at one of the versions (or `*`) named."""
+    if if_match is None:
+        return
+    etag = memory_etag(row["rowid"], row["updated_at"], row["content_hash"], row["metadata"])
+    if "*" not in if_match and etag not in if_match:
+        raise PreconditionFailed(row["id"], etag)
+
+
 def memory_from_row(row: Any, embedding: list[float] | None = None) -> Memory:
     """A Memory from a row selected with MEMORY_COLUMNS."""
     return Memory(
@@ -431,4 +481,5 @@ def memory_from_row(row: Any, embedding: list[float] | None = None) -> Memory:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         embedding=embedding,
+        etag=memory_etag(row["rowid"], row["updated_at"], row["content_hash"], row["metadata"]),
     )

@@ -30,6 +30,8 @@ class Operation:
     body: type[Schema] | None = None
     query: type[Schema] | None = None
     errors: tuple[int, ...] = ()
+    conditional: bool = False
+    if_match: bool = False
 
 
 def documented(
@@ -38,16 +40,21 @@ def documented(
     body: type[Schema] | None = None,
     query: type[Schema] | None = None,
     errors: Iterable[int] = (),
+    conditional: bool = False,
+    if_match: bool = False,
 ) -> Callable[[View], View]:
     """Attach the operation's facts to a view; `openapi_spec` reads them from the URL map.
 
     `body` and `query` name the schemas the view validates with; `errors` lists the
     statuses particular to this operation (authentication, quota and body errors are added
-    wherever they apply).
+    wherever they apply). `conditional`: a GET answering If-None-Match with 304; `if_match`:
+    a change guarded by If-Match (412 when the version is not the current one).
     """
 
     def attach(view: View) -> View:
-        view.openapi = Operation(dict(replies), body, query, tuple(errors))  # type: ignore[attr-defined]
+        view.openapi = Operation(  # type: ignore[attr-defined]
+            dict(replies), body, query, tuple(errors), conditional, if_match
+        )
         return view
 
     return attach

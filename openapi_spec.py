@@ -59,6 +59,8 @@ ERRORS = {
     "after Retry-After) or the key was used for another request (IDEMPOTENCY_KEY_REUSED).",
     408: "The request body did not arrive within MEMORY_API_CLIENT_TIMEOUT seconds "
     "(REQUEST_TIMEOUT); the connection is closed.",
+    412: "If-Match names no current version of the memory (PRECONDITION_FAILED): it changed "
+    "since; nothing was changed. The answer's ETag is the current version.",
     413: "The request body is larger than MEMORY_API_MAX_BODY_BYTES.",
     415: "The body is not sent as Content-Type: application/json.",
     429: "The key's hourly quota is used up (RATE_LIMITED), or two long texts of this owner "
@@ -72,12 +74,18 @@ ERRORS = {
 _ERROR_HEADERS = {
     401: ("WWW-Authenticate",),
     409: ("Retry-After",),
+    412: ("ETag",),
     429: ("Retry-After",),
     503: ("Retry-After",),
 }
 
 HEADERS = {
     "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The memory's version (a strong entity tag): send it as If-Match to "
+        "change or delete only this version.",
+        "schema": {"type": "string"},
+    },
     "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
     "WWW-Authenticate": {"description": "`Bearer realm=...`.", "schema": {"type": "string"}},
     "Idempotent-Replayed": {
@@ -300,6 +308,26 @@ def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dic
             }
         )
         errors.add(409)
+    if operation.if_match:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "description": "Apply only if the memory is at one of these versions (ETags "
+                "from a GET, or `*`); else 412 and nothing changes.",
+                "schema": {"type": "string"},
+            }
+        )
+        errors.add(412)
+    if operation.conditional:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "description": "ETags the client holds: 304 with no body if one is current.",
+                "schema": {"type": "string"},
+            }
+        )
     if parameters:
         result["parameters"] = parameters
     if operation.body is not None:
@@ -314,6 +342,11 @@ def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dic
         str(status): _reply(reply, protected, idempotent)
         for status, reply in operation.replies.items()
     }
+    if operation.conditional:
+        responses["304"] = {
+            "description": "Not modified: If-None-Match names the current version.",
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+        }
     for status in sorted(errors):
         responses[str(status)] = _error_reply(status, v1)
     result["responses"] = responses

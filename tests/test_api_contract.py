@@ -217,7 +217,8 @@ def test_schemathesis_finds_no_failure_against_a_live_server(tmp_path):
         assert status == 200
         result = subprocess.run(
             [
-                str(ST), "run", f"{server.url}/openapi.json",
+                str(ST), "--config-file", str(ROOT / "tests" / "schemathesis.toml"),
+                "run", f"{server.url}/openapi.json",
                 "--header", f"Authorization: Bearer {key}",
                 "--max-examples", EXAMPLES,
                 "--seed", seed,

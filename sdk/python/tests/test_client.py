@@ -18,6 +18,7 @@ from memory_api_client import (
     MemoryAPIError,
     MemoryClient,
     NotFoundError,
+    PreconditionFailedError,
     RateLimitError,
     ValidationError,
     verify_webhook,
@@ -80,6 +81,31 @@ def test_update_get_delete(client):
     with pytest.raises(NotFoundError) as error:
         client.get(memory_id)
     assert error.value.status == 404 and error.value.code == "NOT_FOUND"
+
+
+def test_read_modify_write_with_if_match_loses_no_update(client):
+    memory_id = client.upsert(text="groceries", metadata={"items": ["milk"]}).id
+    mine, theirs = client.get(memory_id), client.get(memory_id)
+    assert mine.etag and mine.etag == theirs.etag
+    done = client.update(
+        memory_id, metadata={"items": [*mine.metadata["items"], "eggs"]}, if_match=mine.etag
+    )
+    assert done.etag and done.etag != mine.etag
+    with pytest.raises(PreconditionFailedError) as stale:
+        client.update(
+            memory_id, metadata={"items": [*theirs.metadata["items"], "tea"]}, if_match=theirs.etag
+        )
+    assert stale.value.status == 412 and stale.value.etag == done.etag
+    fresh = client.get(memory_id)  # read again and retry: both items are kept
+    client.update(
+        memory_id, metadata={"items": [*fresh.metadata["items"], "tea"]}, if_match=fresh.etag
+    )
+    assert client.get(memory_id).metadata == {"items": ["milk", "eggs", "tea"]}
+    with pytest.raises(PreconditionFailedError):
+        client.delete(memory_id, if_match=mine.etag)
+    client.delete(memory_id, if_match=client.get(memory_id).etag)
+    with pytest.raises(NotFoundError):
+        client.get(memory_id)
 
 
 def test_list_iterate_and_delete_all(client):

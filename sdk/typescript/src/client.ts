@@ -3,6 +3,7 @@
 import { ConnectionError, MemoryAPIError, NotFoundError, RateLimitError, errorFromResponse } from "./errors.js";
 import type {
   ClientOptions,
+  Conditional,
   DeliveryAttempt,
   Memory,
   MemoryPage,
@@ -25,6 +26,8 @@ interface RequestOptions {
   query?: Record<string, string | number>;
   /** Whether sending twice does nothing twice; defaults to true for all but POST. */
   idempotent?: boolean;
+  /** Sent as If-Match: the change applies only to that version. */
+  ifMatch?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -45,7 +48,8 @@ const segment = (id: string) => encodeURIComponent(id);
  *
  * Retries 429 (honouring Retry-After up to `maxRetryWaitSeconds`) and 503 with exponential
  * backoff, and lost connections only for calls that cannot do anything twice: reads, updates,
- * deletes, searches, and creates (which send a client-generated id).
+ * deletes, searches, and creates (which send a client-generated id); not a conditional update
+ * or delete (`ifMatch`), whose retry would fail on its own first try.
  */
 export class MemoryClient {
   readonly baseUrl: string;
@@ -54,6 +58,7 @@ export class MemoryClient {
   private readonly maxRetries: number;
   private readonly maxRetryWaitSeconds: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly dispatcher?: Promise<unknown>;
 
   constructor(options: ClientOptions) {
     if (!options.baseUrl || !options.apiKey) throw new TypeError("baseUrl and apiKey are required");
@@ -64,6 +69,11 @@ export class MemoryClient {
     this.maxRetries = options.maxRetries ?? 3;
     this.maxRetryWaitSeconds = options.maxRetryWaitSeconds ?? 60;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
+    if (options.ca !== undefined) {
+      // Node's fetch is undici's: an Agent of the same package trusts the extra CA.
+      const ca = options.ca;
+      this.dispatcher = import("undici").then(({ Agent }) => new Agent({ connect: { ca } }));
+    }
   }
 
   /** Store a memory, or update the memory with this id if it exists. */
@@ -90,24 +100,36 @@ export class MemoryClient {
     }
   }
 
-  /** One memory, with its embedding. */
+  /** One memory, with its embedding and `etag` (its version, for `ifMatch`). */
   async get(id: string): Promise<Memory> {
-    return this.request<Memory>("GET", `/api/v1/memory/${segment(id)}`);
+    const { body, headers } = await this.exchange<Memory>("GET", `/api/v1/memory/${segment(id)}`);
+    const etag = headers.get("ETag");
+    return etag === null ? body : { ...body, etag };
   }
 
-  /** Change the text and/or replace the metadata of a memory. */
-  async update(id: string, changes: { text?: string; metadata?: Metadata }): Promise<UpdateResult> {
-    const found = await this.request<{ id: string; embedding_regenerated: boolean }>(
+  /**
+   * Change the text and/or replace the metadata of a memory. With `ifMatch` (a `Memory.etag`),
+   * only if it is still that version: else PreconditionFailedError, carrying the current etag.
+   */
+  async update(
+    id: string,
+    changes: { text?: string; metadata?: Metadata },
+    options: Conditional = {},
+  ): Promise<UpdateResult> {
+    const { body: found, headers } = await this.exchange<{ id: string; embedding_regenerated: boolean }>(
       "PUT",
       `/api/v1/memory/${segment(id)}`,
-      { body: changes },
+      { body: changes, ...options },
     );
-    return { id: found.id, status: "updated", embeddingRegenerated: found.embedding_regenerated };
+    const result: UpdateResult = { id: found.id, status: "updated", embeddingRegenerated: found.embedding_regenerated };
+    const etag = headers.get("ETag");
+    if (etag !== null) result.etag = etag;
+    return result;
   }
 
-  /** Delete a memory. */
-  async delete(id: string): Promise<void> {
-    await this.request("DELETE", `/api/v1/memory/${segment(id)}`);
+  /** Delete a memory (with `ifMatch`: only the version with that etag). */
+  async delete(id: string, options: Conditional = {}): Promise<void> {
+    await this.request("DELETE", `/api/v1/memory/${segment(id)}`, options);
   }
 
   /** One page of the workspace's memories, newest first. */
@@ -200,17 +222,36 @@ export class MemoryClient {
 
   /** Send, retrying what is safe to retry; resolve to the JSON body or reject with a typed error. */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const safe = options.idempotent ?? method !== "POST";
+    return (await this.exchange<T>(method, path, options)).body;
+  }
+
+  /** `request`, with the answer's headers too. */
+  private async exchange<T>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<{ body: T; headers: Headers }> {
+    // A conditional change is not safe to resend: if a lost answer hid its success, the
+    // retry would get 412.
+    const safe = (options.idempotent ?? method !== "POST") && options.ifMatch === undefined;
     const url = new URL(this.baseUrl + path);
     for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, String(value));
     const headers: Record<string, string> = { ...this.headers };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    if (options.ifMatch !== undefined) headers["If-Match"] = options.ifMatch;
+    const dispatcher = await this.dispatcher;
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.maxRetries;
       let response: Response;
       try {
-        const init: RequestInit = { method, headers, redirect: "manual", signal: AbortSignal.timeout(this.timeoutMs) };
+        const init: RequestInit & { dispatcher?: unknown } = {
+          method,
+          headers,
+          redirect: "manual",
+          signal: AbortSignal.timeout(this.timeoutMs),
+        };
         if (options.body !== undefined) init.body = JSON.stringify(options.body);
+        if (dispatcher !== undefined) init.dispatcher = dispatcher;
         response = await this.fetchImpl(url, init);
       } catch (cause) {
         if (safe && !last) {
@@ -221,10 +262,15 @@ export class MemoryClient {
       }
       const text = await response.text();
       const body: unknown = text ? JSON.parse(text) : undefined;
-      if (response.ok) return body as T;
-      const error = errorFromResponse(response.status, body, response.headers.get("Retry-After"));
+      if (response.ok) return { body: body as T, headers: response.headers };
+      const error = errorFromResponse(
+        response.status,
+        body,
+        response.headers.get("Retry-After"),
+        response.headers.get("ETag"),
+      );
       if (error instanceof NotFoundError && method === "DELETE" && attempt > 0) {
-        return undefined as T; // an earlier attempt deleted it; its answer was lost
+        return { body: undefined as T, headers: response.headers }; // deleted by an earlier attempt
       }
       if (RETRY_STATUSES.has(response.status) && !last) {
         const waitSeconds = error instanceof RateLimitError ? error.retryAfter : backoffMs(attempt) / 1000;

@@ -32,6 +32,16 @@ export class ServiceUnavailableError extends MemoryAPIError {}
 /** The server could not be reached, or did not answer in time. */
 export class ConnectionError extends MemoryAPIError {}
 
+/** 412: the memory changed since the version given as `ifMatch`; `etag` is its current one. */
+export class PreconditionFailedError extends MemoryAPIError {
+  readonly etag: string | null;
+
+  constructor(message: string, etag: string | null, status: number, code: string, details: Record<string, unknown>) {
+    super(message, status, code, details);
+    this.etag = etag;
+  }
+}
+
 /** 429: the key's quota is used up; `retryAfter` says for how many seconds. */
 export class RateLimitError extends MemoryAPIError {
   readonly retryAfter: number;
@@ -53,7 +63,12 @@ const BY_STATUS: Record<number, typeof MemoryAPIError> = {
 };
 
 /** The typed error for an error answer of the server. */
-export function errorFromResponse(status: number, body: unknown, retryAfter: string | null): MemoryAPIError {
+export function errorFromResponse(
+  status: number,
+  body: unknown,
+  retryAfter: string | null,
+  etag: string | null = null,
+): MemoryAPIError {
   const found = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
   const message = typeof found.message === "string" ? found.message : `HTTP ${status}`;
   const code = typeof found.error === "string" ? found.error : "";
@@ -62,6 +77,7 @@ export function errorFromResponse(status: number, body: unknown, retryAfter: str
     const seconds = Number(found.retry_after ?? retryAfter ?? 1);
     return new RateLimitError(message, Number.isFinite(seconds) ? seconds : 1, status, code, details);
   }
+  if (status === 412) return new PreconditionFailedError(message, etag, status, code, details);
   const ErrorClass = BY_STATUS[status] ?? MemoryAPIError;
   return new ErrorClass(message, status, code, details);
 }

@@ -7,6 +7,7 @@ export {
   ConnectionError,
   MemoryAPIError,
   NotFoundError,
+  PreconditionFailedError,
   RateLimitError,
   ServiceUnavailableError,
   ValidationError,

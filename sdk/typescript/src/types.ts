@@ -10,6 +10,8 @@ export interface Memory {
   updated_at: string;
   /** Filled by `get` only. */
   embedding?: number[];
+  /** Its version (the ETag header), filled by `get`: pass it as `ifMatch` to change only it. */
+  etag?: string;
 }
 
 export interface UpsertInput {
@@ -33,6 +35,13 @@ export interface UpdateResult {
   id: string;
   status: "updated";
   embeddingRegenerated: boolean;
+  /** The memory's new version. */
+  etag?: string;
+}
+
+/** A change that applies only to the version read (`Memory.etag`), else PreconditionFailedError. */
+export interface Conditional {
+  ifMatch?: string;
 }
 
 export interface MemoryPage {
@@ -133,4 +142,9 @@ export interface ClientOptions {
   maxRetryWaitSeconds?: number;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * The CA certificate(s), PEM, that signed an https server's certificate, e.g. a LAN CA:
+   * `readFileSync("lan-ca.pem", "utf8")`. Trusted besides the system's CAs (Node.js only).
+   */
+  ca?: string;
 }

@@ -14,6 +14,7 @@ import {
   MemoryAPIError,
   MemoryClient,
   NotFoundError,
+  PreconditionFailedError,
   RateLimitError,
   ValidationError,
   verifyWebhook,
@@ -92,6 +93,27 @@ describe("memories", () => {
     await assert.rejects(memories.get(ids[4]), NotFoundError);
     await assert.rejects(memories.deleteAll({ confirm: false }), TypeError);
     assert.equal(await memories.deleteAll({ confirm: true }), 4);
+  });
+
+  test("read-modify-write with ifMatch loses no update", async () => {
+    const memories = client();
+    const { id } = await memories.upsert({ text: "groceries", metadata: { items: ["milk"] } });
+    const mine = await memories.get(id);
+    const theirs = await memories.get(id);
+    assert.ok(mine.etag && mine.etag === theirs.etag);
+    const items = (m: typeof mine) => m.metadata.items as string[];
+    const done = await memories.update(id, { metadata: { items: [...items(mine), "eggs"] } }, { ifMatch: mine.etag });
+    assert.ok(done.etag && done.etag !== mine.etag);
+    await assert.rejects(
+      memories.update(id, { metadata: { items: [...items(theirs), "tea"] } }, { ifMatch: theirs.etag }),
+      (error: unknown) => error instanceof PreconditionFailedError && error.status === 412 && error.etag === done.etag,
+    );
+    const fresh = await memories.get(id);
+    await memories.update(id, { metadata: { items: [...items(fresh), "tea"] } }, { ifMatch: fresh.etag });
+    assert.deepEqual((await memories.get(id)).metadata, { items: ["milk", "eggs", "tea"] });
+    await assert.rejects(memories.delete(id, { ifMatch: mine.etag }), PreconditionFailedError);
+    await memories.delete(id, { ifMatch: (await memories.get(id)).etag });
+    await assert.rejects(memories.get(id), NotFoundError);
   });
 
   test("search with modes, threshold and filters", async () => {

@@ -31,7 +31,10 @@ class MemoryClient:
 
     Retries 429 (honouring Retry-After up to `max_retry_wait` seconds) and 503 with
     exponential backoff, and connection failures only for calls that cannot do anything twice:
-    reads, updates, deletes, searches, and creates (which send a client-generated id).
+    reads, updates, deletes, searches, and creates (which send a client-generated id); not a
+    conditional update or delete (`if_match`), whose retry would fail on its own first try.
+
+    `ca_bundle`: a PEM file of the CA that signed a LAN server's certificate (https URLs).
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class MemoryClient:
         timeout: float = 30.0,
         max_retries: int = 3,
         max_retry_wait: float = 60.0,
+        ca_bundle: str | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("MEMORY_API_URL")
         api_key = api_key or os.environ.get("MEMORY_API_KEY")
@@ -52,6 +56,8 @@ class MemoryClient:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self._session = requests.Session()
+        if ca_bundle:
+            self._session.verify = ca_bundle
         self._session.headers["Authorization"] = f"Bearer {api_key}"
         self._session.headers["User-Agent"] = "memory-api-client-python/0.1.0"
         if workspace_id:
@@ -92,23 +98,33 @@ class MemoryClient:
         )
 
     def get(self, id: str) -> Memory:
-        """One memory, with its embedding."""
-        return Memory.from_json(self._request("GET", f"/api/v1/memory/{_segment(id)}"))
+        """One memory, with its embedding and `etag` (its version, for `if_match`)."""
+        found, headers = self._exchange("GET", f"/api/v1/memory/{_segment(id)}")
+        return Memory.from_json(found, headers.get("ETag"))
 
     def update(
         self,
         id: str,
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
+        if_match: str | None = None,
     ) -> UpdateResult:
-        """Change the text and/or replace the metadata of a memory."""
-        body = {k: v for k, v in (("text", text), ("metadata", metadata)) if v is not None}
-        found = self._request("PUT", f"/api/v1/memory/{_segment(id)}", json=body)
-        return UpdateResult(found["id"], found["status"], found["embedding_regenerated"])
+        """Change the text and/or replace the metadata of a memory.
 
-    def delete(self, id: str) -> None:
-        """Delete a memory."""
-        self._request("DELETE", f"/api/v1/memory/{_segment(id)}")
+        `if_match`: the `etag` of the version read; if the memory changed since, nothing
+        changes and PreconditionFailedError carries the current etag.
+        """
+        body = {k: v for k, v in (("text", text), ("metadata", metadata)) if v is not None}
+        found, headers = self._exchange(
+            "PUT", f"/api/v1/memory/{_segment(id)}", json=body, if_match=if_match
+        )
+        return UpdateResult(
+            found["id"], found["status"], found["embedding_regenerated"], headers.get("ETag")
+        )
+
+    def delete(self, id: str, if_match: str | None = None) -> None:
+        """Delete a memory (with `if_match`: only the version with that etag)."""
+        self._exchange("DELETE", f"/api/v1/memory/{_segment(id)}", if_match=if_match)
 
     def list(self, page: int = 1, limit: int = 50) -> MemoryPage:
         """One page of the workspace's memories, newest first."""
@@ -236,8 +252,23 @@ class MemoryClient:
         idempotent: bool | None = None,
     ) -> Any:
         """Send, retrying what is safe to retry; return the JSON body or raise a typed error."""
-        # GET, PUT, PATCH and DELETE do the same thing twice; POSTs say whether they do.
+        return self._exchange(method, path, json, params, idempotent)[0]
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        if_match: str | None = None,
+    ) -> tuple[Any, Any]:
+        """`_request`, returning the answer's headers too."""
+        # GET, PUT, PATCH and DELETE do the same thing twice; POSTs say whether they do. A
+        # conditional change is not: if a lost answer hid its success, a retry gets 412.
         safe = method != "POST" if idempotent is None else idempotent
+        safe = safe and if_match is None
+        extra = {"If-Match": if_match} if if_match is not None else None
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
@@ -246,6 +277,7 @@ class MemoryClient:
                     self.base_url + path,
                     json=json,
                     params=params,
+                    headers=extra,
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
@@ -255,12 +287,15 @@ class MemoryClient:
                     continue
                 raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from exc
             if response.status_code < 400:
-                return response.json() if response.content else None
+                return (response.json() if response.content else None), response.headers
             error = error_from_response(
-                response.status_code, _json(response), response.headers.get("Retry-After")
+                response.status_code,
+                _json(response),
+                response.headers.get("Retry-After"),
+                response.headers.get("ETag"),
             )
             if isinstance(error, NotFoundError) and method == "DELETE" and attempt > 0:
-                return None  # an earlier attempt deleted it; its answer was lost
+                return None, response.headers  # an earlier attempt deleted it; answer lost
             if response.status_code in RETRY_STATUSES and not last:
                 wait = getattr(error, "retry_after", None) or _backoff(attempt)
                 if wait <= self.max_retry_wait:

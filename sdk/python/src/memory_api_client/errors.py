@@ -42,6 +42,17 @@ class ConflictError(MemoryAPIError):
     """409: the id already exists (or a limit of the workspace is reached)."""
 
 
+class PreconditionFailedError(MemoryAPIError):
+    """412: the memory changed since the version given as `if_match`; nothing was changed.
+
+    `etag` is its current version: read it again, then retry with that.
+    """
+
+    def __init__(self, message: str, etag: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.etag = etag
+
+
 class RateLimitError(MemoryAPIError):
     """429: the key's quota is used up; `retry_after` says for how many seconds."""
 
@@ -69,7 +80,9 @@ _BY_STATUS: dict[int, type[MemoryAPIError]] = {
 }
 
 
-def error_from_response(status: int, body: Any, retry_after: str | None) -> MemoryAPIError:
+def error_from_response(
+    status: int, body: Any, retry_after: str | None, etag: str | None = None
+) -> MemoryAPIError:
     """The typed error for an error answer of the server."""
     body = body if isinstance(body, dict) else {}
     message = str(body.get("message") or f"HTTP {status}")
@@ -77,4 +90,6 @@ def error_from_response(status: int, body: Any, retry_after: str | None) -> Memo
     if status == 429:
         seconds = body.get("retry_after", retry_after)
         return RateLimitError(message, retry_after=int(seconds or 1), **fields)
+    if status == 412:
+        return PreconditionFailedError(message, etag=etag, **fields)
     return _BY_STATUS.get(status, MemoryAPIError)(message, **fields)

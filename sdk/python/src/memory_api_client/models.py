@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Memory:
-    """A stored memory; `embedding` is filled by `get` only."""
+    """A stored memory; `embedding` and `etag` (its version) are filled by `get` only."""
 
     id: str
     text: str
@@ -16,10 +16,11 @@ class Memory:
     created_at: str
     updated_at: str
     embedding: list[float] | None = None
+    etag: str | None = None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Memory:
-        """Build from the server's JSON."""
+    def from_json(cls, data: dict[str, Any], etag: str | None = None) -> Memory:
+        """Build from the server's JSON (and the ETag header it came with)."""
         return cls(
             id=data["id"],
             text=data["text"],
@@ -27,6 +28,7 @@ class Memory:
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             embedding=data.get("embedding"),
+            etag=etag,
         )
 
 
@@ -43,11 +45,12 @@ class UpsertResult:
 
 @dataclass(frozen=True)
 class UpdateResult:
-    """What `update` did."""
+    """What `update` did; `etag` is the memory's new version."""
 
     id: str
     status: str
     embedding_regenerated: bool
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
