@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask, g, request
 
 import api_docs
@@ -16,7 +17,7 @@ from api_keys import KeyStore
 from app_services import Services
 from auth import authenticate
 from cli import backup, export, import_memories, keys_cli, reembed, stats
-from database import Database
+from database import Database, DatabaseUnusable
 from embeddings import get_embedder
 from errors import register_error_handlers
 from idempotency_store import IdempotencyStore
@@ -45,8 +46,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep `success` before `data`, `error` before `message`
     app.json.ensure_ascii = False
 
-    db = Database(app.config["DATABASE"])
-    db.migrate()
+    db = Database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
+    try:
+        db.migrate()
+    except DatabaseUnusable as exc:
+        # A ClickException: the flask CLI prints its one line, and gunicorn's master has
+        # already refused to start with the same sentence (gunicorn.conf.py).
+        raise click.ClickException(f"Cannot start: {exc}") from exc
     webhooks = WebhookStore(db)
     activity = Activity()
     policy = NetworkPolicy(

@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 import reembed as reembedding
 from api_keys import DEFAULT_OWNER, KeyNotFound
 from app_services import services
+from embeddings import ModelLoadError
 from schemas import ImportRecordSchema
 from settings import TIERS
 from storage_stats import database_stats
@@ -79,6 +80,7 @@ def backup(path: Path) -> None:
         raise click.BadParameter("PATH is the live database itself; pick another file")
     started = time.perf_counter()
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         db.backup(path)
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -141,18 +143,25 @@ def import_memories(file: click.utils.LazyFile) -> None:
         try:
             batch.append(schema.load(json.loads(line)))
         except (ValueError, ValidationError) as exc:
+            if batch:  # what the message promises: every line before this one is in
+                totals.update(services().memories.import_records(batch))
             raise click.ClickException(
-                f"line {number}: {exc}. Lines before it are imported; fix it and run again."
+                f"line {number}: {exc}. The {number - 1:,} lines before it are imported "
+                f"({_summary(totals)}); fix it and run again (it skips what is in already)."
             ) from exc
         if len(batch) == IMPORT_BATCH:
             totals.update(services().memories.import_records(batch))
             batch = []
     if batch:
         totals.update(services().memories.import_records(batch))
-    click.echo(
-        f"Imported {sum(totals[k] for k in ('created', 'updated', 'unchanged')):,} memories: "
-        f"{totals['created']:,} created, {totals['updated']:,} updated, "
-        f"{totals['unchanged']:,} unchanged; {totals['embedded']:,} embedded here."
+    click.echo(f"Imported {_summary(totals)}.")
+
+
+def _summary(totals: Counter) -> str:
+    done = sum(totals[k] for k in ("created", "updated", "unchanged"))
+    return (
+        f"{done:,} memories: {totals['created']:,} created, {totals['updated']:,} updated, "
+        f"{totals['unchanged']:,} unchanged; {totals['embedded']:,} embedded here"
     )
 
 
@@ -163,7 +172,10 @@ def reembed() -> None:
     found = services()
     embedder = found.memories.embedder
     click.echo(f"Loading {embedder.identity} ({embedder.backend})...", err=True)
-    embedder.load()
+    try:
+        embedder.load()
+    except ModelLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
     plan = reembedding.plan(found.db, embedder)
     if not plan.needed:
         click.echo(f"Nothing to do: the vectors already come from {embedder.identity}.")

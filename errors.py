@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from database import StorageFull
 from embedding_turns import EmbeddingBusy
 from embeddings import ModelLoadError
 from memory_service import InvalidEmbedding, StartupError
@@ -104,6 +105,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ModelChanged, _unavailable)
     app.register_error_handler(EmbeddingBusy, _embedding_busy)
     app.register_error_handler(PreconditionFailed, _precondition_failed)
+    app.register_error_handler(StorageFull, _storage_full)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -150,6 +152,15 @@ def _invalid_embedding(exc: InvalidEmbedding) -> Response:
     # In a batch: name the item, as marshmallow does for the other fields of an item.
     details = {"fields": {"memories": {str(exc.index): {"embedding": [str(exc)]}}}}
     return error_response(invalid_request("Invalid field: memories", details))
+
+
+def _storage_full(exc: StorageFull) -> Response:
+    # The write was rolled back: nothing changed. 507 says it is the server's storage.
+    message = (
+        "The server's storage is full (its disk, or MEMORY_API_MAX_DATABASE_BYTES): nothing "
+        "was stored or changed; retry once space is freed"
+    )
+    return error_response(APIError(507, "STORAGE_FULL", message))
 
 
 def _precondition_failed(exc: PreconditionFailed) -> Response:

@@ -31,7 +31,19 @@ preload_app = False
 
 
 def on_starting(server):
-    """In the master: refuse a deployment whose quotas would silently multiply."""
+    """In the master: refuse a database that cannot be used, or quotas that would multiply.
+
+    The schema is migrated here, once, before any worker starts (a long migration would
+    otherwise keep the other workers waiting for the write lock); the connection is closed
+    before the fork.
+    """
+    from database import Database, DatabaseUnusable
+
+    try:
+        Database(_settings["DATABASE"], _settings["MAX_DATABASE_BYTES"]).migrate()
+    except DatabaseUnusable as exc:
+        server.log.error("Cannot start: %s", exc)
+        sys.exit(1)
     storage = _settings["RATELIMIT_STORAGE"]
     count = server.cfg.workers  # the effective value, even if -w overrode the setting
     if count > 1 and is_per_process(storage):

@@ -14,7 +14,9 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 @documented(
     {
-        200: Reply("Ready: the database answers and the model is loaded.", HealthSchema),
+        200: Reply(
+            "Ready: the database answers and has room, and the model is loaded.", HealthSchema
+        ),
         503: Reply("Not ready yet, or broken: `error` says why.", HealthSchema),
     }
 )
@@ -24,6 +26,15 @@ def health() -> tuple[Response, int]:
     try:
         version = found.db.connection().execute("PRAGMA user_version").fetchone()[0]
         database = {"ready": True, "schema_version": version}
+        space = found.db.space()
+        database |= {k: space[k] for k in ("free_bytes", "used_bytes", "max_bytes")}
+        if space["full"]:
+            database |= {
+                "ready": False,
+                "error": "storage full: the disk holding the database has "
+                f"{space['free_bytes']:,} bytes free, or a write just found no room "
+                "(MEMORY_API_MAX_DATABASE_BYTES); writes are refused with 507",
+            }
     except Exception as exc:  # any failure to read is exactly what health must report
         database = {"ready": False, "error": str(exc)}
     memories = found.memories

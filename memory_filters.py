@@ -55,13 +55,55 @@ class Filters:
                 params.append(bound)
         for key, values in self.metadata.items():
             # Keys are checked to hold no '"' or '\\', so the quoted JSON path is exact.
-            path = f'$."{key}"'
-            placeholders = ", ".join("?" for _ in values)
-            clauses.append(f"json_extract(m.metadata, ?) IN ({placeholders})")
-            params += [path, *values]
+            clause, found = _metadata_clause(f'$."{key}"', values)
+            clauses.append(clause)
+            params += found
         return " AND ".join(clauses), params
 
     @property
     def active(self) -> bool:
         """Whether any condition is set."""
         return self != Filters()
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _metadata_clause(path: str, values: tuple[Scalar, ...]) -> tuple[str, list[Any]]:
+    """The memory's value at `path` is one of `values`, compared as JSON values.
+
+    JSON's true is not the number 1 (SQLite reads both as 1), and a number is compared as
+    SQLite reads the stored one: integers beyond 64 bits as floating point.
+    """
+    texts = [v for v in values if isinstance(v, str)]
+    numbers = [_as_sqlite_number(v) for v in values if isinstance(v, int | float)
+               and not isinstance(v, bool)]  # fmt: skip
+    booleans = sorted({"true" if v else "false" for v in values if isinstance(v, bool)})
+    alternatives, params = [], []
+    if texts:
+        marks = ", ".join("?" * len(texts))
+        alternatives.append(
+            f"(json_type(m.metadata, ?) = 'text' AND json_extract(m.metadata, ?) IN ({marks}))"
+        )
+        params += [path, path, *texts]
+    if numbers:
+        marks = ", ".join("?" * len(numbers))
+        alternatives.append(
+            "(json_type(m.metadata, ?) IN ('integer', 'real')"
+            f" AND json_extract(m.metadata, ?) IN ({marks}))"
+        )
+        params += [path, path, *numbers]
+    if booleans:
+        alternatives.append(f"json_type(m.metadata, ?) IN ({', '.join('?' * len(booleans))})")
+        params += [path, *booleans]
+    return f"({' OR '.join(alternatives)})", params
+
+
+def _as_sqlite_number(value: int | float) -> int | float:
+    """A number SQLite can bind: past 64 bits an integer becomes a float, as stored ones do."""
+    if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+        try:
+            return float(value)
+        except OverflowError:  # beyond any float: as SQLite reads such a literal
+            return float("inf") if value > 0 else float("-inf")
+    return value

@@ -287,6 +287,10 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
 )
 
 
+class SchemaTooNew(RuntimeError):
+    """The file was written by a newer server than this one."""
+
+
 def apply(conn: Any) -> int:
     """Apply every pending migration in one write transaction; return the new version."""
     # WAL cannot be switched on inside a transaction; it is persistent once set.
@@ -295,7 +299,7 @@ def apply(conn: Any) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise RuntimeError(
+            raise SchemaTooNew(
                 f"database schema version {version} is newer than this server "
                 f"({len(MIGRATIONS)}): upgrade the server before opening this file"
             )

@@ -66,6 +66,8 @@ ERRORS = {
     429: "The key's hourly quota is used up (RATE_LIMITED), or two long texts of this owner "
     "are being embedded already (EMBEDDING_BUSY); `retry_after` and Retry-After say when to "
     "retry.",
+    507: "The server's storage is full (STORAGE_FULL): its disk, or "
+    "MEMORY_API_MAX_DATABASE_BYTES. Nothing was stored or changed.",
     503: "The model or the quota store is not available yet, the database moved to another "
     "embedding model (`flask reembed`), or the server embeds as many long texts as it runs at "
     "once (EMBEDDING_BUSY, with Retry-After).",
@@ -148,7 +150,7 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
         spec.path(
             path=path,
             operations={
-                method.lower(): _operation(rule.endpoint, view, operation, path)
+                method.lower(): _operation(rule.endpoint, view, operation, path, method)
                 for method in methods
             },
         )
@@ -264,7 +266,9 @@ def _schema_level_rules(
                 )
 
 
-def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dict[str, Any]:
+def _operation(
+    endpoint: str, view: Any, operation: Operation, path: str, method: str
+) -> dict[str, Any]:
     """One operation: its parameters, body and every answer it can give, errors included."""
     blueprint = endpoint.split(".")[0]
     v1 = path.startswith("/v1/")
@@ -292,6 +296,8 @@ def _operation(endpoint: str, view: Any, operation: Operation, path: str) -> dic
             }
         )
         errors |= {400, 401, 429, 503}
+        if method != "GET" and not endpoint.endswith("search_memories"):
+            errors.add(507)  # it writes: a full disk refuses it
     else:
         result["security"] = []
     if idempotent:

@@ -8,8 +8,9 @@ import time
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
 
-from errors import APIError, error_response
+from errors import APIError, error_response, invalid_request
 from http_input import request_json
 from schemas import MAX_BATCH
 
@@ -101,10 +102,19 @@ def _quota_headers(response: Response) -> Response:
 
 
 def _too_many_requests(exc: RateLimitExceeded) -> Response:
-    window = _window()
-    # With a moving window, `reset` is when the oldest counted request leaves the window:
-    # exactly when this key's next request will succeed.
-    retry_after = max(1, math.ceil(window[2] - time.time())) if window else 1
+    request_limit = current_app.extensions["rate_limiter"].current_limit
+    cost = _request_cost()
+    if request_limit is not None and cost > request_limit.limit.amount:
+        # No wait would let it through: the batch is bigger than the whole quota.
+        amount, period = request_limit.limit.amount, request_limit.limit.get_expiry()
+        return error_response(
+            invalid_request(
+                f"This batch costs {cost} requests, more than this key's whole quota "
+                f"({amount} per {period} s): send at most {amount} memories per batch",
+                {"fields": {"memories": [f"At most {amount} for this key's quota."]}},
+            )
+        )
+    retry_after = max(1, math.ceil(_seconds_until_room(cost)))
     error = APIError(
         429,
         "RATE_LIMITED",
@@ -113,6 +123,35 @@ def _too_many_requests(exc: RateLimitExceeded) -> Response:
         headers={RETRY_AFTER: str(retry_after)},
     )
     return error_response(error)
+
+
+def _seconds_until_room(cost: int) -> float:
+    """Seconds until this key's quota has room for a request costing `cost`.
+
+    The moving window keeps every counted request's time, newest first; a request of cost k
+    fits once the entry k places from the limit has left the window (limits' own test in
+    `acquire_entry`). The window's reset (its oldest entry) is only right for cost 1.
+    """
+    limiter = current_app.extensions["rate_limiter"]
+    request_limit = limiter.current_limit
+    if request_limit is None:
+        return 1.0
+    amount, expiry = request_limit.limit.amount, request_limit.limit.get_expiry()
+    entered = _entry_time(limiter.storage, request_limit.key, amount - cost)
+    if entered is None:  # a storage whose entries cannot be read: the whole window is safe
+        return float(expiry)
+    return entered + expiry - time.time()
+
+
+def _entry_time(storage: object, key: str, index: int) -> float | None:
+    """When the index-th newest counted request of `key` was made (memory and Redis)."""
+    if isinstance(storage, MemoryStorage):
+        entries = storage.events.get(key, [])
+        return entries[index].atime if index < len(entries) else time.time()
+    if isinstance(storage, RedisStorage):
+        found = storage.get_connection(readonly=True).lindex(storage.prefixed_key(key), index)
+        return float(found) if found is not None else time.time()
+    return None
 
 
 def _storage_unavailable(exc: StorageError) -> Response:

@@ -282,6 +282,11 @@ class DeliveryListSchema(Schema):
 class _DatabaseHealthSchema(Schema):
     ready = fields.Boolean(required=True)
     schema_version = fields.Integer()
+    free_bytes = fields.Integer(metadata={"description": "Free space on its disk."})
+    used_bytes = fields.Integer(metadata={"description": "The file and its WAL."})
+    max_bytes = fields.Integer(
+        allow_none=True, metadata={"description": "MEMORY_API_MAX_DATABASE_BYTES, if set."}
+    )
     error = fields.String()
 
 

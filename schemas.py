@@ -129,6 +129,10 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(int(value), attr, data, **kwargs)
 
 
+BEFORE_ALL_TIMES = "0000-00-00T00:00:00.000Z"
+AFTER_ALL_TIMES = "9999-99-99T99:99:99.999Z"
+
+
 class UtcTimestamp(fields.Field):
     """An ISO 8601 date-time (naive ones are UTC), as the store's sortable UTC text."""
 
@@ -141,7 +145,12 @@ class UtcTimestamp(fields.Field):
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00+14:00 is in year 0, 9999-12-31T23:59-14:00 in year 10000:
+            # before or after every time a memory can have, as text that sorts so.
+            return BEFORE_ALL_TIMES if moment.year == 1 else AFTER_ALL_TIMES
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -108,6 +108,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of the SQLite file holding memories, vectors and keys (created if missing).",
     ),
     Setting(
+        "MEMORY_API_MAX_DATABASE_BYTES",
+        "MAX_DATABASE_BYTES",
+        None,
+        _positive_int,
+        "The largest the database file may grow, in bytes (empty: as large as the disk "
+        "allows). A write past it is refused with 507, as on a full disk.",
+    ),
+    Setting(
         "MEMORY_API_BIND",
         "BIND",
         "127.0.0.1:8000",

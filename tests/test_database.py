@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import migrations
-from database import Database
+from database import Database, DatabaseUnusable
 
 
 @pytest.fixture
@@ -39,8 +39,19 @@ def test_migrations_set_user_version_and_are_idempotent(db):
 def test_a_database_from_a_newer_server_is_refused(db):
     with db.transaction() as conn:
         conn.execute("PRAGMA user_version = 999")
-    with pytest.raises(RuntimeError, match="newer than this server"):
+    with pytest.raises(DatabaseUnusable, match="newer than this server"):
         db.migrate()
+
+
+def test_files_that_cannot_be_used_are_named_with_the_reason(tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not SQLite, just a text file that is long enough" * 100)
+    with pytest.raises(DatabaseUnusable, match="is not a SQLite database, or is damaged"):
+        Database(garbage).migrate()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    with pytest.raises(DatabaseUnusable, match="cannot create the folder"):
+        Database(blocker / "memory.db").migrate()
 
 
 def test_a_failed_transaction_rolls_back(db):

@@ -144,3 +144,25 @@ def test_a_bad_line_is_named_and_stops_the_import(fresh, tmp_path, line):
     result = fresh.test_cli_runner().invoke(args=["import", str(path)])
     assert result.exit_code == 1 and "line 1" in result.output
     assert rows(fresh) == []
+
+
+def test_the_lines_before_a_bad_one_are_imported_as_the_message_says(fresh, tmp_path):
+    good = [
+        json.dumps(
+            {
+                "owner": "a",
+                "workspace": "w",
+                "id": f"m{i}",
+                "text": f"note {i}",
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "updated_at": "2026-01-01T00:00:00.000Z",
+            }
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "partly-bad.jsonl"
+    path.write_text("\n".join([*good, "not json", good[0]]) + "\n")
+    result = fresh.test_cli_runner().invoke(args=["import", str(path)])
+    assert result.exit_code == 1
+    assert "line 4" in result.output and "The 3 lines before it are imported" in result.output
+    assert [row[2] for row in rows(fresh)] == ["m0", "m1", "m2"]

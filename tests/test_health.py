@@ -9,9 +9,18 @@ from app import create_app
 def test_ready(client):
     response = client.get("/health")
     assert response.status_code == 200
+    database = response.json["database"]
+    assert database["free_bytes"] > 0 and database["used_bytes"] > 0
+    assert database["max_bytes"] is None
     assert response.json == {
         "status": "ok",
-        "database": {"ready": True, "schema_version": len(migrations.MIGRATIONS)},
+        "database": {
+            "ready": True,
+            "schema_version": len(migrations.MIGRATIONS),
+            "free_bytes": database["free_bytes"],
+            "used_bytes": database["used_bytes"],
+            "max_bytes": None,
+        },
         "model": {
             "ready": True,
             "name": "sentence-transformers/all-MiniLM-L6-v2",

@@ -103,7 +103,10 @@ def test_backup_refuses_to_overwrite_the_live_database(tmp_path):
     assert flask(db, "keys", "create", "--tier", "free").returncode == 0
     result = flask(db, "backup", str(db))
     assert result.returncode == 2 and "live database" in result.stderr
-    assert flask(db, "backup", str(tmp_path / "missing-dir" / "copy.db")).returncode == 1
+    (tmp_path / "a-file").write_text("where a folder should be")
+    blocked = flask(db, "backup", str(tmp_path / "a-file" / "copy.db"))
+    assert blocked.returncode == 1 and "Traceback" not in blocked.stderr
+    assert blocked.stderr.startswith("Error: cannot write")
 
 
 def test_stats_counts_the_whole_database(tmp_path, runner, client, auth, make_key):
@@ -142,3 +145,53 @@ def test_the_stats_endpoint_counts_only_the_callers_own(client, auth, make_key):
 def test_ids_that_name_endpoints_are_refused(client, auth, reserved):
     response = client.post("/api/v1/memory", json={"text": "x", "id": reserved}, headers=auth)
     assert response.status_code == 400 and "reserved" in json.dumps(response.json)
+
+
+def test_backup_into_a_folder_that_does_not_exist_yet_makes_it(tmp_path, client, auth, app):
+    add(client, auth, "kept in the backup")
+    target = tmp_path / "backups" / "2026" / "memory.db"
+    result = app.test_cli_runner().invoke(args=["backup", str(target)])
+    assert result.exit_code == 0, result.output
+    conn = open_copy(target)
+    assert conn.execute("SELECT text FROM memories").fetchall() == [("kept in the backup",)]
+    conn.close()
+
+
+def test_reembed_with_a_model_that_is_not_here_says_so_in_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "reembed"],
+        cwd=ROOT,
+        env={**os.environ, "MEMORY_API_DB": str(tmp_path / "m.db"),
+             "MEMORY_API_EMBEDDING_MODEL": str(tmp_path / "no-such-model")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("Loading ") and len(lines) == 2
+    assert lines[1].startswith("Error: cannot load embedding model")
+    assert "is not a folder on this machine" in lines[1]
+    named = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "reembed"],
+        cwd=ROOT,
+        env={**os.environ, "MEMORY_API_DB": str(tmp_path / "m.db"),
+             "MEMORY_API_EMBEDDING_MODEL": "someone/model-never-downloaded"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert named.returncode == 1 and "internet connection" not in named.stderr
+    assert "never downloads models" in named.stderr
+
+
+def test_a_first_start_prints_no_library_warnings(tmp_path):
+    """The one-time ONNX export used to print three warnings that read like errors."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "reembed"],
+        cwd=ROOT,
+        env={**os.environ, "MEMORY_API_DB": str(tmp_path / "m.db"),
+             "MEMORY_API_MODEL_CACHE": str(tmp_path / "fresh-cache")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "fresh-cache").is_dir()  # the export really ran
+    assert done.stderr.strip().splitlines() == [
+        "Loading sentence-transformers/all-MiniLM-L6-v2 (onnx)..."
+    ]

@@ -209,3 +209,49 @@ def test_redis_storage_counts_and_survives_an_outage(tmp_path, embedder):
         redis_server.start()  # an empty Redis: counting starts again
         assert client.get("/v1/memories", headers=auth).status_code == 200
         close(app)
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_waiting_the_retry_after_of_a_batch_is_enough_for_that_batch(tmp_path, embedder, backend):
+    """Retry-After used the oldest request whatever the batch size: too early for a batch."""
+    redis = RedisServer().start() if backend == "redis" else None
+    storage = redis.url if redis else "memory://"
+    app = make_app(tmp_path, {"free": "5/4second", "pro": None, "enterprise": None}, storage)
+    client, auth = (
+        app.test_client(),
+        headers(app.extensions["memory_api"].keys.create("free").plaintext),
+    )
+    try:
+        assert (
+            client.post(
+                "/api/v1/memory/batch",
+                json={"memories": [{"text": "a"}, {"text": "b"}]},
+                headers=auth,
+            ).status_code
+            == 201
+        )
+        time.sleep(0.6)
+        for i in range(3):
+            assert (
+                client.post(
+                    "/api/v1/memory", json={"text": f"single {i}"}, headers=auth
+                ).status_code
+                == 201
+            )
+        batch = {"memories": [{"text": f"batch {i}"} for i in range(4)]}
+        refused = client.post("/api/v1/memory/batch", json=batch, headers=auth)
+        assert refused.status_code == 429
+        wait = int(refused.headers["Retry-After"])
+        assert wait == refused.json["retry_after"]
+        time.sleep(wait)
+        assert client.post("/api/v1/memory/batch", json=batch, headers=auth).status_code == 201
+        too_big = client.post(
+            "/v1/memories/batch",
+            json={"memories": [{"text": str(i)} for i in range(6)]},
+            headers=auth,
+        )
+        assert too_big.status_code == 400 and "at most 5" in too_big.json["message"]
+    finally:
+        close(app)
+        if redis:
+            redis.stop()

@@ -380,3 +380,47 @@ def test_migration_7_indexes_existing_memories_per_workspace(tmp_path, monkeypat
         assert rowids.tolist() == [rowid] and scores[0] > 0
     assert KeywordIndex.search(conn, "ann", "elsewhere", ["flowerpot"])[0].size == 0
     db.close()
+
+
+def test_metadata_filters_compare_json_values_of_any_size(client, auth):
+    """Integers past 64 bits and far-off dates were 500s; true matched the number 1."""
+    flag = add(client, auth, "flag true", metadata={"n": True})
+    one = add(client, auth, "number one", metadata={"n": 1})
+    real = add(client, auth, "number one point zero", metadata={"n": 1.0})
+    text = add(client, auth, "the text one", metadata={"n": "1"})
+    big = add(client, auth, "a big number", metadata={"n": 2**63})
+    huge = add(client, auth, "a huge number", metadata={"n": 10**400})
+
+    def matching(condition) -> set[str]:
+        response = client.post(
+            "/api/v1/memory/search",
+            json={"query": "number", "limit": 100, "filters": {"metadata": {"n": condition}}},
+            headers=auth,
+        )
+        assert response.status_code == 200, response.json
+        return {r["id"] for r in response.json["results"]}
+
+    assert matching(True) == {flag}
+    assert matching(False) == set()
+    assert matching(1) == {one, real}  # JSON numbers: 1 and 1.0 are the same value
+    assert matching("1") == {text}
+    assert matching(2**63) == {big}
+    assert matching(10**400) == {huge}
+    assert matching({"in": [True, "1", 2**64]}) == {flag, text}
+
+
+@pytest.mark.parametrize(
+    ("bound", "value", "matches"),
+    [
+        ("created_after", "0001-01-01T00:00:00+14:00", True),
+        ("created_before", "0001-01-01T00:00:00+14:00", False),
+        ("updated_before", "9999-12-31T23:59:59-14:00", True),
+        ("updated_after", "9999-12-31T23:59:59-14:00", False),
+    ],
+)
+def test_dates_beyond_the_calendar_in_utc_are_before_or_after_everything(
+    client, auth, bound, value, matches
+):
+    memory_id = add(client, auth, "dated note")
+    found = ids(client, auth, "dated note", filters={bound: value})
+    assert found == ([memory_id] if matches else [])
