@@ -5,9 +5,12 @@ import sys
 from gunicorn.arbiter import Arbiter
 
 from rate_limits import is_per_process
-from settings import load_settings
+from settings import SettingsError, load_settings
 
-_settings = load_settings()
+try:
+    _settings = load_settings()
+except SettingsError as exc:
+    sys.exit(f"Cannot start: {exc}")  # one line, not a traceback of the config file
 
 # gunicorn's asyncio worker reads whole requests without a thread; then one of the app's
 # MEMORY_API_THREADS threads runs Flask (http_front.py). Slow clients cost no thread.
@@ -15,6 +18,10 @@ wsgi_app = "http_front:create_front()"
 worker_class = "http_front.FrontWorker"
 bind = _settings["BIND"]
 workers = _settings["WORKERS"]
+# TLS: with both files the server speaks only HTTPS (one alone is refused in on_starting).
+if _settings["TLS_CERT"] and _settings["TLS_KEY"]:
+    certfile = _settings["TLS_CERT"]
+    keyfile = _settings["TLS_KEY"]
 # Kept-alive connections idle this long are closed; a new connection has
 # MEMORY_API_CLIENT_TIMEOUT for its request head, then again for its body.
 keepalive = 5
@@ -39,6 +46,12 @@ def on_starting(server):
     """
     from database import Database, DatabaseUnusable
 
+    if bool(_settings["TLS_CERT"]) != bool(_settings["TLS_KEY"]):
+        server.log.error(
+            "Cannot start: set both MEMORY_API_TLS_CERT and MEMORY_API_TLS_KEY (the "
+            "certificate and its private key), or neither for plain HTTP"
+        )
+        sys.exit(1)
     try:
         Database(_settings["DATABASE"], _settings["MAX_DATABASE_BYTES"]).migrate()
     except DatabaseUnusable as exc:

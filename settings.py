@@ -123,6 +123,21 @@ SETTINGS: tuple[Setting, ...] = (
         "Address gunicorn listens on; `0.0.0.0:8000` to serve the LAN.",
     ),
     Setting(
+        "MEMORY_API_TLS_CERT",
+        "TLS_CERT",
+        None,
+        _existing_file,
+        "PEM file of the server's certificate (and intermediates). With MEMORY_API_TLS_KEY "
+        "the server speaks only HTTPS.",
+    ),
+    Setting(
+        "MEMORY_API_TLS_KEY",
+        "TLS_KEY",
+        None,
+        _existing_file,
+        "PEM file of the certificate's private key (with MEMORY_API_TLS_CERT).",
+    ),
+    Setting(
         "MEMORY_API_EMBEDDING_MODEL",
         "EMBEDDING_MODEL",
         BUNDLED_MODEL,

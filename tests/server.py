@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -27,14 +28,18 @@ def free_port() -> int:
 
 
 def request(
-    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """One HTTP request with a JSON body; returns status, headers and the parsed JSON."""
     data = None if body is None else json.dumps(body).encode()
     sent = {"Content-Type": "application/json"} if body is not None else {}
     req = urllib.request.Request(url, data=data, method=method, headers={**sent, **(headers or {})})
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urllib.request.urlopen(req, timeout=30, context=context) as response:
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
@@ -43,9 +48,13 @@ def request(
 class GunicornServer:
     """`gunicorn -c gunicorn.conf.py` exactly as `make run` starts it, on a temp database."""
 
-    def __init__(self, db_path: Path, log_path: Path, **env: str) -> None:
+    def __init__(
+        self, db_path: Path, log_path: Path, tls_ca: Path | None = None, **env: str
+    ) -> None:
+        """`tls_ca`: the server speaks HTTPS (MEMORY_API_TLS_* in `env`), signed by this CA."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
+        self.context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
         self.log_path = log_path
         self.env = loopback_only.subprocess_env(
             {
@@ -80,7 +89,7 @@ class GunicornServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
             try:
-                if request("GET", f"{self.url}/health")[0] == 200:
+                if request("GET", f"{self.url}/health", context=self.context)[0] == 200:
                     return
             except OSError:
                 pass

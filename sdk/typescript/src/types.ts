@@ -143,8 +143,8 @@ export interface ClientOptions {
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
   /**
-   * The CA certificate(s), PEM, that signed an https server's certificate, e.g. a LAN CA:
-   * `readFileSync("lan-ca.pem", "utf8")`. Trusted besides the system's CAs (Node.js only).
+   * The CA certificate(s), PEM, that signed the https server's certificate, e.g. a LAN CA:
+   * `readFileSync("lan-ca.pem", "utf8")`. This client then trusts only it (Node.js only).
    */
   ca?: string;
 }

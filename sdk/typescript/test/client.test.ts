@@ -36,6 +36,25 @@ function client(): MemoryClient {
   return new MemoryClient({ baseUrl: server.url, apiKey: server.keys.enterprise, workspaceId: `ws-${randomUUID().slice(0, 8)}` });
 }
 
+describe("TLS on the LAN", () => {
+  let tlsServer: RunningServer;
+  before(async () => {
+    tlsServer = await startServer({ tls: true });
+  });
+  after(async () => {
+    await tlsServer?.stop();
+  });
+
+  test("trusts the LAN CA given as `ca`, and refuses without it", async () => {
+    assert.match(tlsServer.url, /^https:/);
+    const trusted = new MemoryClient({ baseUrl: tlsServer.url, apiKey: tlsServer.keys.enterprise, ca: tlsServer.ca });
+    const { id } = await trusted.upsert({ text: "sent over TLS" });
+    assert.equal((await trusted.get(id)).text, "sent over TLS");
+    const untrusted = new MemoryClient({ baseUrl: tlsServer.url, apiKey: tlsServer.keys.enterprise, maxRetries: 0 });
+    await assert.rejects(untrusted.list(), ConnectionError);
+  });
+});
+
 describe("memories", () => {
   test("the seed's upsert example", async () => {
     const memories = client();

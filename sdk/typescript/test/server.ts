@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { MemoryClient } from "../src/index.js";
+
 /** The repository root (this file runs from sdk/typescript/build-test/test/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const PYTHON = process.env.PYTHON ?? join(ROOT, ".venv/bin/python");
@@ -26,13 +28,27 @@ export interface RunningServer {
   url: string;
   keys: Record<"enterprise" | "free", string>;
   stop(): Promise<void>;
+  /** With `tls`: the LAN CA (PEM) that signed the server's certificate. */
+  ca?: string;
+}
+
+/** The server README's certificate commands, as written, for 127.0.0.1: the folder. */
+function readmeCertificates(home: string): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const block = readme.split("## TLS on the LAN")[1].split("```sh\n")[1].split("```")[0];
+  execFileSync("sh", ["-e", "-c", block.replace("IP:192.168.1.20", "IP:127.0.0.1")], { cwd: home });
+  return home;
 }
 
 /** Start gunicorn exactly as `make run` does; free keys get 3 requests an hour. */
-export async function startServer(): Promise<RunningServer> {
+export async function startServer(options: { tls?: boolean } = {}): Promise<RunningServer> {
   const home = mkdtempSync(join(tmpdir(), "memory-sdk-ts-"));
   const port = await freePort();
+  const tls = options.tls
+    ? { MEMORY_API_TLS_CERT: join(readmeCertificates(home), "server.pem"), MEMORY_API_TLS_KEY: join(home, "server.key") }
+    : {};
   const env = {
+    ...tls,
     ...process.env,
     MEMORY_API_DB: join(home, "memory.db"),
     MEMORY_API_BIND: `127.0.0.1:${port}`,
@@ -58,12 +74,14 @@ export async function startServer(): Promise<RunningServer> {
     stdio: ["ignore", log, log],
     detached: true,
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const ca = options.tls ? readFileSync(join(home, "lan-ca.pem"), "utf8") : undefined;
+  const probe = ca ? new MemoryClient({ baseUrl: url, apiKey: keys.enterprise, ca, maxRetries: 0 }) : undefined;
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gunicorn exited ${child.exitCode}; see ${home}/gunicorn.log`);
     try {
-      if ((await fetch(`${url}/health`)).status === 200) break;
+      if (probe ? (await probe.request<{ status: string }>("GET", "/health")).status === "ok" : (await fetch(`${url}/health`)).status === 200) break;
     } catch {
       // not listening yet
     }
@@ -73,6 +91,7 @@ export async function startServer(): Promise<RunningServer> {
   return {
     url,
     keys,
+    ca,
     stop: () =>
       new Promise((done, fail) => {
         child.once("exit", () => {

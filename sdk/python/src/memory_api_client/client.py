@@ -34,7 +34,8 @@ class MemoryClient:
     reads, updates, deletes, searches, and creates (which send a client-generated id); not a
     conditional update or delete (`if_match`), whose retry would fail on its own first try.
 
-    `ca_bundle`: a PEM file of the CA that signed a LAN server's certificate (https URLs).
+    `ca_bundle`: a PEM file of the CA that signed the server's certificate (a LAN CA, for
+    https URLs); this client then trusts only it.
     """
 
     def __init__(
@@ -56,8 +57,9 @@ class MemoryClient:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self._session = requests.Session()
-        if ca_bundle:
-            self._session.verify = ca_bundle
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a
+        # session's verify, but not a request's.
+        self._verify: str | bool = ca_bundle or True
         self._session.headers["Authorization"] = f"Bearer {api_key}"
         self._session.headers["User-Agent"] = "memory-api-client-python/0.1.0"
         if workspace_id:
@@ -280,6 +282,7 @@ class MemoryClient:
                     headers=extra,
                     timeout=self.timeout,
                     allow_redirects=False,
+                    verify=self._verify,
                 )
             except requests.RequestException as exc:
                 if safe and not last:
