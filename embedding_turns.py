@@ -7,9 +7,9 @@ owners waiting for the model take turns in rotation. So a 50,000-character text 
 owner's embedding by about one turn, not by the 10-20 s the whole text takes.
 
 Long jobs (more than one turn) also hold a request thread for their whole time: an owner may
-run at most LONG_JOBS_PER_OWNER of them at once, and the process at most half its threads,
-so short requests always find a thread. A job over either limit is refused at once with an
-estimate of when to retry.
+run at most LONG_JOBS_PER_OWNER of them at once, and the process at most half its threads
+(at least one), so with two threads or more short requests always find one. A job over
+either limit is refused at once with an estimate of when to retry.
 """
 
 from __future__ import annotations

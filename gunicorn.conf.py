@@ -1,5 +1,6 @@
 """gunicorn settings for `make run`, read from the same MEMORY_API_* variables as the app."""
 
+import ssl
 import sys
 
 from gunicorn.arbiter import Arbiter
@@ -52,6 +53,20 @@ def on_starting(server):
             "certificate and its private key), or neither for plain HTTP"
         )
         sys.exit(1)
+    if _settings["TLS_CERT"]:
+        # Loaded here too, so a wrong or unreadable pair stops the server at once instead of
+        # failing in each worker (which then refuses to serve at all: http_front.py).
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                _settings["TLS_CERT"], _settings["TLS_KEY"]
+            )
+        except (OSError, ssl.SSLError) as exc:
+            server.log.error(
+                "Cannot start: MEMORY_API_TLS_CERT %s and MEMORY_API_TLS_KEY %s cannot be used "
+                "together: %s",
+                _settings["TLS_CERT"], _settings["TLS_KEY"], exc,
+            )  # fmt: skip
+            sys.exit(1)
     try:
         Database(_settings["DATABASE"], _settings["MAX_DATABASE_BYTES"]).migrate()
     except DatabaseUnusable as exc:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import ssl
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
@@ -47,6 +49,10 @@ class WSGIFront:
         self.client_timeout = client_timeout
         self.multiprocess = multiprocess
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="request")
+        # Bodies held in memory at once, each up to max_body_bytes: without a bound, a
+        # thousand connections sending 1 MiB each would hold a gigabyte before any thread
+        # (or authentication) saw them. Two per thread keeps the threads fed.
+        self.body_slots = asyncio.Semaphore(2 * threads)
 
     async def __call__(self, scope: Message, receive: Callable, send: Callable) -> None:
         """Serve one ASGI connection scope: lifespan or an HTTP request."""
@@ -67,6 +73,24 @@ class WSGIFront:
                 return
 
     async def _http(self, scope: Message, receive: Callable, send: Callable) -> None:
+        slot = self.body_slots if _has_body(scope, self.max_body_bytes) else None
+        if slot is not None:
+            try:
+                await asyncio.wait_for(slot.acquire(), self.client_timeout)
+            except TimeoutError:
+                await _send_error(
+                    send, scope, 503, "SERVICE_UNAVAILABLE",
+                    "The server is reading as many request bodies as it holds at once; "
+                    "retry in a moment", retry_after=1,
+                )  # fmt: skip
+                return
+        try:
+            await self._serve_read(scope, receive, send)
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _serve_read(self, scope: Message, receive: Callable, send: Callable) -> None:
         try:
             body, length = await asyncio.wait_for(
                 self._read_body(scope, receive), self.client_timeout
@@ -152,6 +176,14 @@ class _Disconnected(Exception):
     """The client went away before its request was complete."""
 
 
+def _has_body(scope: Message, max_body_bytes: int) -> bool:
+    """Whether the request sends a body this front will read (not one it refuses unread)."""
+    declared = _content_length(scope)
+    if declared is not None:
+        return 0 < declared <= max_body_bytes
+    return any(name.lower() == b"transfer-encoding" for name, _ in scope["headers"])
+
+
 def _content_length(scope: Message) -> int | None:
     for name, value in scope["headers"]:
         if name.lower() == b"content-length":
@@ -182,7 +214,14 @@ def _run(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, 
     return int(started["status"].split(" ", 1)[0]), headers, b"".join(written)
 
 
-async def _send_error(send: Callable, scope: Message, status: int, code: str, message: str) -> None:
+async def _send_error(
+    send: Callable,
+    scope: Message,
+    status: int,
+    code: str,
+    message: str,
+    retry_after: int | None = None,
+) -> None:
     """An error answered by the front itself, in the API's JSON shape; the connection closes."""
     from errors import error_body  # not at import: gunicorn's master imports this module
 
@@ -192,6 +231,8 @@ async def _send_error(send: Callable, scope: Message, status: int, code: str, me
         (b"Content-Length", str(len(body)).encode()),
         (b"Connection", b"close"),
     ]
+    if retry_after is not None:
+        headers.append((b"Retry-After", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -260,3 +301,15 @@ class FrontWorker(gasgi.ASGIWorker):
         # only this worker, so pointing that name at ours changes nothing else.
         gasgi.ASGIProtocol = DeadlineProtocol
         await super()._serve()
+
+    def _get_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context, or stop: gunicorn would log the failure and serve plain HTTP."""
+        if not self.cfg.is_ssl:
+            return None
+        from gunicorn import sock
+
+        try:
+            return sock.ssl_context(self.cfg)
+        except Exception as exc:
+            self.log.error("Cannot start: the TLS certificate or key cannot be used: %s", exc)
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from exc

@@ -85,11 +85,24 @@ class IdempotencyStore:
                 " WHERE owner = ? AND workspace = ? AND key = ?",
                 (status, body, location, scope.owner, scope.workspace, key),
             )
+            ids = list(memory_ids)
+            # Only memories still there: one deleted between the create and now would leave
+            # the key replaying a 201 for nothing (the delete trigger had nothing to forget).
             conn.executemany(
                 "INSERT OR IGNORE INTO idempotency_memories (owner, workspace, key, memory_id)"
-                " VALUES (?, ?, ?, ?)",
-                [(scope.owner, scope.workspace, key, memory_id) for memory_id in memory_ids],
+                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memories"
+                "   WHERE owner = ?1 AND workspace = ?2 AND id = ?4)",
+                [(scope.owner, scope.workspace, key, memory_id) for memory_id in ids],
             )
+            recorded = conn.execute(
+                "SELECT 1 FROM idempotency_memories WHERE owner = ? AND workspace = ? AND key = ?",
+                (scope.owner, scope.workspace, key),
+            ).fetchone()
+            if ids and not recorded:
+                conn.execute(
+                    "DELETE FROM idempotency_keys WHERE owner = ? AND workspace = ? AND key = ?",
+                    (scope.owner, scope.workspace, key),
+                )
 
     def release(self, scope: Scope, key: str) -> None:
         """Free a reservation whose request failed: a retry may run it afresh."""

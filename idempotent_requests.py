@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
 
-from flask import Response, g, make_response, request
+from flask import Response, current_app, g, make_response, request
 
 from app_services import services
 from auth import current_scope
+from database import StorageFull
 from errors import APIError, invalid_request
 from http_input import request_json
 from idempotency_store import KeyInFlight, KeyReused
@@ -74,13 +75,18 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
         except BaseException:
             store.release(scope, key)  # nothing was stored: a retry may run it again
             raise
-        if 200 <= response.status_code < 300:
-            store.complete(
-                scope, key, response.status_code, response.get_data(as_text=True),
-                response.headers.get("Location"), g.pop("idempotent_created", ()),
-            )  # fmt: skip
-        else:
-            store.release(scope, key)
+        try:
+            if 200 <= response.status_code < 300:
+                store.complete(
+                    scope, key, response.status_code, response.get_data(as_text=True),
+                    response.headers.get("Location"), g.pop("idempotent_created", ()),
+                )  # fmt: skip
+            else:
+                store.release(scope, key)
+        except StorageFull:
+            # The create itself is stored: answer it. The unrecorded reservation is taken
+            # over after ABANDONED_AFTER_S, like one whose process died.
+            current_app.logger.warning("Idempotency-Key %r not recorded: storage full", key)
         return response
 
     wrapper.idempotent = True  # type: ignore[attr-defined]  # the OpenAPI document reads it

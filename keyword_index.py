@@ -7,7 +7,7 @@ over one shared table used the whole file's statistics, and leaked them.) No Fla
 
 Tables (migration 7): `keyword_postings` holds (scope, term, memory) with the term's count in
 the memory and the memory's length; `keyword_scopes` holds each workspace's count of memories
-and of terms, kept by triggers on `memories`.
+and of terms, kept by triggers on `memories`, which also drop a deleted memory's postings.
 """
 
 from __future__ import annotations
@@ -56,17 +56,9 @@ class KeywordIndex:
         )
 
     @staticmethod
-    def delete(conn: Connection, scope_id: int, rowid: int, text: str) -> None:
-        """Remove the postings of a memory whose indexed text was `text`."""
-        conn.executemany(
-            "DELETE FROM keyword_postings WHERE scope_id = ? AND term = ? AND memory_rowid = ?",
-            [(scope_id, term, rowid) for term in set(keyword_terms.terms(text))],
-        )
-
-    @staticmethod
-    def delete_scope(conn: Connection, scope_id: int) -> None:
-        """Remove every posting of a workspace (all its memories are being deleted)."""
-        conn.execute("DELETE FROM keyword_postings WHERE scope_id = ?", (scope_id,))
+    def delete(conn: Connection, rowid: int) -> None:
+        """Remove a memory's postings (a deleted memory's go by trigger, migration 7)."""
+        conn.execute("DELETE FROM keyword_postings WHERE memory_rowid = ?", (rowid,))
 
     @staticmethod
     def search(

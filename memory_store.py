@@ -270,7 +270,7 @@ class MemoryStore:
                 (text, _dump(metadata), content_hash, now, row["rowid"]),
             )
             if text != row["text"]:
-                self._reindex_words(conn, scope, row["rowid"], row["text"], text)
+                self._reindex_words(conn, scope, row["rowid"], text)
             if vectors is not None:
                 self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
             etag = memory_etag(row["rowid"], now, content_hash, _dump(metadata))
@@ -291,8 +291,7 @@ class MemoryStore:
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
             _check_version(row, if_match)
-            scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-            self.keywords.delete(conn, scope_id, row["rowid"], row["text"])
+            # Its keyword postings go with it, by trigger (migration 7).
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
             self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
             self._emit(conn, scope, events, memory_id)
@@ -304,9 +303,6 @@ class MemoryStore:
                 "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
             ).fetchall()
-            scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-            if scope_id is not None:
-                self.keywords.delete_scope(conn, scope_id)
             conn.execute(
                 "DELETE FROM memories WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),
@@ -384,7 +380,7 @@ class MemoryStore:
                      item.created_at, item.updated_at, row["rowid"]),
                 )  # fmt: skip
                 if memory.text != row["text"]:
-                    self._reindex_words(conn, scope, row["rowid"], row["text"], memory.text)
+                    self._reindex_words(conn, scope, row["rowid"], memory.text)
                 self._write_vectors(conn, row["rowid"], scope, memory.vectors, row["chunk_count"])
                 outcomes.append("updated")
         return outcomes
@@ -402,12 +398,10 @@ class MemoryStore:
             raise MemoryNotFound(memory_id)
         return row
 
-    def _reindex_words(
-        self, conn: Connection, scope: Scope, rowid: int, old_text: str, new_text: str
-    ) -> None:
+    def _reindex_words(self, conn: Connection, scope: Scope, rowid: int, new_text: str) -> None:
         """Replace a memory's keyword postings (its length updates the workspace's total)."""
         scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-        self.keywords.delete(conn, scope_id, rowid, old_text)
+        self.keywords.delete(conn, rowid)
         counts, length = postings(new_text)
         self.keywords.write(conn, scope_id, rowid, counts, length)
         conn.execute("UPDATE memories SET keyword_tokens = ? WHERE rowid = ?", (length, rowid))

@@ -242,6 +242,9 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
             length INTEGER NOT NULL,
             PRIMARY KEY (scope_id, term, memory_rowid)
         ) WITHOUT ROWID;
+        -- A memory's postings are found by its rowid, not by tokenizing its old text again
+        -- (a newer Python or stemmer could split it otherwise and leave postings behind).
+        CREATE INDEX keyword_postings_memory ON keyword_postings (memory_rowid);
         CREATE TRIGGER keyword_scope_insert AFTER INSERT ON memories BEGIN
             INSERT INTO keyword_scopes (owner, workspace, documents, tokens)
             VALUES (new.owner, new.workspace, 1, new.keyword_tokens)
@@ -252,6 +255,7 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
             UPDATE keyword_scopes
             SET documents = documents - 1, tokens = tokens - old.keyword_tokens
             WHERE owner = old.owner AND workspace = old.workspace;
+            DELETE FROM keyword_postings WHERE memory_rowid = old.rowid;
         END;
         CREATE TRIGGER keyword_scope_length AFTER UPDATE OF keyword_tokens ON memories BEGIN
             UPDATE keyword_scopes SET tokens = tokens - old.keyword_tokens + new.keyword_tokens

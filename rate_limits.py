@@ -145,12 +145,14 @@ def _seconds_until_room(cost: int) -> float:
 
 def _entry_time(storage: object, key: str, index: int) -> float | None:
     """When the index-th newest counted request of `key` was made (memory and Redis)."""
+    # No such entry: there is room already (older ones left the window since the check).
+    room_now = 0.0
     if isinstance(storage, MemoryStorage):
         entries = storage.events.get(key, [])
-        return entries[index].atime if index < len(entries) else time.time()
+        return entries[index].atime if index < len(entries) else room_now
     if isinstance(storage, RedisStorage):
         found = storage.get_connection(readonly=True).lindex(storage.prefixed_key(key), index)
-        return float(found) if found is not None else time.time()
+        return float(found) if found is not None else room_now
     return None
 
 

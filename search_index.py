@@ -90,7 +90,10 @@ class SearchIndex:
                 ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
             ranked = ranked[:limit]
             memories = _memories(conn, [rowid for rowid, _ in ranked])
-        return [ScoredMemory(memories[rowid], score) for rowid, score in ranked]
+        # Every ranked rowid is a stored memory; the `if` keeps a search alive if one were not.
+        return [
+            ScoredMemory(memories[rowid], score) for rowid, score in ranked if rowid in memories
+        ]
 
     def _semantic(
         self, conn: Connection, scope: Scope, vector: np.ndarray, limit: int, filters: Filters

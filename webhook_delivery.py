@@ -21,7 +21,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from memory_store import utc_now
 from webhook_client import Result, post
@@ -101,6 +103,11 @@ class WebhookDispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._last_prune = 0.0
+        # Blocking work off the loop, in pools of their own: the outbox's transactions one at
+        # a time, and DNS lookups (which can hang for a resolver's timeout) one per attempt,
+        # so a host whose resolver never answers holds up no other delivery.
+        self._store_pool: ThreadPoolExecutor | None = None
+        self._dns_pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         """Start delivering in a background thread (after any fork, never before)."""
@@ -136,6 +143,7 @@ class WebhookDispatcher:
     async def _serve(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         flights: dict[asyncio.Task, Claimed] = {}
+        self._open_pools()
         try:
             while not self._stop.is_set():
                 try:
@@ -145,21 +153,43 @@ class WebhookDispatcher:
                 except Exception:  # keep delivering whatever one failure was; it is logged
                     log.exception("webhook dispatcher error")
                     wait = self.poll_seconds
-                await self._settle(await self._next_event(flights, wait), flights)
+                done = await self._next_event(flights, wait)
+                try:
+                    await self._settle(done, flights)
+                except Exception:  # e.g. the database is locked or full: the leases expire,
+                    log.exception("webhook outcomes not recorded")  # and they are retried
         finally:
             for task in flights:
                 task.cancel()
             self._loop = self._wake = None
+            self._close_pools()
 
     async def _deliver_due(self) -> int:
         flights: dict[asyncio.Task, Claimed] = {}
         attempted = 0
-        while True:
-            attempted += await self._claim_into(flights)
-            if not flights:
-                return attempted
-            done, _ = await asyncio.wait(flights, return_when=asyncio.FIRST_COMPLETED)
-            await self._settle(done, flights)
+        self._open_pools()
+        try:
+            while True:
+                attempted += await self._claim_into(flights)
+                if not flights:
+                    return attempted
+                done, _ = await asyncio.wait(flights, return_when=asyncio.FIRST_COMPLETED)
+                await self._settle(done, flights)
+        finally:
+            self._close_pools()
+
+    def _open_pools(self) -> None:
+        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="webhook-outbox")
+        self._dns_pool = ThreadPoolExecutor(PARALLEL_SENDS, thread_name_prefix="webhook-dns")
+
+    def _close_pools(self) -> None:
+        self._store_pool.shutdown(wait=True)
+        self._dns_pool.shutdown(wait=False, cancel_futures=True)  # a hung lookup is let go
+
+    async def _outbox(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking outbox call in its own thread (with its own connection)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._store_pool, partial(call, *args, **kwargs))
 
     async def _claim_into(self, flights: dict[asyncio.Task, Claimed]) -> int:
         """Claim what may start now and start it; return how many were started."""
@@ -167,7 +197,7 @@ class WebhookDispatcher:
         if free <= 0 or self._stop.is_set():
             return 0
         owners = Counter(claimed.owner for claimed in flights.values())
-        claimed = await asyncio.to_thread(
+        claimed = await self._outbox(
             self.store.claim,
             free,
             self.lease_seconds,
@@ -182,7 +212,7 @@ class WebhookDispatcher:
             owners[item.owner] += 1
             started.append(item)
         if extra:
-            await asyncio.to_thread(self.store.release, extra)
+            await self._outbox(self.store.release, extra)
         for item in started:
             flights[asyncio.create_task(self._attempt(item))] = item
         return len(started)
@@ -204,13 +234,13 @@ class WebhookDispatcher:
             if not task.cancelled() and task.result() is not None:
                 outcomes.append(task.result())
         if outcomes:
-            await asyncio.to_thread(self.store.settle, outcomes)
+            await self._outbox(self.store.settle, outcomes)
 
     async def _until_due(self, flights: dict[asyncio.Task, Claimed]) -> float:
         """Seconds to sleep before looking for due deliveries again."""
         if len(flights) >= PARALLEL_SENDS:
             return self.poll_seconds
-        due = await asyncio.to_thread(self.store.next_due)
+        due = await self._outbox(self.store.next_due)
         if due is None:
             return self.poll_seconds
         return min(self.poll_seconds, max(0.0, due - time.time()))
@@ -218,7 +248,7 @@ class WebhookDispatcher:
     async def _prune_now_and_then(self) -> None:
         if time.time() - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = time.time()
-            await asyncio.to_thread(self.store.prune)
+            await self._outbox(self.store.prune)
 
     async def _attempt(self, claimed: Claimed) -> Outcome | None:
         # Deliveries are background work: let the API requests this process is serving
@@ -231,9 +261,16 @@ class WebhookDispatcher:
             return None
 
     async def _send(self, claimed: Claimed) -> Result:
+        deadline = time.monotonic() + self.timeout  # the lookup is part of the attempt
+        loop = asyncio.get_running_loop()
         try:
             # Again at every attempt: DNS, this host's addresses and the settings can change.
-            target = await asyncio.to_thread(check_url, claimed.url, self.policy)
+            async with asyncio.timeout(self.timeout):
+                target = await loop.run_in_executor(
+                    self._dns_pool, check_url, claimed.url, self.policy
+                )
+        except TimeoutError:
+            return Result(None, "timed out resolving the host", self.timeout * 1000)
         except UnsafeURL as exc:
             return Result(None, f"refused: {exc}", 0.0)
         timestamp = int(time.time())
@@ -243,7 +280,8 @@ class WebhookDispatcher:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(claimed.secret, claimed.event_id, timestamp, claimed.payload),
         }
-        return await post(target, claimed.payload.encode(), headers, self.timeout, self.ca_file)
+        remaining = max(0.001, deadline - time.monotonic())
+        return await post(target, claimed.payload.encode(), headers, remaining, self.ca_file)
 
     def _outcome(self, claimed: Claimed, attempted_at: str, result: Result) -> Outcome:
         code = result.status_code

@@ -9,7 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -145,12 +148,17 @@ DEFAULT_POLICY = NetworkPolicy()
 
 
 def check_url(
-    url: str, policy: NetworkPolicy = DEFAULT_POLICY, *, unresolved_ok: bool = False
+    url: str,
+    policy: NetworkPolicy = DEFAULT_POLICY,
+    *,
+    unresolved_ok: bool = False,
+    resolve_timeout: float | None = None,
 ) -> Target:
     """Parse, resolve and vet a webhook URL; raise InvalidURL or RefusedURL with the reason.
 
     `unresolved_ok` (registration): a host DNS cannot resolve now is accepted with no
-    addresses, since every delivery resolves and vets it again.
+    addresses, since every delivery resolves and vets it again. `resolve_timeout`: give up
+    on a resolver that has not answered in that many seconds (the host is then unresolved).
     """
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL(f"URL is longer than {MAX_URL_LENGTH} characters")
@@ -166,7 +174,7 @@ def check_url(
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = _resolve(parts.hostname, port)
+        addresses = _resolve_within(parts.hostname, port, resolve_timeout)
     except UnresolvedHost:
         if not unresolved_ok:
             raise
@@ -179,6 +187,32 @@ def check_url(
     if parts.query:
         path += f"?{parts.query}"
     return Target(parts.scheme, parts.hostname, port, path, tuple(str(a) for a in addresses))
+
+
+_lookups: ThreadPoolExecutor | None = None
+_lookups_lock = threading.Lock()
+
+
+def _resolve_within(host: str, port: int, timeout: float | None) -> list[Address]:
+    """`_resolve`, giving up after `timeout` seconds (the lookup itself cannot be stopped)."""
+    if timeout is None or _is_address(host):
+        return _resolve(host, port)
+    global _lookups
+    with _lookups_lock:  # made on first use: after any fork, in the process that uses it
+        if _lookups is None:
+            _lookups = ThreadPoolExecutor(4, thread_name_prefix="resolve")
+    try:
+        return _lookups.submit(_resolve, host, port).result(timeout)
+    except FutureTimeout as exc:
+        raise UnresolvedHost(f"cannot resolve host {host!r}: no answer in {timeout:g} s") from exc
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _resolve(host: str, port: int) -> list[Address]:

@@ -24,13 +24,19 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 protect(bp)
 
 _webhook = schema(WebhookSchema)
+# A resolver that does not answer holds no request thread longer than this: the host is then
+# registered unresolved, and each delivery tries again.
+REGISTRATION_RESOLVE_SECONDS = 2.0
 
 
 def _vetted(url: str) -> str:
     """The URL if webhooks may call it; else a 400 (malformed) or 403 (policy) that says why."""
     try:
         # A host DNS cannot resolve yet is fine: each delivery resolves and vets it again.
-        check_url(url, services().dispatcher.policy, unresolved_ok=True)
+        check_url(
+            url, services().dispatcher.policy, unresolved_ok=True,
+            resolve_timeout=REGISTRATION_RESOLVE_SECONDS,
+        )  # fmt: skip
     except InvalidURL as exc:
         details = {"fields": {"url": [str(exc)]}}
         raise invalid_request(f"Invalid webhook URL: {exc}", details) from exc

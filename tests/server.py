@@ -56,14 +56,13 @@ class GunicornServer:
         self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
         self.context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
         self.log_path = log_path
-        self.env = loopback_only.subprocess_env(
-            {
-                **os.environ,
-                "MEMORY_API_DB": str(db_path),
-                "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
-                **env,
-            }
-        )
+        # The tests' network rule first; a test may narrow it (check_loopback_only checks).
+        self.env = {
+            **loopback_only.subprocess_env(dict(os.environ)),
+            "MEMORY_API_DB": str(db_path),
+            "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
+            **env,
+        }
         loopback_only.check_loopback_only(self.env)
         self.process: subprocess.Popen | None = None
 

@@ -190,3 +190,11 @@ def test_an_abandoned_reservation_is_taken_over(app, client, auth, monkeypatch):
     monkeypatch.setattr(idempotency_store.time, "time", lambda: later)
     assert client.post("/api/v1/memory", json=body, headers=sent).status_code == 201
     assert count(client, auth) == 1
+
+
+def test_a_key_whose_memory_was_deleted_before_it_was_recorded_is_forgotten(app):
+    """The delete came between the create's commit and the key's record: nothing to replay."""
+    store, scope = app.extensions["memory_api"].idempotency, Scope("default", "default")
+    assert store.begin(scope, "raced", "fingerprint") is None
+    store.complete(scope, "raced", 201, '{"id": "gone"}', "/api/v1/memory/gone", ["gone"])
+    assert store.begin(scope, "raced", "fingerprint") is None  # a retry runs afresh

@@ -174,3 +174,24 @@ def test_one_of_the_two_files_alone_refuses_to_start(tmp_path, certificates):
         server.stop()
     assert "MEMORY_API_TLS_CERT and MEMORY_API_TLS_KEY" in server.log()
     assert "Traceback" not in server.log()
+
+
+def test_a_key_that_does_not_match_the_certificate_refuses_to_start(tmp_path, certificates):
+    """gunicorn's asyncio worker would log the error and serve plain HTTP instead."""
+    other = tmp_path / "other.key"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-out", str(other)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = GunicornServer(
+        tmp_path / "memory.db",
+        tmp_path / "gunicorn.log",
+        MEMORY_API_TLS_CERT=str(certificates / "server.pem"),
+        MEMORY_API_TLS_KEY=str(other),
+    ).start(wait=False)
+    try:
+        assert server.wait_exit(timeout=60) != 0
+    finally:
+        server.stop()
+    assert "cannot be used together" in server.log()
+    assert "Traceback" not in server.log()

@@ -17,7 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+import database
 import migrations
+import webhook_urls
 from app import create_app
 from database import Database
 from helpers import headers
@@ -600,3 +602,60 @@ def test_migration_8_moves_queued_payloads_into_one_row_per_event(tmp_path, monk
     assert sorted(c.endpoint_id for c in claimed) == ["wh_1", "wh_2"]
     assert {c.payload for c in claimed} == {payload}
     db.close()
+
+
+def test_the_dispatcher_keeps_going_after_its_outcomes_could_not_be_recorded(
+    hooks_app, hc, hauth, monkeypatch
+):
+    # A mock of one failure (a write lock held past the busy timeout, a full disk): holding
+    # the real lock for 10 s would only slow the suite down.
+    store = hooks_app.extensions["memory_api"].webhooks
+    real_settle, failures = store.settle, []
+
+    def settle_failing_once(outcomes):
+        if not failures:
+            failures.append(len(outcomes))
+            raise database.DatabaseError("database is locked")
+        return real_settle(outcomes)
+
+    monkeypatch.setattr(store, "settle", settle_failing_once)
+    with Receiver() as receiver:
+        register(hc, hauth, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "first"}, headers=hauth)
+        wait_until(lambda: failures)
+        hc.post("/api/v1/memory", json={"text": "second"}, headers=hauth)
+        # The unrecorded attempt is sent again once its lease ends; the dispatcher lives on.
+        bodies = receiver.wait_for(3, timeout=30)
+    assert {b["data"]["text"] for b in bodies} == {"first", "second"}
+
+
+def test_a_resolver_that_never_answers_delays_only_its_own_endpoints(
+    hooks_app, hc, hauth, monkeypatch
+):
+    # A mock of a hanging DNS server (tests resolve no names): lookups of *.slow.test block
+    # past the attempt's deadline, as a resolver that never answers does.
+    real_resolve = webhook_urls._resolve
+
+    def resolve(host, port):
+        if host.endswith(".slow.test"):
+            time.sleep(5)
+        return real_resolve(host, port)
+
+    keys = hooks_app.extensions["memory_api"].keys
+    other = headers(keys.create("pro", "bob").plaintext)
+    slow = [register(hc, hauth, f"http://r{i}.slow.test/hook", events=["memory.created"])
+            for i in range(8)]  # fmt: skip
+    monkeypatch.setattr(webhook_urls, "_resolve", resolve)
+    started = time.monotonic()
+    register(hc, hauth, "http://one-more.slow.test/hook", events=["memory.deleted"])
+    assert time.monotonic() - started < 4  # registration gave up on the resolver after 2 s
+    with Receiver() as receiver:
+        register(hc, other, receiver.url, events=["memory.created"])
+        hc.post("/api/v1/memory", json={"text": "to eight slow names"}, headers=hauth)
+        time.sleep(0.3)  # their lookups are under way
+        hc.post("/api/v1/memory", json={"text": "to bob"}, headers=other)
+        receiver.wait_for(1, timeout=3)  # well before any slow lookup could end
+    wait_until(lambda: all(log(hc, hauth, hook["id"]) for hook in slow), timeout=10)
+    first = log(hc, hauth, slow[0]["id"])[-1]
+    assert first["error"] == "timed out resolving the host"
+    assert first["duration_ms"] <= 1000  # MEMORY_API_WEBHOOK_TIMEOUT=1 bounds the lookup too

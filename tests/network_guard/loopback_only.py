@@ -27,6 +27,11 @@ _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_sendto = socket.socket.sendto
 _real_getaddrinfo = socket.getaddrinfo
+_real_sendmsg = socket.socket.sendmsg
+_real_gethostbyname = socket.gethostbyname
+_real_gethostbyname_ex = socket.gethostbyname_ex
+_real_gethostbyaddr = socket.gethostbyaddr
+_real_getnameinfo = socket.getnameinfo
 
 
 def is_loopback(host: str) -> bool:
@@ -67,15 +72,55 @@ def _sendto(self: socket.socket, data: bytes, *args: object) -> int:
     return _real_sendto(self, data, *args)
 
 
+def _sendmsg(self: socket.socket, buffers: object, *args: object) -> int:
+    if len(args) >= 3:  # (ancdata, flags, address)
+        _check(self, args[2])
+    return _real_sendmsg(self, buffers, *args)
+
+
+def _resolvable(name: object) -> bool:
+    """A name that resolves without DNS: an address in any form, localhost, or none."""
+    name = name.decode() if isinstance(name, bytes) else name
+    return name is None or name == "localhost" or _is_address(str(name))
+
+
+def _no_dns(name: object) -> socket.gaierror:
+    return socket.gaierror(socket.EAI_NONAME, f"no DNS in tests: {name} is not resolved")
+
+
+def _gethostbyname(name: str) -> str:
+    if not _resolvable(name):
+        raise _no_dns(name)
+    return _real_gethostbyname(name)
+
+
+def _gethostbyname_ex(name: str) -> tuple:
+    if not _resolvable(name):
+        raise _no_dns(name)
+    return _real_gethostbyname_ex(name)
+
+
+def _gethostbyaddr(address: str) -> tuple:
+    # A reverse lookup of anything but loopback would ask the resolver.
+    if not (address == "localhost" or is_loopback(address)):
+        raise socket.herror(1, f"no DNS in tests: no reverse lookup of {address}")
+    return _real_gethostbyaddr(address)
+
+
+def _getnameinfo(sockaddr: tuple, flags: int) -> tuple:
+    if not (flags & socket.NI_NUMERICHOST or is_loopback(str(sockaddr[0]))):
+        raise _no_dns(sockaddr[0])
+    return _real_getnameinfo(sockaddr, flags)
+
+
 def _getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
     # A name resolves without the network only when it is an address or localhost; any
     # other name would be a DNS query to the resolver, so it fails as unresolvable.
     # That is how tests see a name DNS does not know (the server registers it and retries
     # its deliveries), so it is answered, not counted as a refusal.
-    name = host.decode() if isinstance(host, bytes) else host
-    if name is None or name == "localhost" or _is_address(str(name)):
+    if _resolvable(host):
         return _real_getaddrinfo(host, *args, **kwargs)
-    raise socket.gaierror(socket.EAI_NONAME, f"no DNS in tests: {name} is not resolved")
+    raise _no_dns(host)
 
 
 def _is_address(name: str) -> bool:
@@ -95,14 +140,19 @@ def install() -> None:
     socket.socket.connect = _connect
     socket.socket.connect_ex = _connect_ex
     socket.socket.sendto = _sendto
+    socket.socket.sendmsg = _sendmsg
     socket.getaddrinfo = _getaddrinfo
+    socket.gethostbyname = _gethostbyname
+    socket.gethostbyname_ex = _gethostbyname_ex
+    socket.gethostbyaddr = _gethostbyaddr
+    socket.getnameinfo = _getnameinfo
 
 
 def subprocess_env(env: dict[str, str]) -> dict[str, str]:
     """`env` for a server a test starts: the guard on its PYTHONPATH, webhooks on loopback."""
     paths = [str(GUARD_PATH), *env.get("PYTHONPATH", "").split(os.pathsep)]
     unique = [p for p in dict.fromkeys(paths) if p]
-    return {**WEBHOOK_ENV, **env, "PYTHONPATH": os.pathsep.join(unique)}
+    return {**env, **WEBHOOK_ENV, "PYTHONPATH": os.pathsep.join(unique)}
 
 
 def check_loopback_only(env: dict[str, str]) -> None:
