@@ -1,5 +1,6 @@
 """gunicorn settings for `make run`, read from the same MEMORY_API_* variables as the app."""
 
+import gc
 import ssl
 import sys
 
@@ -114,6 +115,10 @@ def post_worker_init(worker):
             new.plaintext,
             rule,
         )
+    # Everything loaded so far (torch, transformers, the model: millions of objects) lives as
+    # long as the worker: freezing it keeps the garbage collector from walking it again at
+    # every full collection, which paused requests for 200-250 ms each time (measured).
+    gc.freeze()
     found.dispatcher.start()
     if not app.extensions["rate_limiter"].storage.check():
         worker.log.warning(

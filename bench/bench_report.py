@@ -45,7 +45,7 @@ TARGETS = (
             f"{f['http.get.p50']:.1f} ms (HTTP on loopback, auth, quota, JSON). The remaining "
             f"{f['http.create.p50'] - f['floor.encode_memory.p50'] - f['http.get.p50']:.1f} ms "
             "are validation, tokenizing for chunks and token counts, and the committed write "
-            "transaction (row, FTS5 index, vector, code, outbox). 1.5x the embedding leaves "
+            "transaction (row, keyword postings, vector, code, outbox). 1.5x the embedding leaves "
             f"{0.5 * f['floor.encode_memory.p50']:.1f} ms for all of it."
         ),
     ),
