@@ -41,9 +41,12 @@ $(VENV)/bin/python:
 		|| { echo "Python 3.11+ is needed (found: $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+# The pinned dependencies, then this checkout itself as an editable package (memory_server,
+# the `memory-server` command); its build needs nothing beyond the pinned setuptools.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # The Python SDK is installed as a user would (pip install ./sdk/python), again when it changes.

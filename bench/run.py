@@ -34,10 +34,10 @@ import bench_report  # noqa: E402
 import corpus  # noqa: E402
 from timing import percentiles, timed  # noqa: E402
 
-from database import Database  # noqa: E402
-from embeddings import Embedder, get_embedder  # noqa: E402
+from memory_server.embedding.model import Embedder, get_embedder  # noqa: E402
+from memory_server.settings import BUNDLED_MODEL  # noqa: E402
+from memory_server.storage.database import Database  # noqa: E402
 from server import GunicornServer  # noqa: E402
-from settings import BUNDLED_MODEL  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 MODES = ("semantic", "keyword", "hybrid")

@@ -18,10 +18,10 @@ loopback_only.install()
 # Read by every create_app() of the tests, and inherited by every process they start.
 os.environ.update(loopback_only.subprocess_env(dict(os.environ)))
 
-from app import create_app  # noqa: E402 - after the guard, so nothing connects unguarded
-from embeddings import Embedder, get_embedder  # noqa: E402
 from helpers import headers  # noqa: E402
-from settings import BUNDLED_MODEL  # noqa: E402
+from memory_server.app import create_app  # noqa: E402 - after the guard, so nothing connects unguarded
+from memory_server.embedding.model import Embedder, get_embedder  # noqa: E402
+from memory_server.settings import BUNDLED_MODEL  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

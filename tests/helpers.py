@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyword_index import postings
+from memory_server.search.keyword_index import postings
 
 
 def headers(key: str, workspace: str | None = None) -> dict[str, str]:

@@ -49,9 +49,21 @@ class GunicornServer:
     """`gunicorn -c gunicorn.conf.py` exactly as `make run` starts it, on a temp database."""
 
     def __init__(
-        self, db_path: Path, log_path: Path, tls_ca: Path | None = None, **env: str
+        self,
+        db_path: Path | None,
+        log_path: Path,
+        tls_ca: Path | None = None,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+        **env: str,
     ) -> None:
-        """`tls_ca`: the server speaks HTTPS (MEMORY_API_TLS_* in `env`), signed by this CA."""
+        """`tls_ca`: the server speaks HTTPS (MEMORY_API_TLS_* in `env`), signed by this CA.
+
+        `command` replaces `make run`'s gunicorn (e.g. an installed `memory-server serve`);
+        `db_path` None leaves the database to the server's defaults.
+        """
+        self.command = command or [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
         self.context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
@@ -59,7 +71,7 @@ class GunicornServer:
         # The tests' network rule first; a test may narrow it (check_loopback_only checks).
         self.env = {
             **loopback_only.subprocess_env(dict(os.environ)),
-            "MEMORY_API_DB": str(db_path),
+            **({"MEMORY_API_DB": str(db_path)} if db_path else {}),
             "MEMORY_API_BIND": f"127.0.0.1:{self.port}",
             **env,
         }
@@ -70,8 +82,8 @@ class GunicornServer:
         """Start gunicorn; with `wait`, return once /health answers 200."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
+            self.command,
+            cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,9 @@ from urllib.parse import urlsplit
 import jsonschema_rs
 import pytest
 
-from database import Database
-from response_schemas import MemorySchema, StoredSchema
-from schemas import MemoryCreateSchema, SearchRequestSchema, WebhookCreateSchema
+from memory_server.api.response_schemas import MemorySchema, StoredSchema
+from memory_server.api.schemas import MemoryCreateSchema, SearchRequestSchema, WebhookCreateSchema
+from memory_server.storage.database import Database
 from server import GunicornServer, request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,5 +264,11 @@ def _ip_host(url: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return host.replace(".", "").isdigit() or host.lower().startswith("0x")
+        pass
+    else:
+        return True
+    try:  # the C library's reading: 1-4 parts, each decimal, octal or hex (0x7f.1, 2130706433)
+        socket.inet_aton(host)
+    except OSError:
+        return False  # e.g. 0.0.0.0.0.0.0: seven parts are a name to look up, not an address
     return True

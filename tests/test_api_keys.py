@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from api_keys import KeyNotFound, KeyStore
-from database import Database
+from memory_server.api_keys import KeyNotFound, KeyStore
+from memory_server.storage.database import Database
 
 
 @pytest.fixture

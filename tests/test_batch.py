@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from helpers import headers
+from memory_server.app import create_app
 
 
 def batch(client, auth, path, memories, status=None):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import headers
-from memory_store import Scope
+from memory_server.storage.memory_store import Scope
 
 SURFACES = [("/api/v1/memory", "id"), ("/v1/memories", "memory_id")]
 
@@ -161,6 +161,6 @@ def test_a_recreated_id_does_not_match_the_old_version(client, make_key):
 
 
 def _hash(text: str) -> str:
-    from memory_service import content_hash
+    from memory_server.memory_service import content_hash
 
     return content_hash(text)

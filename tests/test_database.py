@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-import migrations
-from database import Database, DatabaseUnusable
+from memory_server.storage import migrations
+from memory_server.storage.database import Database, DatabaseUnusable
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ import pytest
 import sqlean
 import sqlite_vec
 
-from api_keys import KeyStore
-from database import Database
 from helpers import assert_keyword_index_matches_the_texts, headers
+from memory_server.api_keys import KeyStore
+from memory_server.storage.database import Database
 from redis_server import RedisServer
 from server import GunicornServer, free_port, request
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from database import Database
-from embeddings import Embedder, ModelLoadError, get_embedder
-from memory_service import MemoryService, StartupError
-from memory_store import MemoryStore
-from settings import BUNDLED_MODEL
+from memory_server.embedding.model import Embedder, ModelLoadError, get_embedder
+from memory_server.memory_service import MemoryService, StartupError
+from memory_server.settings import BUNDLED_MODEL
+from memory_server.storage.database import Database
+from memory_server.storage.memory_store import MemoryStore
 
 
 def test_bundled_model_on_onnx_is_the_default_and_shared_per_process(embedder):
@@ -51,7 +51,7 @@ def test_an_unknown_model_fails_clearly_without_network():
 
 
 def test_importing_the_app_does_not_import_torch():
-    code = "import app, sys; app.create_app; print('torch' in sys.modules)"
+    code = "import memory_server, sys; memory_server.create_app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -105,7 +105,7 @@ def test_two_workers_exporting_at_once_both_get_a_whole_model(tmp_path):
 def test_two_worker_processes_exporting_at_once_both_get_a_whole_model(tmp_path):
     """Two processes (as two gunicorn workers) start on an empty cache at the same moment."""
     code = (
-        "import sys; from embeddings import Embedder; "
+        "import sys; from memory_server.embedding.model import Embedder; "
         f"print(Embedder({BUNDLED_MODEL!r}, cache_dir=sys.argv[1]).embed(['x']).vectors[0][:3])"
     )
     workers = [

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from app import create_app
 from helpers import headers
+from memory_server.app import create_app
 
 LONG = "\n\n".join(f"Paragraph {i}: the hikers reached the ridge at dawn." * 5 for i in range(12))
 

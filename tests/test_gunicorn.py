@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from database import Database
-from memory_store import MemoryStore
+from memory_server.storage.database import Database
+from memory_server.storage.memory_store import MemoryStore
 from server import GunicornServer, request
 
 pytestmark = pytest.mark.server

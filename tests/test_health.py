@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import migrations
-from app import create_app
+from memory_server.app import create_app
+from memory_server.storage import migrations
 
 
 def test_ready(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from http_front import WSGIFront
+from memory_server.serving.front import WSGIFront
 
 
 def echo_app(environ, start_response):

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-import idempotency_store
-from idempotent_requests import fingerprint
-from memory_store import Scope
+from memory_server.api.idempotency import fingerprint
+from memory_server.storage import idempotency_store
+from memory_server.storage.memory_store import Scope
 
 SINGLE = [
     ("/api/v1/memory", {"text": "Pay the electricity bill on the 5th"}),

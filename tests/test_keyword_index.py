@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-import keyword_terms
 from helpers import assert_keyword_index_matches_the_texts, headers
+from memory_server.search import keyword_terms
 
 
 def keyword_scores(client, auth, query: str) -> dict[str, float]:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from chunking import split_text
+from memory_server.embedding.chunking import split_text
 
 SEED_BODY = {
     "text": "Meeting notes from Q4 planning",

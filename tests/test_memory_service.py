@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from database import Database
-from memory_service import MemoryService, StartupError
-from memory_store import MemoryStore, Scope
+from memory_server.memory_service import MemoryService, StartupError
+from memory_server.storage.database import Database
+from memory_server.storage.memory_store import MemoryStore, Scope
 
 SCOPE = Scope("default", "default")
 

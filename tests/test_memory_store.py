@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from database import Database
-from memory_store import (
+from memory_server.storage.database import Database
+from memory_server.storage.memory_store import (
     EmbeddingModelMismatch,
     MemoryExists,
     MemoryNotFound,

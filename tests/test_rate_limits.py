@@ -7,8 +7,8 @@ import time
 import pytest
 from limits.storage import RedisStorage
 
-from app import create_app
 from helpers import headers
+from memory_server.app import create_app
 from redis_server import RedisServer
 from server import free_port
 

@@ -12,13 +12,13 @@ import zlib
 import numpy as np
 import pytest
 
-import reembed
-from app import create_app
-from embeddings import Embeddings
 from helpers import headers
-from memory_service import StartupError
-from memory_store import Scope
-from vector_index import VectorIndex
+from memory_server import reembed
+from memory_server.app import create_app
+from memory_server.embedding.model import Embeddings
+from memory_server.memory_service import StartupError
+from memory_server.search.vector_index import VectorIndex
+from memory_server.storage.memory_store import Scope
 
 LONG = "\n\n".join(f"Paragraph {i}: the ferry to the island leaves at seven." * 5 for i in range(8))
 

@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
-import migrations
-from database import Database
 from helpers import headers
-from keyword_index import KeywordIndex
-from search_index import query_terms
+from memory_server.search.keyword_index import KeywordIndex
+from memory_server.search.ranking import query_terms
+from memory_server.storage import migrations
+from memory_server.storage.database import Database
 
 MODES = ["semantic", "keyword", "hybrid"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
 from helpers import headers
+from memory_server.app import create_app
 from retrieval_set import EXACT_QUERIES, LONG_FACTS, MEMORIES, QUERIES, long_memories
 
 PARAPHRASES = QUERIES + [(query, memory_id) for memory_id, _, query in LONG_FACTS]

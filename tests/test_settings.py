@@ -6,14 +6,41 @@ from pathlib import Path
 
 import pytest
 
-from settings import BUNDLED_MODEL, SETTINGS, SettingsError, load_settings, parse_tier_limits
+from memory_server.settings import (
+    BUNDLED_MODEL,
+    SETTINGS,
+    SettingsError,
+    default_data_dir,
+    load_settings,
+    parse_tier_limits,
+)
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CHECKOUT = Path(__file__).resolve().parent.parent
+README = CHECKOUT / "README.md"
+
+
+def test_an_installed_package_keeps_its_data_in_the_per_user_data_directory(tmp_path):
+    installed = tmp_path / "site-packages"  # no Makefile beside the package: not a checkout
+    assert default_data_dir({"XDG_DATA_HOME": "/srv/xdg"}, installed) == "/srv/xdg/memory-server"
+    assert default_data_dir({}, installed) == str(
+        Path.home() / ".local" / "share" / "memory-server"
+    )
+
+
+def test_the_database_and_model_cache_follow_the_data_directory(tmp_path):
+    config = load_settings({"MEMORY_API_DATA_DIR": str(tmp_path)})
+    assert config["DATABASE"] == str(tmp_path / "memory.db")
+    assert config["MODEL_CACHE"] == str(tmp_path / "models")
+    config = load_settings({"MEMORY_API_DATA_DIR": str(tmp_path), "MEMORY_API_DB": "/x/m.db"})
+    assert config["DATABASE"] == "/x/m.db"
 
 
 def test_defaults():
     config = load_settings({})
-    assert config["DATABASE"] == "data/memory.db"
+    # Run from this checkout: its data/ folder, as `make run` always had.
+    assert config["DATA_DIR"] == str(CHECKOUT / "data")
+    assert config["DATABASE"] == str(CHECKOUT / "data" / "memory.db")
+    assert config["MODEL_CACHE"] == str(CHECKOUT / "data" / "models")
     assert config["BIND"] == "127.0.0.1:8000"
     assert config["EMBEDDING_MODEL"] == BUNDLED_MODEL
     assert config["WORKERS"] == 1
@@ -65,7 +92,7 @@ def test_bad_values_name_the_variable(name, value):
 
 
 def test_the_app_uses_the_environment(monkeypatch, tmp_path, embedder):
-    from app import create_app
+    from memory_server.app import create_app
 
     monkeypatch.setenv("MEMORY_API_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("MEMORY_API_MAX_BODY_BYTES", "1234")

@@ -165,3 +165,23 @@ def test_a_chunked_body_within_the_limit_is_read_whole(server):
         headers={"Authorization": f"Bearer {server.key}"},
     )
     assert status == 200 and stored["text"] == "sent in chunks"
+
+
+def test_a_client_sending_a_body_over_the_limit_reads_its_413_instead_of_a_reset(server):
+    # 8 MB is more than the socket buffers hold: unless the server reads (and drops) the rest
+    # of the body after answering, closing with unread data resets the connection and the
+    # client's send fails before it can read the 413 (CI saw this with 2 MB through urllib).
+    body = b'{"text": "' + b"x" * 8_000_000 + b'"}'
+    head = (
+        "POST /v1/memories HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {server.key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    for _ in range(3):
+        with _open(server) as sock:
+            sock.sendall(head + body)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line == b"HTTP/1.1 413 Payload Too Large", answer[:200]
+        assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"] == "PAYLOAD_TOO_LARGE"

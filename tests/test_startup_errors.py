@@ -64,7 +64,7 @@ def read_only_folder(tmp_path):
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        from database import Database
+        from memory_server.storage.database import Database
 
         db = Database(mount_point / "memory.db")
         db.migrate()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
 from helpers import headers
+from memory_server.app import create_app
 
 
 def fill_until_full(client, auth) -> tuple[int, object]:

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import pytest
 
-from app import create_app
 from memory_api_client import ConnectionError, MemoryClient
+from memory_server.app import create_app
 from server import ROOT, GunicornServer, free_port
 
 pytestmark = pytest.mark.server

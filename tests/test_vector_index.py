@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import vector_index
-from database import Database
-from vector_index import SHORTLIST_MIN, VectorIndex, sign_codes
+from memory_server.search import vector_index
+from memory_server.search.vector_index import SHORTLIST_MIN, VectorIndex, sign_codes
+from memory_server.storage.database import Database
 
 DIM = 32
 

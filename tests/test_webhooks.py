@@ -17,16 +17,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-import database
-import migrations
-import webhook_urls
-from app import create_app
-from database import Database
 from helpers import headers
+from memory_server.app import create_app
+from memory_server.storage import database, migrations
+from memory_server.storage.database import Database
+from memory_server.webhooks import urls as webhook_urls
+from memory_server.webhooks.delivery import WebhookDispatcher
+from memory_server.webhooks.store import WebhookStore
+from memory_server.webhooks.urls import (
+    NetworkPolicy,
+    RefusedURL,
+    check_url,
+    is_this_host,
+    parse_networks,
+)
 from receiver import Receiver, TricklingReceiver
-from webhook_delivery import WebhookDispatcher
-from webhook_store import WebhookStore
-from webhook_urls import NetworkPolicy, RefusedURL, check_url, is_this_host, parse_networks
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 ALL_EVENTS = ["memory.created", "memory.updated", "memory.deleted", "embedding.generated"]

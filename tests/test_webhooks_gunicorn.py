@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from api_keys import KeyStore
-from database import Database
 from helpers import headers
+from memory_server.api_keys import KeyStore
+from memory_server.storage.database import Database
 from receiver import Receiver
 from redis_server import RedisServer
 from server import GunicornServer, request

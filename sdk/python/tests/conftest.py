@@ -10,8 +10,8 @@ from network_guard import loopback_only
 
 loopback_only.install()  # this process, like the server, may reach only loopback
 
-from api_keys import KeyStore  # noqa: E402
-from database import Database  # noqa: E402
+from memory_server.api_keys import KeyStore  # noqa: E402
+from memory_server.storage.database import Database  # noqa: E402
 from server import GunicornServer  # noqa: E402
 
 

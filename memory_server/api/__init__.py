@@ -1,0 +1,1 @@
+"""The HTTP layer: the two REST surfaces and webhooks API, their schemas, errors, auth, quotas."""

@@ -1,0 +1,39 @@
+"""GET /openapi.json and GET /docs: the API's contract and its reference page (no key needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from memory_server.api.openapi_operations import Reply, documented
+from memory_server.api.openapi_spec import build_spec
+from memory_server.api.reference import reference
+from memory_server.services import services
+
+bp = Blueprint("api_docs", __name__)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The app's OpenAPI document, built once per process."""
+    cached = current_app.extensions.get("openapi")
+    if cached is None:
+        memories = services().memories
+        # The database's vector length once bound, else the configured model's.
+        dimension = memories.store.dimension or memories.embedder.dimension
+        cached = current_app.extensions["openapi"] = build_spec(current_app, dimension)
+    return cached
+
+
+@bp.get("/openapi.json")
+@documented({200: Reply("This document (OpenAPI 3.1).", {"type": "object"})})
+def openapi_json() -> Response:
+    """The OpenAPI 3.1 document of every endpoint, generated from the request schemas."""
+    return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+@documented({200: Reply("An HTML page.", {"type": "string"}, media_type="text/html")})
+def docs() -> str:
+    """The API reference as one HTML page, served offline."""
+    return render_template("api_reference.html", **reference(openapi_document()))

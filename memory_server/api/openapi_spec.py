@@ -1,0 +1,398 @@
+"""The OpenAPI 3.1 document of both surfaces, built by apispec from the views' own schemas."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import Schema, fields
+
+from memory_server.api.auth import is_protected
+from memory_server.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from memory_server.api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from memory_server.api.openapi_operations import Operation, Reply
+from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema
+from memory_server.api.schemas import (
+    ID_PATTERN,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_TAGS,
+    Embedding,
+)
+from memory_server.api_keys import NAME_PATTERN
+
+VERSION = "1.0.0"
+DESCRIPTION = """\
+A self-hosted memory server: store texts with metadata and find them again by meaning.
+
+Two REST surfaces share one store: `/v1/memories` wraps every answer in
+`{"success": true, "data": ...}`; `/api/v1/memory` answers with plain objects. Every call
+except `/health`, `/openapi.json` and `/docs` needs `Authorization: Bearer <key>`
+(`memory-server keys create`). `X-Workspace-ID` picks the workspace (default `default`).
+
+Errors always have one JSON shape: `{"error": CODE, "message": text, "details": {...}}`,
+plus `"success": false` on `/v1`.
+"""
+
+_SERVICE = ("Service", "Health, this document and the API reference page.")
+TAGS = {
+    "memories_v1": ("Memories (/v1)", "The `/v1/memories` surface: answers in an envelope."),
+    "memory_management": ("Memory management", "The `/api/v1/memory` surface."),
+    "webhooks": ("Webhooks", "Signed HTTP callbacks on memory changes (Standard Webhooks)."),
+    "health": _SERVICE,
+    "api_docs": _SERVICE,
+}
+
+ERRORS = {
+    400: "Invalid request: a field, query parameter or header is not valid; `details` says which.",
+    401: "Missing, invalid, revoked or expired API key.",
+    403: "The webhook URL is well formed but this server's network policy does not let "
+    "webhooks call it (WEBHOOK_URL_NOT_ALLOWED): loopback, link-local, metadata or outside "
+    "MEMORY_API_WEBHOOK_DESTINATION_NETWORKS.",
+    404: "No such memory or webhook in this workspace.",
+    409: "Conflict: the id is taken (CONFLICT), the webhook limit is reached (CONFLICT), a "
+    "request with the same Idempotency-Key is still running (IDEMPOTENCY_KEY_IN_USE, retry "
+    "after Retry-After) or the key was used for another request (IDEMPOTENCY_KEY_REUSED).",
+    408: "The request body did not arrive within MEMORY_API_CLIENT_TIMEOUT seconds "
+    "(REQUEST_TIMEOUT); the connection is closed.",
+    412: "If-Match names no current version of the memory (PRECONDITION_FAILED): it changed "
+    "since; nothing was changed. The answer's ETag is the current version.",
+    413: "The request body is larger than MEMORY_API_MAX_BODY_BYTES.",
+    415: "The body is not sent as Content-Type: application/json.",
+    429: "The key's hourly quota is used up (RATE_LIMITED), or two long texts of this owner "
+    "are being embedded already (EMBEDDING_BUSY); `retry_after` and Retry-After say when to "
+    "retry.",
+    507: "The server's storage is full (STORAGE_FULL): its disk, or "
+    "MEMORY_API_MAX_DATABASE_BYTES. Nothing was stored or changed.",
+    503: "The model or the quota store is not available yet, the database moved to another "
+    "embedding model (`memory-server reembed`), or the server embeds as many long texts as it "
+    "runs at once (EMBEDDING_BUSY, with Retry-After).",
+}
+
+_ERROR_HEADERS = {
+    401: ("WWW-Authenticate",),
+    409: ("Retry-After",),
+    412: ("ETag",),
+    429: ("Retry-After",),
+    503: ("Retry-After",),
+}
+
+HEADERS = {
+    "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The memory's version (a strong entity tag): send it as If-Match to "
+        "change or delete only this version.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
+    "WWW-Authenticate": {"description": "`Bearer realm=...`.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer of an earlier request with the "
+        "same Idempotency-Key (kept 24 hours).",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "X-RateLimit-Limit": {
+        "description": "Requests this key may make per rolling hour.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in the current hour.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Unix time when the oldest counted request leaves the window.",
+        "schema": {"type": "integer"},
+    },
+}
+_QUOTA_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def ecma_pattern(pattern: str) -> str:
+    r"""A Python regex as JSON Schema's (ECMA 262) dialect: `\Z` there is `$`."""
+    return pattern[:-2] + "$" if pattern.endswith("\\Z") else pattern
+
+
+def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
+    """The whole document for `app`, its vectors having `dimension` numbers."""
+    plugin = MarshmallowPlugin(schema_name_resolver=_component_name)
+    spec = APISpec(
+        title="Memory server API",
+        version=VERSION,
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={"description": DESCRIPTION},
+        security=[{"bearerAuth": []}],  # public operations say `security: []`
+    )
+    plugin.converter.add_attribute_function(_field_extras)
+    spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: `memory-server keys create`.",
+        },
+    )
+    for name, header in HEADERS.items():
+        spec.components.header(name, header)
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("ErrorV1", schema=ErrorV1Schema)
+    _json_value_components(spec)
+    for name, description in sorted(set(TAGS.values())):
+        spec.tag({"name": name, "description": description})
+
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        operation: Operation | None = getattr(view, "openapi", None)
+        if operation is None:
+            continue  # Flask's /static: no API
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        spec.path(
+            path=path,
+            operations={
+                method.lower(): _operation(rule.endpoint, view, operation, path, method)
+                for method in methods
+            },
+        )
+    document = spec.to_dict()
+    _schema_level_rules(document, plugin, dimension)
+    return document
+
+
+def _component_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.removesuffix("Schema")
+
+
+def _field_extras(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """Constraints our own field classes state (`openapi`), and Python regexes made ECMA."""
+    ret = kwargs["ret"]
+    extras = dict(getattr(field, "openapi", {}))
+    if "pattern" in ret:
+        extras.setdefault("pattern", ecma_pattern(ret["pattern"]))
+    if "$ref" in extras:
+        ret.pop("type", None)  # the referenced component says what it is
+    if isinstance(field, fields.Constant):
+        # apispec shows a Constant as a default; in an answer it is the only value.
+        ret.pop("default", None)
+        extras["const"] = field.constant
+        extras["type"] = {bool: "boolean", str: "string"}[type(field.constant)]
+    return extras
+
+
+def _json_value_components(spec: APISpec) -> None:
+    """Metadata (depth <= 5, known keys typed) and the search filter over it."""
+    scalar = {"type": ["string", "number", "boolean", "null"]}
+    spec.components.schema("JsonValue0", {"description": "A JSON scalar.", **scalar})
+    for level in range(1, MAX_METADATA_DEPTH):
+        inner = {"$ref": f"#/components/schemas/JsonValue{level - 1}"}
+        spec.components.schema(
+            f"JsonValue{level}",
+            {
+                "description": f"A JSON value nested at most {level} levels deep.",
+                "anyOf": [
+                    scalar,
+                    {"type": "array", "items": inner},
+                    {"type": "object", "additionalProperties": inner},
+                ],
+            },
+        )
+    short = {"type": "string", "minLength": 1, "maxLength": 256}
+    spec.components.schema(
+        "Metadata",
+        {
+            "type": "object",
+            "description": f"Any JSON object of at most {MAX_METADATA_DEPTH} nesting levels "
+            f"and {MAX_METADATA_BYTES} bytes (as UTF-8 JSON). `type`, `source`, `tags` and "
+            "`timestamp` are filterable in search and must have these types.",
+            "properties": {
+                "type": short,
+                "source": short,
+                "tags": {"type": "array", "maxItems": MAX_TAGS, "items": short},
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+            "additionalProperties": {
+                "$ref": f"#/components/schemas/JsonValue{MAX_METADATA_DEPTH - 1}"
+            },
+        },
+    )
+    comparable = {"type": ["string", "number", "boolean"]}
+    spec.components.schema(
+        "MetadataFilter",
+        {
+            "type": "object",
+            "description": 'Top-level metadata keys and the value each must have, or `{"in": '
+            "[values]}` for any of several; every condition must hold.",
+            "minProperties": 1,
+            "maxProperties": 20,
+            "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": '^[^"\\\\]*$'},
+            "additionalProperties": {
+                "anyOf": [
+                    comparable,
+                    {
+                        "type": "object",
+                        "properties": {
+                            "in": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": 100,
+                                "items": comparable,
+                            }
+                        },
+                        "required": ["in"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+    )
+
+
+def _schema_level_rules(
+    document: dict[str, Any], plugin: MarshmallowPlugin, dimension: int
+) -> None:
+    """Rules marshmallow states as schema validators, and the model's vector length."""
+    components = document["components"]["schemas"]
+    for key, name in plugin.converter.refs.items():
+        cls, component = key[0], components[name]
+        component.update(getattr(cls, "openapi", {}))
+        for field_name, field in cls._declared_fields.items():
+            if isinstance(field, Embedding):
+                component["properties"][field_name].update(
+                    minItems=dimension,
+                    maxItems=dimension,
+                    description=f"Your own vector for this text: {dimension} numbers (this "
+                    "server's model). Without it the server embeds the text.",
+                )
+
+
+def _operation(
+    endpoint: str, view: Any, operation: Operation, path: str, method: str
+) -> dict[str, Any]:
+    """One operation: its parameters, body and every answer it can give, errors included."""
+    blueprint = endpoint.split(".")[0]
+    v1 = path.startswith("/v1/")
+    protected = is_protected(blueprint)
+    idempotent = bool(getattr(view, "idempotent", False))
+    summary, _, description = (inspect.getdoc(view) or "").partition("\n")
+    result: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": summary.rstrip("."),
+        "tags": [TAGS[blueprint][0]],
+    }
+    if description.strip():
+        result["description"] = description.strip()
+    parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", path)]
+    if operation.query is not None:
+        parameters.append({"in": "query", "schema": operation.query})
+    errors = set(operation.errors)
+    if protected:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "X-Workspace-ID",
+                "description": "The workspace to work in (default `default`).",
+                "schema": {"type": "string", "pattern": ecma_pattern(NAME_PATTERN.pattern)},
+            }
+        )
+        errors |= {400, 401, 429, 503}
+        if method != "GET" and not endpoint.endswith("search_memories"):
+            errors.add(507)  # it writes: a full disk refuses it
+    else:
+        result["security"] = []
+    if idempotent:
+        parameters.append(
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "description": "Makes retries safe: a retry with the same key and body gets the "
+                "first answer (kept 24 hours) instead of creating again.",
+                "schema": {
+                    "type": "string",
+                    "pattern": ecma_pattern(IDEMPOTENCY_KEY_PATTERN.pattern),
+                },
+            }
+        )
+        errors.add(409)
+    if operation.if_match:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "description": "Apply only if the memory is at one of these versions (ETags "
+                "from a GET, or `*`); else 412 and nothing changes.",
+                "schema": {"type": "string"},
+            }
+        )
+        errors.add(412)
+    if operation.conditional:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "description": "ETags the client holds: 304 with no body if one is current.",
+                "schema": {"type": "string"},
+            }
+        )
+    if parameters:
+        result["parameters"] = parameters
+    if operation.body is not None:
+        result["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": operation.body}},
+        }
+        errors |= {400, 408, 413, 415}
+    if operation.query is not None:
+        errors.add(400)
+    responses = {
+        str(status): _reply(reply, protected, idempotent)
+        for status, reply in operation.replies.items()
+    }
+    if operation.conditional:
+        responses["304"] = {
+            "description": "Not modified: If-None-Match names the current version.",
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+        }
+    for status in sorted(errors):
+        responses[str(status)] = _error_reply(status, v1)
+    result["responses"] = responses
+    return result
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if name == "memory_id":
+        # Not `not: batch/search/stats` as in bodies: those URLs exist, as other operations.
+        schema = {"type": "string", "pattern": ecma_pattern(ID_PATTERN)}
+    return {"in": "path", "name": name, "required": True, "schema": schema}
+
+
+def _reply(reply: Reply, protected: bool, idempotent: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"description": reply.description}
+    if reply.body is not None:
+        result["content"] = {reply.media_type: {"schema": reply.body}}
+    headers = list(reply.headers)
+    if protected:
+        headers += _QUOTA_HEADERS
+    if idempotent:
+        headers.append("Idempotent-Replayed")
+    if headers:
+        result["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
+    return result
+
+
+def _error_reply(status: int, v1: bool) -> dict[str, Any]:
+    name = "ErrorV1" if v1 else "Error"
+    result: dict[str, Any] = {
+        "description": ERRORS[status],
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+    }
+    if status in _ERROR_HEADERS:
+        result["headers"] = {
+            header: {"$ref": f"#/components/headers/{header}"} for header in _ERROR_HEADERS[status]
+        }
+    return result

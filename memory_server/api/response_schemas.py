@@ -1,0 +1,327 @@
+"""marshmallow schemas of the answers of both REST surfaces: what the views dump and document.
+
+Fields are `required` where the answer always carries them: that only shapes the OpenAPI
+document (dumping ignores it), so the contract Schemathesis checks is the strict one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from memory_server.webhooks.store import EVENT_TYPES
+
+
+def _timestamp(**kwargs: Any) -> fields.String:
+    """A UTC timestamp as the store writes it, e.g. 2024-01-15T10:30:00.000Z."""
+    return fields.String(required=True, metadata={"format": "date-time"}, **kwargs)
+
+
+def _one_of(*values: str) -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(values))
+
+
+# Memories ------------------------------------------------------------------------------
+
+
+class MemorySchema(Schema):
+    """A memory as both surfaces show it."""
+
+    id = fields.String(required=True)
+    text = fields.String(required=True)
+    metadata = fields.Dict(required=True)
+    created_at = _timestamp()
+    updated_at = _timestamp()
+
+
+class MemoryWithEmbeddingSchema(MemorySchema):
+    """GET /api/v1/memory/:id: the memory and its vector."""
+
+    embedding = fields.List(fields.Float(), required=True)
+
+
+class SearchResultSchema(Schema):
+    """One search result: the memory and its score."""
+
+    id = fields.String(attribute="memory.id", required=True)
+    text = fields.String(attribute="memory.text", required=True)
+    metadata = fields.Dict(attribute="memory.metadata", required=True)
+    score = fields.Function(
+        lambda result: round(result.score, 6),
+        required=True,
+        metadata={
+            "type": "number",
+            "description": "Cosine similarity for semantic search; the fused rank score "
+            "for keyword and hybrid.",
+        },
+    )
+    created_at = _timestamp(attribute="memory.created_at")
+    updated_at = _timestamp(attribute="memory.updated_at")
+
+
+class PaginationV1Schema(Schema):
+    """`pagination` of GET /v1/memories."""
+
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+
+
+class PaginationSchema(Schema):
+    """`pagination` of GET /api/v1/memory."""
+
+    page = fields.Integer(required=True)
+    limit = fields.Integer(attribute="per_page", required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(attribute="total_pages", required=True)
+
+
+class StoredSchema(Schema):
+    """201 of POST /api/v1/memory."""
+
+    id = fields.String(attribute="memory.id", required=True)
+    status = fields.Constant("stored", required=True)
+    embedding_generated = fields.Boolean(required=True)
+    vector_dimensions = fields.Integer(required=True)
+    tokens_used = fields.Integer(required=True)
+
+
+class UpdatedSchema(Schema):
+    """200 of PUT /api/v1/memory/:id."""
+
+    id = fields.String(attribute="memory.id", required=True)
+    status = fields.Constant("updated", required=True)
+    embedding_regenerated = fields.Boolean(required=True)
+
+
+class MemoryListSchema(Schema):
+    """200 of GET /api/v1/memory."""
+
+    memories = fields.List(fields.Nested(MemorySchema), required=True)
+    pagination = fields.Nested(PaginationSchema, required=True)
+
+
+class SearchResponseSchema(Schema):
+    """200 of POST /api/v1/memory/search."""
+
+    results = fields.List(fields.Nested(SearchResultSchema), required=True)
+    query = fields.String(required=True)
+    total_results = fields.Integer(required=True)
+    search_time_ms = fields.Float(required=True)
+
+
+class BatchItemSchema(Schema):
+    """One item of POST /api/v1/memory/batch: stored (with StoredSchema's fields) or not."""
+
+    index = fields.Integer(required=True)
+    id = fields.String(required=True)
+    status = _one_of("stored", "error")
+    embedding_generated = fields.Boolean()
+    vector_dimensions = fields.Integer()
+    tokens_used = fields.Integer()
+    error = fields.String(metadata={"description": "CONFLICT: the id is taken."})
+    message = fields.String()
+
+
+class BatchResponseSchema(Schema):
+    """201 or 207 of POST /api/v1/memory/batch."""
+
+    results = fields.List(fields.Nested(BatchItemSchema), required=True)
+    stored = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class DeletedSchema(Schema):
+    """200 of DELETE /api/v1/memory/:id and /api/v1/webhooks/:id."""
+
+    success = fields.Constant(True, required=True)
+    deleted_id = fields.String(required=True)
+
+
+class WorkspaceStatsSchema(Schema):
+    """Counts of one workspace."""
+
+    workspace = fields.String(required=True)
+    memories = fields.Integer(required=True)
+    chunks = fields.Integer(required=True)
+    oldest_created_at = fields.String(required=True, allow_none=True)
+    last_updated_at = fields.String(required=True, allow_none=True)
+
+
+class OwnerStatsSchema(Schema):
+    """Counts over every workspace of the key's owner."""
+
+    memories = fields.Integer(required=True)
+    workspaces = fields.List(fields.Nested(WorkspaceStatsSchema), required=True)
+
+
+class StatsSchema(WorkspaceStatsSchema):
+    """200 of GET /api/v1/memory/stats: this workspace, and the owner's workspaces."""
+
+    owner = fields.Nested(OwnerStatsSchema, required=True)
+
+
+# The /v1 envelope ----------------------------------------------------------------------
+
+
+class _EnvelopeV1(Schema):
+    success = fields.Constant(True, required=True)
+
+
+class MemoryV1Schema(_EnvelopeV1):
+    """One memory in the /v1 envelope."""
+
+    data = fields.Nested(MemorySchema, required=True)
+
+
+class MemoryPageV1Schema(_EnvelopeV1):
+    """200 of GET /v1/memories."""
+
+    data = fields.List(fields.Nested(MemorySchema), required=True)
+    pagination = fields.Nested(PaginationV1Schema, required=True)
+
+
+class SearchResultsV1Schema(_EnvelopeV1):
+    """200 of POST /v1/memories/search."""
+
+    data = fields.List(fields.Nested(SearchResultSchema), required=True)
+
+
+class BatchItemV1Schema(Schema):
+    """One item of POST /v1/memories/batch: the stored memory, or why it was not stored."""
+
+    index = fields.Integer(required=True)
+    status = _one_of("stored", "error")
+    memory = fields.Nested(MemorySchema)
+    error = fields.String(metadata={"description": "CONFLICT: the id is taken."})
+    message = fields.String()
+
+
+class BatchV1Schema(_EnvelopeV1):
+    """201 or 207 of POST /v1/memories/batch."""
+
+    data = fields.List(fields.Nested(BatchItemV1Schema), required=True)
+
+
+class _DeletedV1Data(Schema):
+    id = fields.String(required=True)
+    deleted = fields.Constant(True, required=True)
+
+
+class DeletedV1Schema(_EnvelopeV1):
+    """200 of DELETE /v1/memories/:id."""
+
+    data = fields.Nested(_DeletedV1Data, required=True)
+
+
+class _DeletedAllV1Data(Schema):
+    deleted_count = fields.Integer(required=True)
+
+
+class DeletedAllV1Schema(_EnvelopeV1):
+    """200 of DELETE /v1/memories?confirm=true."""
+
+    data = fields.Nested(_DeletedAllV1Data, required=True)
+
+
+# Webhooks ------------------------------------------------------------------------------
+
+
+class WebhookSchema(Schema):
+    """A webhook endpoint (its secret appears only in the 201 of its creation)."""
+
+    id = fields.String(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(validate=validate.OneOf(EVENT_TYPES)), required=True)
+    description = fields.String(required=True, allow_none=True)
+    enabled = fields.Boolean(required=True)
+    disabled_reason = fields.String(required=True, allow_none=True)
+    created_at = _timestamp()
+    updated_at = _timestamp()
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    """201 of POST /api/v1/webhooks: the endpoint and its signing secret, shown only here."""
+
+    secret = fields.String(
+        required=True, metadata={"description": "`whsec_...`: verifies the signatures."}
+    )
+
+
+class WebhookListSchema(Schema):
+    """200 of GET /api/v1/webhooks."""
+
+    webhooks = fields.List(fields.Nested(WebhookSchema), required=True)
+
+
+class DeliveryAttemptSchema(Schema):
+    """One attempt in a webhook's delivery log."""
+
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    attempted_at = _timestamp()
+    status_code = fields.Integer(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True)
+    duration_ms = fields.Float(required=True)
+    outcome = _one_of("delivered", "retrying", "failed")
+    next_retry_at = fields.String(required=True, allow_none=True)
+
+
+class DeliveryListSchema(Schema):
+    """200 of GET /api/v1/webhooks/:id/deliveries."""
+
+    deliveries = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
+
+
+# Service -------------------------------------------------------------------------------
+
+
+class _DatabaseHealthSchema(Schema):
+    ready = fields.Boolean(required=True)
+    schema_version = fields.Integer()
+    free_bytes = fields.Integer(metadata={"description": "Free space on its disk."})
+    used_bytes = fields.Integer(metadata={"description": "The file and its WAL."})
+    max_bytes = fields.Integer(
+        allow_none=True, metadata={"description": "MEMORY_API_MAX_DATABASE_BYTES, if set."}
+    )
+    error = fields.String()
+
+
+class _ModelHealthSchema(Schema):
+    ready = fields.Boolean(required=True)
+    name = fields.String(required=True)
+    backend = fields.String(required=True)
+    dimension = fields.Integer(required=True, allow_none=True)
+    error = fields.String()
+
+
+class HealthSchema(Schema):
+    """200 or 503 of GET /health."""
+
+    status = _one_of("ok", "unavailable")
+    database = fields.Nested(_DatabaseHealthSchema, required=True)
+    model = fields.Nested(_ModelHealthSchema, required=True)
+
+
+class ErrorSchema(Schema):
+    """The one error body of both surfaces."""
+
+    error = fields.String(
+        required=True, metadata={"description": "A stable code, e.g. INVALID_REQUEST."}
+    )
+    message = fields.String(required=True, metadata={"description": "What went wrong."})
+    details = fields.Dict(
+        metadata={"description": "Which fields (`fields`, `missing_fields`) or header."}
+    )
+    retry_after = fields.Integer(
+        metadata={"description": "On 429 and on 503 EMBEDDING_BUSY: seconds to wait."}
+    )
+
+
+class ErrorV1Schema(ErrorSchema):
+    """The error body on /v1: the same, with `success: false`."""
+
+    success = fields.Constant(False, required=True)

@@ -1,0 +1,114 @@
+"""The app factory: `create_app()` wires settings, storage, the model, the two APIs and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask import Flask, g, request
+
+from memory_server.api import docs as api_docs
+from memory_server.api import health
+from memory_server.api import memories as memories_api
+from memory_server.api import memory_management as memory_management_api
+from memory_server.api import webhooks as webhooks_api
+from memory_server.api.auth import authenticate
+from memory_server.api.errors import register_error_handlers
+from memory_server.api.quotas import init_rate_limits
+from memory_server.api.request_log import init_request_log
+from memory_server.api.routing import MemoryIdConverter
+from memory_server.api_keys import KeyStore
+from memory_server.cli import backup, export, import_memories, keys_cli, reembed, stats
+from memory_server.embedding.model import get_embedder
+from memory_server.memory_service import MemoryService
+from memory_server.services import Services
+from memory_server.settings import load_settings
+from memory_server.storage.database import Database, DatabaseUnusable
+from memory_server.storage.idempotency_store import IdempotencyStore
+from memory_server.storage.memory_store import MemoryStore
+from memory_server.webhooks.delivery import Activity, WebhookDispatcher
+from memory_server.webhooks.store import WebhookStore
+from memory_server.webhooks.urls import NetworkPolicy
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then `MEMORY_API_*` variables, then `config` (tests) last.
+
+    The schema is migrated here; the model is not loaded (see `MemoryService.prepare`) and the
+    webhook dispatcher is not started (gunicorn starts it in each worker), so creating the app
+    before a fork is safe.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(load_settings())
+    if config:
+        app.config.from_mapping(config)
+    app.json.sort_keys = False  # keep `success` before `data`, `error` before `message`
+    app.json.ensure_ascii = False
+
+    db = Database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
+    try:
+        db.migrate()
+    except DatabaseUnusable as exc:
+        # A ClickException: the flask CLI prints its one line, and gunicorn's master has
+        # already refused to start with the same sentence (gunicorn.conf.py).
+        raise click.ClickException(f"Cannot start: {exc}") from exc
+    webhooks = WebhookStore(db)
+    activity = Activity()
+    policy = NetworkPolicy(
+        tuple(app.config["WEBHOOK_ALLOWED_NETWORKS"]),
+        tuple(app.config["WEBHOOK_DESTINATION_NETWORKS"]),
+    )
+    dispatcher = WebhookDispatcher(
+        webhooks,
+        app.config["WEBHOOK_RETRY_SCHEDULE"],
+        app.config["WEBHOOK_TIMEOUT"],
+        policy,
+        activity=activity,
+        ca_file=app.config["WEBHOOK_CA_BUNDLE"],
+    )
+    embedder = get_embedder(
+        app.config["EMBEDDING_MODEL"], app.config["EMBEDDING_BACKEND"], app.config["MODEL_CACHE"]
+    )
+    embedder.turns.limit_long_jobs(app.config["THREADS"])
+    memories = MemoryService(
+        MemoryStore(db, outbox=webhooks.enqueue), embedder, on_change=dispatcher.wake
+    )
+    app.extensions["memory_api"] = Services(
+        db, KeyStore(db), memories, webhooks, dispatcher, IdempotencyStore(db)
+    )
+
+    register_error_handlers(app)
+    init_request_log(app)  # first: its clock starts before authentication and quotas
+    _track_activity(app, activity)
+    # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
+    app.before_request(authenticate)
+    init_rate_limits(app)
+    app.url_map.converters["memory_id"] = MemoryIdConverter
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api_docs.bp)
+    app.register_blueprint(memories_api.bp)
+    app.register_blueprint(memory_management_api.bp)
+    app.register_blueprint(webhooks_api.bp)
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(backup)
+    app.cli.add_command(stats)
+    app.cli.add_command(export)
+    app.cli.add_command(import_memories)
+    app.cli.add_command(reembed)
+    return app
+
+
+def _track_activity(app: Flask, activity: Activity) -> None:
+    """Count in-flight API requests, so webhook deliveries run in the gaps between them."""
+
+    @app.before_request
+    def _started() -> None:
+        if request.blueprint != "health":
+            activity.enter()
+            g.counted_activity = True
+
+    @app.teardown_request
+    def _ended(exc: BaseException | None) -> None:
+        if g.pop("counted_activity", False):
+            activity.leave()

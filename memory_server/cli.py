@@ -1,0 +1,234 @@
+"""The commands: `memory-server serve | keys ... | backup | stats | export | import | reembed`.
+
+The same commands run under `flask --app app ...` in a checkout (the app adds them to its CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
+from marshmallow import ValidationError
+
+from memory_server import __version__
+from memory_server import reembed as reembedding
+from memory_server.api.schemas import ImportRecordSchema
+from memory_server.api_keys import DEFAULT_OWNER, KeyNotFound
+from memory_server.embedding.model import ModelLoadError
+from memory_server.services import services
+from memory_server.settings import TIERS
+from memory_server.storage.stats import database_stats
+
+keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
+
+
+@keys_cli.command("create")
+@click.option("--tier", type=click.Choice(TIERS), required=True, help="Hourly quota tier.")
+@click.option("--owner", default=DEFAULT_OWNER, show_default=True, help="Whose memories it opens.")
+@click.option("--name", help="A label to recognise the key by.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), help="Expire after N days.")
+def create_key(tier: str, owner: str, name: str | None, expires_in_days: int | None) -> None:
+    """Create a key; its plaintext is the last line of output, shown only this once."""
+    try:
+        new = services().keys.create(tier, owner, name, expires_in_days)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    expiry = f", expires {new.key.expires_at}" if new.key.expires_at else ""
+    click.echo(f"Created {new.key.tier} key {new.key.id} for owner {new.key.owner!r}{expiry}.")
+    click.echo("Store it now: it cannot be shown again.", err=True)
+    click.echo(new.plaintext)
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    """List keys (ids and details, never secrets)."""
+    keys = services().keys.list()
+    if not keys:
+        click.echo("No API keys.")
+        return
+    rows = [("ID", "TIER", "OWNER", "NAME", "CREATED", "EXPIRES", "STATUS")]
+    rows += [
+        (k.id, k.tier, k.owner, k.name or "-", k.created_at, k.expires_at or "never", k.status)
+        for k in keys
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+def revoke_key(key_id: str) -> None:
+    """Revoke a key at once and for good."""
+    try:
+        key = services().keys.revoke(key_id)
+    except KeyNotFound as exc:
+        raise click.ClickException(f"no API key with id {key_id!r} (see `keys list`)") from exc
+    click.echo(f"Revoked {key.id} (owner {key.owner!r}, tier {key.tier}).")
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent snapshot of the database to PATH, safe while the server runs."""
+    db = services().db
+    if path.resolve() == db.path.resolve():
+        raise click.BadParameter("PATH is the live database itself; pick another file")
+    started = time.perf_counter()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db.backup(path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
+    click.echo(
+        f"Backed up {db.path} to {path}: {path.stat().st_size:,} bytes in "
+        f"{time.perf_counter() - started:.1f} s, integrity check ok."
+    )
+
+
+@click.command("stats")
+@with_appcontext
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def stats(as_json: bool) -> None:
+    """Memories, workspaces, keys, webhooks and size of the database."""
+    figures = database_stats(services().db)
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    keys, model = figures["keys"], figures["embedding_model"]
+    bound = f"{model} ({figures['embedding_dimension']} dimensions)" if model else "not bound yet"
+    lines = [
+        ("Database", f"{figures['path']} ({figures['bytes']:,} bytes with its WAL)"),
+        ("Memories", f"{figures['memories']:,} ({figures['chunks']:,} chunk vectors)"),
+        ("Workspaces", f"{figures['workspaces']:,} of {figures['owners']:,} owner(s)"),
+        ("Keys", f"{keys['active']:,} active, {keys['revoked_or_expired']:,} revoked or expired"),
+        ("Webhooks", f"{figures['webhook_endpoints']:,} endpoint(s), "
+                     f"{figures['webhook_deliveries_pending']:,} deliveries pending"),
+        ("Model", bound),
+    ]  # fmt: skip
+    for label, value in lines:
+        click.echo(f"{label:<11} {value}")
+
+
+@click.command("export")
+@with_appcontext
+@click.option("--owner", help="Only this owner's memories.")
+@click.option("--workspace", help="Only memories of workspaces with this name.")
+@click.option("--with-embeddings", is_flag=True, help="Add each memory's chunk vectors.")
+def export(owner: str | None, workspace: str | None, with_embeddings: bool) -> None:
+    """Write memories to stdout as JSON lines: ids, texts, metadata, timestamps."""
+    exported = 0
+    for record in services().memories.export(owner, workspace, with_embeddings):
+        click.echo(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        exported += 1
+    click.echo(f"Exported {exported:,} memories.", err=True)
+
+
+IMPORT_BATCH = 100
+
+
+@click.command("import")
+@with_appcontext
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def import_memories(file: click.utils.LazyFile) -> None:
+    """Store the memories of an export (JSON lines, - for stdin); running it twice is safe."""
+    schema, totals, batch = ImportRecordSchema(), Counter(), []
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        try:
+            batch.append(schema.load(json.loads(line)))
+        except (ValueError, ValidationError) as exc:
+            if batch:  # what the message promises: every line before this one is in
+                totals.update(services().memories.import_records(batch))
+            raise click.ClickException(
+                f"line {number}: {exc}. The {number - 1:,} lines before it are imported "
+                f"({_summary(totals)}); fix it and run again (it skips what is in already)."
+            ) from exc
+        if len(batch) == IMPORT_BATCH:
+            totals.update(services().memories.import_records(batch))
+            batch = []
+    if batch:
+        totals.update(services().memories.import_records(batch))
+    click.echo(f"Imported {_summary(totals)}.")
+
+
+def _summary(totals: Counter) -> str:
+    done = sum(totals[k] for k in ("created", "updated", "unchanged"))
+    return (
+        f"{done:,} memories: {totals['created']:,} created, {totals['updated']:,} updated, "
+        f"{totals['unchanged']:,} unchanged; {totals['embedded']:,} embedded here"
+    )
+
+
+@click.command("reembed")
+@with_appcontext
+def reembed() -> None:
+    """Rebuild every vector with the configured model; resumes where an interrupted run stopped."""
+    found = services()
+    embedder = found.memories.embedder
+    click.echo(f"Loading {embedder.identity} ({embedder.backend})...", err=True)
+    try:
+        embedder.load()
+    except ModelLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    plan = reembedding.plan(found.db, embedder)
+    if not plan.needed:
+        click.echo(f"Nothing to do: the vectors already come from {embedder.identity}.")
+        return
+    click.echo(
+        f"Re-embedding {plan.total:,} memories: {plan.stored_model} ({plan.stored_dimension})"
+        f" -> {plan.target_model} ({plan.target_dimension})"
+        + (f", resuming after {plan.done:,}" if plan.done else "")
+    )
+    with click.progressbar(length=plan.total, label="Embedding", file=sys.stderr) as bar:
+        bar.update(plan.done)
+        embedded = reembedding.run(found.db, embedder, bar.update)
+    click.echo(f"Done: {embedded:,} memories re-embedded; the server can start on the new model.")
+
+
+@click.command("serve", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def serve(gunicorn_args: tuple[str, ...]) -> None:
+    """Run the server: gunicorn with the MEMORY_API_* settings; other options go to gunicorn."""
+    # This process becomes gunicorn (same PID), reading the package's own config module, so
+    # it runs the same from any folder and no gunicorn.conf.py lying around is picked up.
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:" + GUNICORN_CONFIG, *gunicorn_args]
+    os.execv(sys.executable, argv)
+
+
+GUNICORN_CONFIG = "memory_server.serving.gunicorn_config"
+
+
+def _load_app() -> Flask:
+    from memory_server.app import create_app  # here: `serve` and `--help` need no app
+
+    return create_app()
+
+
+@click.group(help="A self-hosted memory server: store texts, find them again by meaning.")
+@click.version_option(__version__, prog_name="memory-server")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """The `memory-server` console script."""
+    # What `flask --app app` provides: commands marked with_appcontext get the app.
+    ctx.obj = ScriptInfo(create_app=_load_app, set_debug_flag=False)
+
+
+main.add_command(serve)
+main.add_command(keys_cli)
+main.add_command(backup)
+main.add_command(stats)
+main.add_command(export)
+main.add_command(import_memories)
+main.add_command(reembed)

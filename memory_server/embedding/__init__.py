@@ -1,0 +1,1 @@
+"""The model: loading it, chunking long texts, owners taking turns at it."""

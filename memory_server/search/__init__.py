@@ -1,0 +1,1 @@
+"""Finding memories: vector and keyword indexes, filters, ranking and fusion."""

@@ -1,0 +1,185 @@
+"""Finding memories: semantic (vector_index), keyword (keyword_index) and hybrid (RRF). No Flask."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memory_server.search import keyword_terms
+from memory_server.search.filters import Filters
+from memory_server.search.keyword_index import KeywordIndex, matching
+from memory_server.storage.database import Connection
+from memory_server.storage.memory_store import (
+    MEMORY_COLUMNS,
+    Memory,
+    MemoryStore,
+    Scope,
+    VectorIndexNotReady,
+    chunk_ids,
+    memory_from_row,
+    memory_rowid,
+)
+
+MODES = ("semantic", "keyword", "hybrid")
+RRF_K = 60  # the usual reciprocal rank fusion constant
+MAX_QUERY_TERMS = 64
+# Words that match almost every English memory: in an any-word query they only add noise.
+_STOPWORD_TEXT = """
+a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers herself him himself his how i if in
+into is it its itself just me more most my myself no nor not now of off on once only or
+other our ours ourselves out over own same she should so some such than that the their
+theirs them themselves then there these they this those through to too under until up
+very was we were what when where which while who whom why will with would you your yours
+yourself
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    """A search result: the memory and how well it matched (see the README for each mode)."""
+
+    memory: Memory
+    score: float
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct indexed terms of a query, stopwords dropped unless the query has no other."""
+    words = list(dict.fromkeys(keyword_terms.words(text)))
+    kept = [word for word in words if word not in STOPWORDS] or words
+    return list(dict.fromkeys(keyword_terms.stem(word) for word in kept))[:MAX_QUERY_TERMS]
+
+
+class SearchIndex:
+    """Ranks one scope's memories for a query; filters apply before the top-k cut."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.db = store.db
+
+    def search(
+        self,
+        scope: Scope,
+        mode: str,
+        query: str,
+        vector: np.ndarray | None,
+        limit: int,
+        filters: Filters,
+        threshold: float | None = None,
+    ) -> list[ScoredMemory]:
+        """The best `limit` memories with their scores, best first, each memory once."""
+        # One read transaction: ranking and fetching see the same memories, never stale ones.
+        with self.db.snapshot() as conn:
+            if mode == "semantic":
+                ranked = self._semantic(conn, scope, vector, limit, filters)
+            elif mode == "keyword":
+                ranked = self._keyword(conn, scope, query, limit, filters)
+            else:
+                depth = min(max(limit * 5, 50), 500)
+                ranked = fuse(
+                    self._semantic(conn, scope, vector, depth, filters),
+                    self._keyword(conn, scope, query, depth, filters, coordinated=True),
+                )
+            if threshold is not None:
+                ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
+            ranked = ranked[:limit]
+            memories = _memories(conn, [rowid for rowid, _ in ranked])
+        # Every ranked rowid is a stored memory; the `if` keeps a search alive if one were not.
+        return [
+            ScoredMemory(memories[rowid], score) for rowid, score in ranked if rowid in memories
+        ]
+
+    def _semantic(
+        self, conn: Connection, scope: Scope, vector: np.ndarray, limit: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """Memories by the cosine similarity of their best chunk to the query vector."""
+        candidates = None
+        if filters.active:
+            rows = _filtered(conn, scope, filters, "m.rowid, m.chunk_count")
+            candidates = [i for row in rows for i in chunk_ids(*row)]
+            if not candidates:
+                return []
+        if self.store.vectors is None:
+            raise VectorIndexNotReady("bind_embedding_model() must run before searching")
+        # Most memories are one chunk; when long ones crowd the top, ask for more chunks.
+        k = max(limit * 2, 16)
+        while True:
+            chunks = self.store.vectors.nearest(conn, scope.partition, vector, k, candidates)
+            best = _best_per_memory(chunks)
+            # Fewer chunks than asked for: the search has already seen every chunk there is.
+            if len(best) >= limit or len(chunks) < k:
+                break
+            k *= 4
+        return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
+
+    def _keyword(
+        self,
+        conn: Connection,
+        scope: Scope,
+        query: str,
+        limit: int,
+        filters: Filters,
+        coordinated: bool = False,
+    ) -> list[tuple[int, float]]:
+        """Memories by BM25 relevance (higher is better) to the words of the query.
+
+        `coordinated` keeps only memories matching most (over half) of the query's terms: for
+        fusion, a memory that shares one incidental word with a question is noise, while an
+        exact name, code or phrase matches all of its terms.
+        """
+        terms = query_terms(query)
+        rowids, scores, matched = KeywordIndex.search(conn, scope.owner, scope.workspace, terms)
+        keep = np.ones(len(rowids), dtype=bool)
+        if coordinated and len(terms) > 1:
+            keep &= matched > len(terms) / 2
+        if filters.active and keep.any():
+            where, params = filters.to_sql()
+            keep[keep] = matching(conn, rowids[keep], where, params)
+        rowids, scores = rowids[keep], scores[keep]
+        # Best score first; among equal scores the newest memory (highest rowid) first.
+        order = np.lexsort((-rowids, -scores))[:limit]
+        return [(int(rowids[i]), float(scores[i])) for i in order]
+
+
+def fuse(*rankings: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion, scaled so 1.0 means ranked first by every list."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (rowid, _) in enumerate(ranking, start=1):
+            scores[rowid] = scores.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(
+        ((rowid, score / best) for rowid, score in scores.items()),
+        key=lambda item: (-item[1], -item[0]),
+    )
+
+
+def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:
+    where, params = filters.to_sql()
+    return conn.execute(
+        f"SELECT {columns} FROM memories m WHERE m.owner = ? AND m.workspace = ? AND {where}",
+        (scope.owner, scope.workspace, *params),
+    ).fetchall()
+
+
+def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, float]:
+    best: dict[int, float] = {}
+    for chunk_id, score in chunk_scores:
+        rowid = memory_rowid(chunk_id)
+        if score > best.get(rowid, -2.0):
+            best[rowid] = score
+    return best
+
+
+def _memories(conn: Connection, rowids: list[int]) -> dict[int, Memory]:
+    rows = conn.execute(
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(rowids),),
+    ).fetchall()
+    return {row["rowid"]: memory_from_row(row) for row in rows}

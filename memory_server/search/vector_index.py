@@ -1,0 +1,248 @@
+"""Chunk vectors and nearest-neighbour search over them. No Flask here.
+
+Two copies of each vector, written in the caller's transaction:
+- `chunk_embeddings`: the exact float32 vector, a plain table read by primary key;
+- `chunk_codes`: a sqlite-vec `bit` vector (the sign of each dimension, 1/32 of the size),
+  partitioned by scope, for a fast first pass.
+
+A search reads the scope's codes, ranks them by Hamming distance with numpy (a few ms for
+100k), then scores a shortlist exactly with the float vectors. sqlite-vec's own float
+brute force runs its distances without BLAS and its bit KNN slows down with k; both were
+measured slower than this at 100k (see bench/results.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from memory_server.storage.database import Connection, DatabaseError
+
+CODES = "chunk_codes"
+# sqlite-vec 0.1.9 stores a vec0 table in shadow tables: `<name>_chunks` holds blocks of
+# rowids with a validity bitmap, `<name>_vector_chunks00` the packed vectors of each block.
+# The first pass reads those blocks directly; `_has_block_layout` checks the layout once, and
+# another layout falls back to sqlite-vec's own bit KNN (same shortlist, slower).
+BLOCKS_SQL = (
+    f"SELECT c.validity, c.rowids, v.vectors FROM {CODES}_chunks c"
+    f" JOIN {CODES}_vector_chunks00 v ON v.rowid = c.chunk_id WHERE c.partition00 = ?"
+)
+# How many first-pass candidates get exact scores: at least SHORTLIST_MIN, or
+# SHORTLIST_PER_RESULT per result asked for. Measured recall@10 against exact search on the
+# benchmark's 100k memories: see bench/results.md.
+SHORTLIST_MIN = 500
+SHORTLIST_PER_RESULT = 10
+# A filter that leaves this few chunks is scored exactly, without a first pass.
+EXACT_MAX = 2048
+VEC0_MAX_K = 4096  # sqlite-vec's largest k, for the fallback first pass
+
+
+class ModelChanged(RuntimeError):
+    """The database moved to another model (`memory-server reembed`) while this process ran."""
+
+
+class VectorIndex:
+    """Stores chunk vectors of one dimension and finds the nearest ones within a scope.
+
+    With a `model`, every write and search first checks that the database's vectors still
+    come from it: after a `reembed` swap, a server left running on the old model must not
+    add old-model vectors or compare its queries with new-model ones.
+    """
+
+    def __init__(self, dimension: int, block_layout: bool = True, model: str | None = None) -> None:
+        self.dimension = dimension
+        self.block_layout = block_layout
+        self.model = model
+
+    @classmethod
+    def open(cls, conn: Connection, dimension: int, model: str | None = None) -> VectorIndex:
+        """The database's index, creating its tables (or upgrading older ones) when needed."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "chunk_embeddings" not in tables:
+            _create_tables(conn, dimension)
+            if "chunk_vectors" in tables:
+                _upgrade_from_float_vec0(conn)
+        return cls(dimension, _has_block_layout(conn), model)
+
+    def check_model(self, conn: Connection) -> None:
+        """Raise ModelChanged if the database's vectors no longer come from this model."""
+        if self.model is None:
+            return
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
+        if row is not None and row[0] != self.model:
+            raise ModelChanged(
+                f"the database's vectors now come from {row[0]}, not {self.model}: restart "
+                f"the server with MEMORY_API_EMBEDDING_MODEL (and _BACKEND) set for {row[0]}"
+            )
+
+    def write(
+        self, conn: Connection, partition: str, ids: Sequence[int], vectors: np.ndarray
+    ) -> None:
+        """Insert the vectors with these ids (which must be free) into a scope."""
+        self.check_model(conn)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(
+                f"vectors of dimension {vectors.shape[-1]}, the index holds {self.dimension}"
+            )
+        conn.executemany(
+            "INSERT INTO chunk_embeddings (chunk_id, embedding) VALUES (?, ?)",
+            [(i, v.tobytes()) for i, v in zip(ids, vectors, strict=True)],
+        )
+        codes = sign_codes(vectors)
+        conn.executemany(
+            f"INSERT INTO {CODES} (chunk_id, scope, code) VALUES (?, ?, vec_bit(?))",
+            [(i, partition, code.tobytes()) for i, code in zip(ids, codes, strict=True)],
+        )
+
+    def delete(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Remove the vectors with these ids (missing ones are ignored)."""
+        if not ids:
+            return
+        params = [(i,) for i in ids]
+        conn.executemany("DELETE FROM chunk_embeddings WHERE chunk_id = ?", params)
+        conn.executemany(f"DELETE FROM {CODES} WHERE chunk_id = ?", params)
+
+    def vectors(self, conn: Connection, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The stored ids among these, and their vectors (one row each)."""
+        rows = conn.execute(
+            "SELECT chunk_id, embedding FROM chunk_embeddings"
+            " WHERE chunk_id IN (SELECT value FROM json_each(?)) ORDER BY chunk_id",
+            (json.dumps([int(i) for i in ids]),),
+        ).fetchall()
+        found = np.array([row[0] for row in rows], dtype=np.int64)
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
+        return found, matrix.reshape(len(rows), self.dimension)
+
+    def nearest(
+        self,
+        conn: Connection,
+        partition: str,
+        query: np.ndarray,
+        k: int,
+        candidates: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The k chunks of the scope most cosine-similar to the query, best first.
+
+        `candidates` limits the search to those chunk ids (a filter applied before the cut).
+        """
+        self.check_model(conn)
+        query = np.asarray(query, dtype=np.float32)
+        if candidates is not None and len(candidates) <= EXACT_MAX:
+            return self._rescore(conn, candidates, query, k)
+        size = max(SHORTLIST_MIN, SHORTLIST_PER_RESULT * k)
+        if self.block_layout:
+            shortlist = self._shortlist(conn, partition, query, size, candidates)
+        else:
+            shortlist = self._vec0_shortlist(conn, partition, query, size, candidates)
+        return self._rescore(conn, shortlist, query, k)
+
+    def _shortlist(
+        self,
+        conn: Connection,
+        partition: str,
+        query: np.ndarray,
+        size: int,
+        candidates: Sequence[int] | None,
+    ) -> np.ndarray:
+        """The ids of the `size` codes nearest the query's by Hamming distance."""
+        rows = conn.execute(BLOCKS_SQL, (partition,)).fetchall()
+        if not rows:
+            return np.empty(0, dtype=np.int64)
+        valid = np.unpackbits(
+            np.frombuffer(b"".join(row[0] for row in rows), dtype=np.uint8), bitorder="little"
+        ).astype(bool)
+        ids = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.int64)
+        keep = valid[: len(ids)]
+        if candidates is not None:
+            keep &= np.isin(ids, np.asarray(candidates, dtype=np.int64))
+        if np.count_nonzero(keep) <= size:
+            return ids[keep]
+        # 64-bit words when the code length allows (a third of the time of bytes at 384
+        # bits); block by block, which is as fast as one big array without copying 4.8 MB.
+        word = np.uint64 if self.dimension % 64 == 0 else np.uint8
+        query_code = sign_codes(query[None, :]).view(word)
+        width = query_code.shape[1]
+        distances = np.concatenate(
+            [
+                np.bitwise_count(
+                    np.frombuffer(row[2], dtype=word).reshape(-1, width) ^ query_code
+                ).sum(axis=1, dtype=np.uint16)
+                for row in rows
+            ]
+        )
+        distances[~keep] = np.iinfo(np.uint16).max  # free, deleted or filtered-out slots
+        return ids[np.argpartition(distances, size)[:size]]
+
+    def _vec0_shortlist(
+        self,
+        conn: Connection,
+        partition: str,
+        query: np.ndarray,
+        size: int,
+        candidates: Sequence[int] | None,
+    ) -> np.ndarray:
+        sql = f"SELECT chunk_id FROM {CODES} WHERE code MATCH vec_bit(?) AND k = ? AND scope = ?"
+        params: list = [sign_codes(query[None, :])[0].tobytes(), min(size, VEC0_MAX_K), partition]
+        if candidates is not None:
+            sql += " AND chunk_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in candidates]))
+        return np.array([row[0] for row in conn.execute(sql, params)], dtype=np.int64)
+
+    def _rescore(
+        self, conn: Connection, ids: Sequence[int], query: np.ndarray, k: int
+    ) -> list[tuple[int, float]]:
+        """Exact cosine similarity of these chunks to the query; the best k, best first."""
+        found, matrix = self.vectors(conn, ids)
+        if not len(found):
+            return []
+        # Client-supplied vectors need not be unit length: divide by both norms.
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+        scores = matrix @ query / np.where(norms == 0, 1, norms)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(found[i]), float(scores[i])) for i in top]
+
+
+def sign_codes(vectors: np.ndarray) -> np.ndarray:
+    """One bit per dimension, set where the value is positive: sqlite-vec's `bit` layout."""
+    return np.packbits(np.asarray(vectors) > 0, axis=1, bitorder="little")
+
+
+def _has_block_layout(conn: Connection) -> bool:
+    """Whether sqlite-vec stores the codes in the block layout the first pass reads."""
+    try:
+        conn.execute(BLOCKS_SQL + " LIMIT 0", ("",)).fetchall()
+    except DatabaseError:  # another layout: use the fallback
+        return False
+    return True
+
+
+def create_codes_table(conn: Connection, dimension: int) -> None:
+    """The sign codes' sqlite-vec table, for vectors of this dimension."""
+    # The scope partition makes a first pass read only that workspace's codes.
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {CODES} USING vec0("
+        f" chunk_id INTEGER PRIMARY KEY, scope TEXT PARTITION KEY, code bit[{int(dimension)}])"
+    )
+
+
+def _create_tables(conn: Connection, dimension: int) -> None:
+    conn.execute(
+        "CREATE TABLE chunk_embeddings (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+    )
+    create_codes_table(conn, dimension)
+
+
+def _upgrade_from_float_vec0(conn: Connection) -> None:
+    """Move vectors from the first layout (one float vec0 table) into this one."""
+    conn.execute(
+        "INSERT INTO chunk_embeddings (chunk_id, embedding)"
+        " SELECT chunk_id, embedding FROM chunk_vectors"
+    )
+    conn.execute(
+        f"INSERT INTO {CODES} (chunk_id, scope, code)"
+        " SELECT chunk_id, scope, vec_quantize_binary(embedding) FROM chunk_vectors"
+    )
+    conn.execute("DROP TABLE chunk_vectors")

@@ -1,0 +1,31 @@
+"""The objects one app instance works with, reachable from any request or CLI command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from memory_server.api_keys import KeyStore
+from memory_server.memory_service import MemoryService
+from memory_server.storage.database import Database
+from memory_server.storage.idempotency_store import IdempotencyStore
+from memory_server.webhooks.delivery import WebhookDispatcher
+from memory_server.webhooks.store import WebhookStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """The database, key store, memory service, webhooks and idempotency keys of one app."""
+
+    db: Database
+    keys: KeyStore
+    memories: MemoryService
+    webhooks: WebhookStore
+    dispatcher: WebhookDispatcher
+    idempotency: IdempotencyStore
+
+
+def services() -> Services:
+    """The current app's services."""
+    return current_app.extensions["memory_api"]

@@ -1,0 +1,1 @@
+"""SQLite: the connection, the migrations, memories, idempotency records, statistics."""

@@ -1,0 +1,479 @@
+"""The storage layer: memories and their vectors in one SQLite file. No Flask here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from memory_server.search.keyword_index import KeywordIndex, postings
+from memory_server.search.vector_index import VectorIndex
+from memory_server.storage.database import Connection, Database, IntegrityError
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a memory lives: an owner (from the API key) and a workspace inside it."""
+
+    owner: str
+    workspace: str
+
+    @property
+    def partition(self) -> str:
+        """The vector index partition; owners and workspaces never contain '/'."""
+        return f"{self.owner}/{self.workspace}"
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One stored memory; `embedding` is filled only when asked for.
+
+    `etag` is its version as an HTTP entity tag: it changes whenever the memory does.
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+    created_at: str
+    updated_at: str
+    embedding: list[float] | None = None
+    etag: str = ""
+
+
+def memory_etag(rowid: int, updated_at: str, content_hash: str, metadata_json: str) -> str:
+    """A strong entity tag for one version of a memory (a re-created id gets new ones)."""
+    version = f"{rowid}|{updated_at}|{content_hash}|{metadata_json}".encode()
+    return '"' + hashlib.sha256(version).hexdigest()[:24] + '"'
+
+
+class MemoryNotFound(LookupError):
+    """No memory with that id in that scope."""
+
+
+class MemoryExists(Exception):
+    """A memory with that id already exists in that scope."""
+
+
+class PreconditionFailed(Exception):
+    """The memory is not at the version the client named (If-Match); nothing was changed."""
+
+    def __init__(self, memory_id: str, current_etag: str) -> None:
+        super().__init__(memory_id)
+        self.current_etag = current_etag
+
+
+class TextChanged(Exception):
+    """An update without new vectors found the text changed since it was checked: re-embed."""
+
+
+class EmbeddingModelMismatch(RuntimeError):
+    """The database's vectors came from another model than the one configured."""
+
+    def __init__(self, stored_model: str, stored_dimension: int) -> None:
+        super().__init__(f"vectors in this database come from {stored_model} ({stored_dimension})")
+        self.stored_model = stored_model
+        self.stored_dimension = stored_dimension
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory to store: its id, content and chunk vectors."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+    vectors: np.ndarray | None  # None only while an import asks what is unchanged
+
+
+class VectorIndexNotReady(RuntimeError):
+    """Vectors were used before `bind_embedding_model` created the index."""
+
+
+# A memory's chunk vectors have ids rowid * CHUNK_SLOTS + position: deleting them needs no
+# lookup, and a KNN hit names its memory without a join. The chunker never makes more than
+# this many chunks (chunking.MAX_CHUNKS); part of the file format, never to change.
+CHUNK_SLOTS = 1024
+
+
+def chunk_ids(rowid: int, count: int) -> list[int]:
+    """The vector ids of a memory's chunks."""
+    return [rowid * CHUNK_SLOTS + position for position in range(count)]
+
+
+def memory_rowid(chunk_id: int) -> int:
+    """The memory a chunk vector belongs to."""
+    return chunk_id // CHUNK_SLOTS
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds and a `Z` (sorts as text)."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+MEMORY_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count"
+
+
+# Writes the events of a change into the outbox, inside the change's own transaction.
+Outbox = Callable[[Connection, "Scope", list[Any]], Any]
+
+
+class MemoryStore:
+    """Memories and their chunk vectors: a row and its vectors are written in one transaction.
+
+    Each write takes an optional `events` function; what it returns for the written memory
+    goes to the `outbox` in the same transaction, so no committed change loses its events.
+    """
+
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.vectors: VectorIndex | None = None
+        self.keywords = KeywordIndex()
+
+    def bind_embedding_model(self, model: str, dimension: int) -> None:
+        """Create the vector index for this model, or check the existing one matches it."""
+        with self.db.transaction() as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if "embedding_dimension" not in meta:
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("embedding_model", model), ("embedding_dimension", str(dimension))],
+                )
+            elif (meta["embedding_model"], int(meta["embedding_dimension"])) != (model, dimension):
+                raise EmbeddingModelMismatch(
+                    meta["embedding_model"], int(meta["embedding_dimension"])
+                )
+            self.vectors = VectorIndex.open(conn, dimension, model)
+
+    @property
+    def dimension(self) -> int | None:
+        """Length of the stored vectors, once `bind_embedding_model` has run."""
+        return None if self.vectors is None else self.vectors.dimension
+
+    def insert(
+        self,
+        scope: Scope,
+        memory_id: str,
+        text: str,
+        metadata: dict[str, Any],
+        content_hash: str,
+        vectors: np.ndarray,
+        events: Callable[[Memory], list[Any]] | None = None,
+    ) -> Memory:
+        """Store a new memory and its chunk vectors; raise MemoryExists if the id is taken."""
+        new = NewMemory(memory_id, text, metadata, content_hash, vectors)
+        [result] = self.insert_many(scope, [new], events)
+        if isinstance(result, MemoryExists):
+            raise result
+        return result
+
+    def insert_many(
+        self,
+        scope: Scope,
+        items: list[NewMemory],
+        events: Callable[[Memory], list[Any]] | None = None,
+    ) -> list[Memory | MemoryExists]:
+        """Store several memories in one transaction; a taken id is reported, not raised."""
+        results: list[Memory | MemoryExists] = []
+        now = utc_now()
+        with self.db.transaction() as conn:
+            for item in items:
+                try:
+                    memory = self._insert(conn, scope, item, now, now)
+                except MemoryExists as conflict:
+                    results.append(conflict)
+                    continue
+                self._emit(conn, scope, events, memory)
+                results.append(memory)
+        return results
+
+    def _insert(
+        self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
+    ) -> Memory:
+        counts, length = postings(item.text)
+        try:
+            cursor = conn.execute(
+                "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
+                " created_at, updated_at, keyword_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
+                 item.content_hash, created_at, updated_at, length),
+            )  # fmt: skip
+        except IntegrityError as exc:
+            raise MemoryExists(item.id) from exc
+        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+        self.keywords.write(conn, scope_id, cursor.lastrowid, counts, length)
+        self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
+        etag = memory_etag(cursor.lastrowid, updated_at, item.content_hash, _dump(item.metadata))
+        return Memory(
+            item.id, item.text, item.metadata, item.content_hash, created_at, updated_at,
+            etag=etag,
+        )  # fmt: skip
+
+    def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
+        """The memory with this id in this scope; raise MemoryNotFound otherwise."""
+        with self.db.snapshot() as conn:
+            row = self._row(conn, scope, memory_id)
+            embedding = self._memory_vector(conn, row) if with_embedding else None
+        return memory_from_row(row, embedding)
+
+    def page(self, scope: Scope, limit: int, offset: int) -> tuple[list[Memory], int]:
+        """One page of the scope's memories, newest first, and how many there are in all."""
+        with self.db.snapshot() as conn:
+            total = conn.execute(
+                "SELECT count(*) FROM memories WHERE owner = ? AND workspace = ?",
+                (scope.owner, scope.workspace),
+            ).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ?"
+                " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                (scope.owner, scope.workspace, limit, offset),
+            ).fetchall()
+        return [memory_from_row(row) for row in rows], total
+
+    def update(
+        self,
+        scope: Scope,
+        memory_id: str,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        content_hash: str | None = None,
+        vectors: np.ndarray | None = None,
+        events: Callable[[Memory], list[Any]] | None = None,
+        if_match: Sequence[str] | None = None,
+    ) -> Memory:
+        """Change text and/or metadata (and the vectors with the text) in one transaction.
+
+        A new text without `vectors` is taken only if the stored text still has
+        `content_hash` (else TextChanged: the caller embeds it); `if_match` names the
+        versions the change may apply to (else PreconditionFailed).
+        """
+        with self.db.transaction() as conn:
+            row = self._row(conn, scope, memory_id)
+            _check_version(row, if_match)
+            if text is not None and vectors is None and row["content_hash"] != content_hash:
+                raise TextChanged(memory_id)  # another writer changed it after the check
+            text = row["text"] if text is None else text
+            content_hash = row["content_hash"] if content_hash is None else content_hash
+            metadata = json.loads(row["metadata"]) if metadata is None else metadata
+            now = utc_now()
+            conn.execute(
+                "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, updated_at = ?"
+                " WHERE rowid = ?",
+                (text, _dump(metadata), content_hash, now, row["rowid"]),
+            )
+            if text != row["text"]:
+                self._reindex_words(conn, scope, row["rowid"], text)
+            if vectors is not None:
+                self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
+            etag = memory_etag(row["rowid"], now, content_hash, _dump(metadata))
+            memory = Memory(
+                memory_id, text, metadata, content_hash, row["created_at"], now, etag=etag
+            )
+            self._emit(conn, scope, events, memory)
+        return memory
+
+    def delete(
+        self,
+        scope: Scope,
+        memory_id: str,
+        events: Callable[[str], list[Any]] | None = None,
+        if_match: Sequence[str] | None = None,
+    ) -> None:
+        """Delete one memory and its vectors; raise MemoryNotFound if it is not there."""
+        with self.db.transaction() as conn:
+            row = self._row(conn, scope, memory_id)
+            _check_version(row, if_match)
+            # Its keyword postings go with it, by trigger (migration 7).
+            conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
+            self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+            self._emit(conn, scope, events, memory_id)
+
+    def delete_all(self, scope: Scope, events: Callable[[str], list[Any]] | None = None) -> int:
+        """Delete every memory of the scope (and nothing outside it); return how many."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?",
+                (scope.owner, scope.workspace),
+            ).fetchall()
+            conn.execute(
+                "DELETE FROM memories WHERE owner = ? AND workspace = ?",
+                (scope.owner, scope.workspace),
+            )
+            self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row[:2])])
+            if events is not None and self.outbox is not None:  # one outbox call for them all
+                self.outbox(conn, scope, [e for row in rows for e in events(row["id"])])
+        return len(rows)
+
+    def export(
+        self, owner: str | None = None, workspace: str | None = None, with_vectors: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every memory (of an owner, of a workspace), oldest first, from one snapshot."""
+        with self.db.snapshot() as conn:
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS}, owner, workspace FROM memories"
+                " WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR workspace = ?2)"
+                " ORDER BY rowid",
+                (owner, workspace),
+            )
+            for row in rows:
+                record = {
+                    "owner": row["owner"],
+                    "workspace": row["workspace"],
+                    "id": row["id"],
+                    "text": row["text"],
+                    "metadata": json.loads(row["metadata"]),
+                    "created_at": row["created_at"],
+                    "updated_at": row["updated_at"],
+                }
+                if with_vectors and self.vectors is not None:
+                    ids = chunk_ids(row["rowid"], row["chunk_count"])
+                    _, vectors = self.vectors.vectors(conn, ids)
+                    record["embeddings"] = [[float(str(x)) for x in v] for v in vectors]
+                yield record
+
+    def unchanged(self, items: list[ImportedMemory]) -> set[int]:
+        """Which of these memories the database already holds exactly (by their index)."""
+        same = set()
+        with self.db.snapshot() as conn:
+            for index, item in enumerate(items):
+                row = conn.execute(
+                    "SELECT text, metadata, created_at, updated_at FROM memories"
+                    " WHERE owner = ? AND workspace = ? AND id = ?",
+                    (item.scope.owner, item.scope.workspace, item.memory.id),
+                ).fetchone()
+                if row is not None and (
+                    row["text"],
+                    json.loads(row["metadata"]),
+                    row["created_at"],
+                    row["updated_at"],
+                ) == (item.memory.text, item.memory.metadata, item.created_at, item.updated_at):
+                    same.add(index)
+        return same
+
+    def import_many(self, items: list[ImportedMemory]) -> list[str]:
+        """Write imported memories as they are in the file: 'created' or 'updated' each."""
+        outcomes = []
+        with self.db.transaction() as conn:
+            for item in items:
+                memory, scope = item.memory, item.scope
+                row = conn.execute(
+                    "SELECT rowid, chunk_count, text FROM memories"
+                    " WHERE owner = ? AND workspace = ? AND id = ?",
+                    (scope.owner, scope.workspace, memory.id),
+                ).fetchone()
+                if row is None:
+                    self._insert(conn, scope, memory, item.created_at, item.updated_at)
+                    outcomes.append("created")
+                    continue
+                conn.execute(
+                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?,"
+                    " created_at = ?, updated_at = ? WHERE rowid = ?",
+                    (memory.text, _dump(memory.metadata), memory.content_hash,
+                     item.created_at, item.updated_at, row["rowid"]),
+                )  # fmt: skip
+                if memory.text != row["text"]:
+                    self._reindex_words(conn, scope, row["rowid"], memory.text)
+                self._write_vectors(conn, row["rowid"], scope, memory.vectors, row["chunk_count"])
+                outcomes.append("updated")
+        return outcomes
+
+    def _emit(self, conn: Connection, scope: Scope, events: Callable | None, subject: Any) -> None:
+        if events is not None and self.outbox is not None:
+            self.outbox(conn, scope, events(subject))
+
+    def _row(self, conn: Connection, scope: Scope, memory_id: str) -> Any:
+        row = conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ? AND id = ?",
+            (scope.owner, scope.workspace, memory_id),
+        ).fetchone()
+        if row is None:
+            raise MemoryNotFound(memory_id)
+        return row
+
+    def _reindex_words(self, conn: Connection, scope: Scope, rowid: int, new_text: str) -> None:
+        """Replace a memory's keyword postings (its length updates the workspace's total)."""
+        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
+        self.keywords.delete(conn, rowid)
+        counts, length = postings(new_text)
+        self.keywords.write(conn, scope_id, rowid, counts, length)
+        conn.execute("UPDATE memories SET keyword_tokens = ? WHERE rowid = ?", (length, rowid))
+
+    def _write_vectors(
+        self, conn: Connection, rowid: int, scope: Scope, vectors: np.ndarray, old_count: int
+    ) -> None:
+        if self.vectors is None:
+            raise VectorIndexNotReady("bind_embedding_model() must run before vectors are written")
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if not 1 <= len(vectors) <= CHUNK_SLOTS:
+            raise ValueError(f"a memory needs 1 to {CHUNK_SLOTS} vectors, got {len(vectors)}")
+        # vec0 0.1.9 cannot INSERT OR REPLACE: delete, then insert, in the caller's transaction.
+        self._delete_vectors(conn, chunk_ids(rowid, old_count))
+        self.vectors.write(conn, scope.partition, chunk_ids(rowid, len(vectors)), vectors)
+        conn.execute("UPDATE memories SET chunk_count = ? WHERE rowid = ?", (len(vectors), rowid))
+
+    def _memory_vector(self, conn: Connection, row: Any) -> list[float] | None:
+        """One vector for the memory: its only chunk's, or the normalized mean of its chunks."""
+        if self.vectors is None:
+            return None
+        _, vectors = self.vectors.vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+        if not len(vectors):
+            return None
+        vector = vectors[0]
+        if len(vectors) > 1:
+            mean = vectors.mean(axis=0)
+            vector = (mean / np.linalg.norm(mean)).astype(np.float32)
+        # str() of a float32 is its shortest exact form: no float64 noise in the JSON.
+        return [float(str(x)) for x in vector]
+
+    def _delete_vectors(self, conn: Connection, ids: list[int]) -> None:
+        # Nothing to do before the index exists (a fresh database has no vectors).
+        if self.vectors is not None:
+            self.vectors.delete(conn, ids)
+
+
+@dataclass(frozen=True)
+class ImportedMemory:
+    """A memory from an export file, kept in its scope with its own timestamps.
+
+    `memory.vectors` may be None while the import only asks which memories are unchanged.
+    """
+
+    scope: Scope
+    memory: NewMemory
+    created_at: str
+    updated_at: str
+
+
+def _dump(metadata: dict[str, Any]) -> str:
+    return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+
+
+def _check_version(row: Any, if_match: Sequence[str] | None) -> None:
+    """Raise PreconditionFailed unless the row is at one of the versions (or `*`) named."""
+    if if_match is None:
+        return
+    etag = memory_etag(row["rowid"], row["updated_at"], row["content_hash"], row["metadata"])
+    if "*" not in if_match and etag not in if_match:
+        raise PreconditionFailed(row["id"], etag)
+
+
+def memory_from_row(row: Any, embedding: list[float] | None = None) -> Memory:
+    """A Memory from a row selected with MEMORY_COLUMNS."""
+    return Memory(
+        id=row["id"],
+        text=row["text"],
+        metadata=json.loads(row["metadata"]),
+        content_hash=row["content_hash"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        embedding=embedding,
+        etag=memory_etag(row["rowid"], row["updated_at"], row["content_hash"], row["metadata"]),
+    )

@@ -1,0 +1,73 @@
+"""Counts of what a database holds: for operators (`flask stats`) and for one caller. No Flask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memory_server.storage.database import Database
+from memory_server.storage.memory_store import Scope, utc_now
+
+
+def database_stats(db: Database) -> dict[str, Any]:
+    """Memories, workspaces, owners, keys, webhooks and file size of the whole database."""
+    with db.snapshot() as conn:
+        memories, chunks, workspaces, owners = conn.execute(
+            "SELECT count(*), coalesce(sum(chunk_count), 0),"
+            " count(DISTINCT owner || '/' || workspace), count(DISTINCT owner) FROM memories"
+        ).fetchone()
+        now = utc_now()
+        active, inactive = conn.execute(
+            "SELECT count(*) FILTER (WHERE revoked_at IS NULL"
+            "  AND (expires_at IS NULL OR expires_at > ?)),"
+            " count(*) FILTER (WHERE revoked_at IS NOT NULL OR expires_at <= ?) FROM api_keys",
+            (now, now),
+        ).fetchone()
+        endpoints = conn.execute("SELECT count(*) FROM webhook_endpoints").fetchone()[0]
+        pending = conn.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
+        ).fetchone()[0]
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    files = [db.path, db.path.with_name(db.path.name + "-wal")]
+    return {
+        "path": str(db.path),
+        "bytes": sum(path.stat().st_size for path in files if path.exists()),
+        "memories": memories,
+        "chunks": chunks,
+        "workspaces": workspaces,
+        "owners": owners,
+        "keys": {"active": active, "revoked_or_expired": inactive},
+        "webhook_endpoints": endpoints,
+        "webhook_deliveries_pending": pending,
+        "embedding_model": meta.get("embedding_model"),
+        "embedding_dimension": int(meta["embedding_dimension"])
+        if "embedding_dimension" in meta
+        else None,
+    }
+
+
+def owner_stats(db: Database, scope: Scope) -> dict[str, Any]:
+    """The caller's own counts: this workspace, and every workspace of the same owner."""
+    with db.snapshot() as conn:
+        rows = conn.execute(
+            "SELECT workspace, count(*), coalesce(sum(chunk_count), 0),"
+            " min(created_at), max(updated_at)"
+            " FROM memories WHERE owner = ? GROUP BY workspace ORDER BY workspace",
+            (scope.owner,),
+        ).fetchall()
+    workspaces = [
+        {"workspace": workspace, "memories": memories, "chunks": chunks,
+         "oldest_created_at": oldest, "last_updated_at": newest}
+        for workspace, memories, chunks, oldest, newest in rows
+    ]  # fmt: skip
+    current = next(
+        (w for w in workspaces if w["workspace"] == scope.workspace),
+        {"workspace": scope.workspace, "memories": 0, "chunks": 0,
+         "oldest_created_at": None, "last_updated_at": None},
+    )  # fmt: skip
+    return {
+        **current,
+        "owner": {
+            "memories": sum(w["memories"] for w in workspaces),
+            "workspaces": workspaces,
+        },
+    }

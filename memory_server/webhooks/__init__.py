@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the outbox, the events, URL policy, delivery."""
