@@ -9,9 +9,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from memory_server.clock import format_timestamp, utc_now
 from memory_server.settings import TIERS
 from memory_server.storage.database import Connection, Database
-from memory_server.storage.memory_store import utc_now
 
 DEFAULT_OWNER = "default"
 KEY_PREFIX = "msk_"
@@ -137,8 +137,7 @@ class KeyStore:
         plaintext = f"{KEY_PREFIX}{public}_{secrets.token_urlsafe(32)}"
         expires_at = None
         if days is not None:
-            expires = datetime.now(UTC) + timedelta(days=days)
-            expires_at = expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            expires_at = format_timestamp(datetime.now(UTC) + timedelta(days=days))
         key = ApiKey(f"key_{public}", owner, name, tier, utc_now(), expires_at, None)
         conn.execute(
             "INSERT INTO api_keys"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from memory_server.embedding.model import INT8_SUFFIX, Embedder
+from memory_server.scope import Scope
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import ScoredMemory, SearchIndex
 from memory_server.storage.memory_store import (
@@ -23,7 +24,6 @@ from memory_server.storage.memory_store import (
     MemoryExists,
     MemoryStore,
     NewMemory,
-    Scope,
     TextChanged,
 )
 from memory_server.storage.stats import owner_stats

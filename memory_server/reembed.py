@@ -14,9 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from memory_server.embedding.model import Embedder
-from memory_server.search.vector_index import CODES, create_codes_table
+from memory_server.scope import partition_sql
+from memory_server.search.vector_index import CODES, create_codes_table, create_embeddings_table
 from memory_server.storage.database import Connection, Database
-from memory_server.storage.memory_store import CHUNK_SLOTS, chunk_ids
+from memory_server.storage.memory_store import (
+    CHUNK_SLOTS,
+    chunk_id_range,
+    chunk_ids,
+    memory_rowid_sql,
+)
 
 BATCH = 64
 TARGET_KEY = "reembed_target"
@@ -100,9 +106,7 @@ def _start(db: Database, embedder: Embedder) -> None:
             return  # resume
         conn.execute("DROP TABLE IF EXISTS reembed_vectors")
         conn.execute("DROP TABLE IF EXISTS reembed_memories")
-        conn.execute(
-            "CREATE TABLE reembed_vectors (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
-        )
+        create_embeddings_table(conn, "reembed_vectors")
         conn.execute(
             "CREATE TABLE reembed_memories (rowid INTEGER PRIMARY KEY,"
             " chunk_count INTEGER NOT NULL, content_hash TEXT NOT NULL)"
@@ -120,7 +124,7 @@ def _stage(conn: Connection, rows: list, vectors: list[np.ndarray]) -> None:
             raise ValueError(f"memory {row['rowid']} has more than {CHUNK_SLOTS} chunks")
         conn.execute(
             "DELETE FROM reembed_vectors WHERE chunk_id >= ? AND chunk_id < ?",
-            (row["rowid"] * CHUNK_SLOTS, (row["rowid"] + 1) * CHUNK_SLOTS),
+            chunk_id_range(row["rowid"]),
         )
         conn.executemany(
             "INSERT INTO reembed_vectors (chunk_id, embedding) VALUES (?, ?)",
@@ -150,8 +154,8 @@ def _swap(conn: Connection, embedder: Embedder) -> int:
         _stage(conn, stale, [d.vectors for d in embedder.embed_documents([r[1] for r in stale])])
     conn.execute("DELETE FROM reembed_memories WHERE rowid NOT IN (SELECT rowid FROM memories)")
     conn.execute(
-        "DELETE FROM reembed_vectors WHERE chunk_id / ? NOT IN (SELECT rowid FROM memories)",
-        (CHUNK_SLOTS,),
+        f"DELETE FROM reembed_vectors WHERE {memory_rowid_sql()}"
+        " NOT IN (SELECT rowid FROM memories)"
     )
     conn.execute("DROP TABLE chunk_embeddings")
     conn.execute("ALTER TABLE reembed_vectors RENAME TO chunk_embeddings")
@@ -159,8 +163,9 @@ def _swap(conn: Connection, embedder: Embedder) -> int:
     create_codes_table(conn, embedder.dimension)
     conn.execute(
         f"INSERT INTO {CODES} (chunk_id, scope, code)"
-        " SELECT e.chunk_id, m.owner || '/' || m.workspace, vec_quantize_binary(e.embedding)"
-        f" FROM chunk_embeddings e JOIN memories m ON m.rowid = e.chunk_id / {CHUNK_SLOTS}"
+        f" SELECT e.chunk_id, {partition_sql('m.owner', 'm.workspace')},"
+        " vec_quantize_binary(e.embedding)"
+        f" FROM chunk_embeddings e JOIN memories m ON m.rowid = {memory_rowid_sql('e.chunk_id')}"
     )
     conn.execute(
         "UPDATE memories SET chunk_count ="

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import headers
-from memory_server.storage.memory_store import Scope
+from memory_server.scope import Scope
 
 SURFACES = [("/api/v1/memory", "id"), ("/v1/memories", "memory_id")]
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from memory_server.api.idempotency import fingerprint
+from memory_server.scope import Scope
 from memory_server.storage import idempotency_store
-from memory_server.storage.memory_store import Scope
 
 SINGLE = [
     ("/api/v1/memory", {"text": "Pay the electricity bill on the 5th"}),

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from memory_server.memory_service import MemoryService, StartupError
+from memory_server.scope import Scope
 from memory_server.storage.database import Database
-from memory_server.storage.memory_store import MemoryStore, Scope
+from memory_server.storage.memory_store import MemoryStore
 
 SCOPE = Scope("default", "default")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from memory_server.scope import Scope
 from memory_server.storage.database import Database
 from memory_server.storage.memory_store import (
     EmbeddingModelMismatch,
     MemoryExists,
     MemoryNotFound,
     MemoryStore,
-    Scope,
     VectorIndexNotReady,
 )
 

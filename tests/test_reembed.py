@@ -17,8 +17,8 @@ from memory_server import reembed
 from memory_server.app import create_app
 from memory_server.embedding.model import Embeddings
 from memory_server.memory_service import StartupError
+from memory_server.scope import Scope
 from memory_server.search.vector_index import VectorIndex
-from memory_server.storage.memory_store import Scope
 
 LONG = "\n\n".join(f"Paragraph {i}: the ferry to the island leaves at seven." * 5 for i in range(8))
 

@@ -6,8 +6,8 @@ from flask import Blueprint, g, request
 
 from memory_server.api.errors import invalid_request, unauthorized
 from memory_server.api_keys import NAME_PATTERN
+from memory_server.scope import Scope
 from memory_server.services import services
-from memory_server.storage.memory_store import Scope
 
 DEFAULT_WORKSPACE = "default"
 _protected: set[str] = set()

@@ -19,6 +19,7 @@ from marshmallow import (
 )
 
 from memory_server.api_keys import NAME_PATTERN
+from memory_server.clock import format_timestamp
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import MODES
 from memory_server.webhooks.store import EVENT_TYPES
@@ -151,7 +152,7 @@ class UtcTimestamp(fields.Field):
             # 0001-01-01T00:00+14:00 is in year 0, 9999-12-31T23:59-14:00 in year 10000:
             # before or after every time a memory can have, as text that sorts so.
             return BEFORE_ALL_TIMES if moment.year == 1 else AFTER_ALL_TIMES
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return format_timestamp(moment)
 
 
 def _depth(value: Any) -> int:

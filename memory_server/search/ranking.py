@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from memory_server.scope import Scope
 from memory_server.search import keyword_terms
 from memory_server.search.filters import Filters
 from memory_server.search.keyword_index import KeywordIndex, matching
@@ -17,7 +18,6 @@ from memory_server.storage.memory_store import (
     MEMORY_COLUMNS,
     Memory,
     MemoryStore,
-    Scope,
     VectorIndexNotReady,
     chunk_ids,
     memory_from_row,

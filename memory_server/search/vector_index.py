@@ -228,10 +228,13 @@ def create_codes_table(conn: Connection, dimension: int) -> None:
     )
 
 
+def create_embeddings_table(conn: Connection, name: str = "chunk_embeddings") -> None:
+    """The exact vectors' table (float32 blobs by chunk id); reembed stages into a copy."""
+    conn.execute(f"CREATE TABLE {name} (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+
+
 def _create_tables(conn: Connection, dimension: int) -> None:
-    conn.execute(
-        "CREATE TABLE chunk_embeddings (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
-    )
+    create_embeddings_table(conn)
     create_codes_table(conn, dimension)
 
 

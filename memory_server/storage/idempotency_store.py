@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from memory_server.scope import Scope
 from memory_server.storage.database import Database
-from memory_server.storage.memory_store import Scope
 
 RETENTION_S = 24 * 3600
 # A reservation older than this belongs to a request that died (a crashed worker): the key

@@ -6,27 +6,15 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from memory_server.clock import utc_now
+from memory_server.scope import Scope
 from memory_server.search.keyword_index import KeywordIndex, postings
 from memory_server.search.vector_index import VectorIndex
 from memory_server.storage.database import Connection, Database, IntegrityError
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a memory lives: an owner (from the API key) and a workspace inside it."""
-
-    owner: str
-    workspace: str
-
-    @property
-    def partition(self) -> str:
-        """The vector index partition; owners and workspaces never contain '/'."""
-        return f"{self.owner}/{self.workspace}"
 
 
 @dataclass(frozen=True)
@@ -112,10 +100,14 @@ def memory_rowid(chunk_id: int) -> int:
     return chunk_id // CHUNK_SLOTS
 
 
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC with milliseconds and a `Z` (sorts as text)."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def chunk_id_range(rowid: int) -> tuple[int, int]:
+    """The vector ids a memory may use: from the first, up to (not including) the second."""
+    return rowid * CHUNK_SLOTS, (rowid + 1) * CHUNK_SLOTS
+
+
+def memory_rowid_sql(chunk_id: str = "chunk_id") -> str:
+    """`memory_rowid` computed by SQLite from a chunk id column (integer division)."""
+    return f"{chunk_id} / {CHUNK_SLOTS}"
 
 
 MEMORY_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from memory_server.clock import utc_now
+from memory_server.scope import Scope, partition_sql
 from memory_server.storage.database import Database
-from memory_server.storage.memory_store import Scope, utc_now
 
 
 def database_stats(db: Database) -> dict[str, Any]:
@@ -13,7 +14,7 @@ def database_stats(db: Database) -> dict[str, Any]:
     with db.snapshot() as conn:
         memories, chunks, workspaces, owners = conn.execute(
             "SELECT count(*), coalesce(sum(chunk_count), 0),"
-            " count(DISTINCT owner || '/' || workspace), count(DISTINCT owner) FROM memories"
+            f" count(DISTINCT {partition_sql()}), count(DISTINCT owner) FROM memories"
         ).fetchone()
         now = utc_now()
         active, inactive = conn.execute(

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from memory_server.storage.memory_store import utc_now
+from memory_server.clock import utc_now
 from memory_server.webhooks.client import Result, post
 from memory_server.webhooks.store import Claimed, Outcome, WebhookStore
 from memory_server.webhooks.urls import DEFAULT_POLICY, NetworkPolicy, UnsafeURL, check_url

@@ -8,11 +8,11 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from memory_server.clock import from_unix, utc_now
+from memory_server.scope import Scope
 from memory_server.storage.database import Connection, Database
-from memory_server.storage.memory_store import Scope, utc_now
 
 EVENT_TYPES = ("memory.created", "memory.updated", "memory.deleted", "embedding.generated")
 MAX_ENDPOINTS_PER_WORKSPACE = 50
@@ -106,12 +106,6 @@ class Attempt:
 def new_secret() -> str:
     """A Standard Webhooks signing secret: `whsec_` and 32 random bytes in base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def iso_time(timestamp: float) -> str:
-    """Unix seconds as the API's ISO 8601 UTC text."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 _ENDPOINT_COLUMNS = "id, url, events, description, enabled, disabled_reason, created_at, updated_at"
@@ -233,7 +227,7 @@ class WebhookStore:
                 {
                     "id": event_id,
                     "type": event.type,
-                    "created_at": iso_time(now),
+                    "created_at": from_unix(now),
                     "workspace_id": scope.workspace,
                     "data": event.data,
                 },
@@ -354,7 +348,7 @@ class WebhookStore:
                     (claimed.rowid, claimed.endpoint_id, claimed.event_id, claimed.event_type,
                      claimed.attempt, done.attempted_at, done.status_code, done.error,
                      round(done.duration_ms, 1), done.outcome,
-                     iso_time(done.retry_at) if done.retry_at else None),
+                     from_unix(done.retry_at) if done.retry_at else None),
                 )  # fmt: skip
                 if done.disable_reason:
                     conn.execute(
