@@ -8,11 +8,7 @@ from typing import Any
 import click
 from flask import Flask, g, request
 
-from memory_server.api import docs as api_docs
-from memory_server.api import health
-from memory_server.api import memories as memories_api
-from memory_server.api import memory_management as memory_management_api
-from memory_server.api import webhooks as webhooks_api
+from memory_server.api import docs, health, memories, memory_management, webhooks
 from memory_server.api.auth import authenticate
 from memory_server.api.errors import register_error_handlers
 from memory_server.api.quotas import init_rate_limits
@@ -28,7 +24,9 @@ from memory_server.storage.database import Database, DatabaseUnusable
 from memory_server.storage.idempotency_store import IdempotencyStore
 from memory_server.storage.memory_store import MemoryStore
 from memory_server.webhooks.delivery import Activity, WebhookDispatcher
-from memory_server.webhooks.store import WebhookStore
+from memory_server.webhooks.endpoints import EndpointRegistry
+from memory_server.webhooks.outbox import Outbox
+from memory_server.webhooks.service import WebhookService
 from memory_server.webhooks.urls import NetworkPolicy
 
 
@@ -53,14 +51,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # A ClickException: the flask CLI prints its one line, and gunicorn's master has
         # already refused to start with the same sentence (gunicorn.conf.py).
         raise click.ClickException(f"Cannot start: {exc}") from exc
-    webhooks = WebhookStore(db)
+    outbox = Outbox(db)
     activity = Activity()
     policy = NetworkPolicy(
         tuple(app.config["WEBHOOK_ALLOWED_NETWORKS"]),
         tuple(app.config["WEBHOOK_DESTINATION_NETWORKS"]),
     )
     dispatcher = WebhookDispatcher(
-        webhooks,
+        outbox,
         app.config["WEBHOOK_RETRY_SCHEDULE"],
         app.config["WEBHOOK_TIMEOUT"],
         policy,
@@ -71,11 +69,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["EMBEDDING_MODEL"], app.config["EMBEDDING_BACKEND"], app.config["MODEL_CACHE"]
     )
     embedder.turns.limit_long_jobs(app.config["THREADS"])
-    memories = MemoryService(
-        MemoryStore(db, outbox=webhooks.enqueue), embedder, on_change=dispatcher.wake
+    memory_service = MemoryService(
+        MemoryStore(db, outbox=outbox.enqueue), embedder, on_change=dispatcher.wake
     )
     app.extensions["memory_api"] = Services(
-        db, KeyStore(db), memories, webhooks, dispatcher, IdempotencyStore(db)
+        db,
+        KeyStore(db),
+        memory_service,
+        WebhookService(EndpointRegistry(db), outbox, dispatcher),
+        dispatcher,
+        IdempotencyStore(db),
     )
 
     register_error_handlers(app)
@@ -85,11 +88,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(authenticate)
     init_rate_limits(app)
     app.url_map.converters["memory_id"] = MemoryIdConverter
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api_docs.bp)
-    app.register_blueprint(memories_api.bp)
-    app.register_blueprint(memory_management_api.bp)
-    app.register_blueprint(webhooks_api.bp)
+    for surface in (health, docs, memories, memory_management, webhooks):
+        app.register_blueprint(surface.bp)
     app.cli.add_command(keys_cli)
     app.cli.add_command(backup)
     app.cli.add_command(stats)

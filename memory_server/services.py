@@ -11,7 +11,7 @@ from memory_server.memory_service import MemoryService
 from memory_server.storage.database import Database
 from memory_server.storage.idempotency_store import IdempotencyStore
 from memory_server.webhooks.delivery import WebhookDispatcher
-from memory_server.webhooks.store import WebhookStore
+from memory_server.webhooks.service import WebhookService
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Services:
     db: Database
     keys: KeyStore
     memories: MemoryService
-    webhooks: WebhookStore
+    webhooks: WebhookService
     dispatcher: WebhookDispatcher
     idempotency: IdempotencyStore
 

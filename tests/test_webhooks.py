@@ -23,7 +23,7 @@ from memory_server.storage import database, migrations
 from memory_server.storage.database import Database
 from memory_server.webhooks import urls as webhook_urls
 from memory_server.webhooks.delivery import WebhookDispatcher
-from memory_server.webhooks.store import WebhookStore
+from memory_server.webhooks.outbox import Outbox
 from memory_server.webhooks.urls import (
     NetworkPolicy,
     RefusedURL,
@@ -530,7 +530,7 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
 
     others = [
         WebhookDispatcher(
-            WebhookStore(Database(services.db.path)), (0.3,), 1.0, services.dispatcher.policy, 0.05
+            Outbox(Database(services.db.path)), (0.3,), 1.0, services.dispatcher.policy, 0.05
         )
         for _ in range(2)
     ]
@@ -603,7 +603,7 @@ def test_migration_8_moves_queued_payloads_into_one_row_per_event(tmp_path, monk
     assert [tuple(r) for r in conn.execute("SELECT id, payload FROM webhook_events")] == [
         ("evt_1", payload)
     ]
-    claimed = WebhookStore(db).claim(10, 30)
+    claimed = Outbox(db).claim(10, 30)
     assert sorted(c.endpoint_id for c in claimed) == ["wh_1", "wh_2"]
     assert {c.payload for c in claimed} == {payload}
     db.close()
@@ -614,7 +614,7 @@ def test_the_dispatcher_keeps_going_after_its_outcomes_could_not_be_recorded(
 ):
     # A mock of one failure (a write lock held past the busy timeout, a full disk): holding
     # the real lock for 10 s would only slow the suite down.
-    store = hooks_app.extensions["memory_api"].webhooks
+    store = hooks_app.extensions["memory_api"].webhooks.outbox
     real_settle, failures = store.settle, []
 
     def settle_failing_once(outcomes):

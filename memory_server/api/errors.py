@@ -13,7 +13,8 @@ from memory_server.memory_service import InvalidEmbedding, StartupError
 from memory_server.search.vector_index import ModelChanged
 from memory_server.storage.database import StorageFull
 from memory_server.storage.memory_store import MemoryExists, MemoryNotFound, PreconditionFailed
-from memory_server.webhooks.store import TooManyWebhooks, WebhookNotFound
+from memory_server.webhooks.endpoints import TooManyWebhooks, WebhookNotFound
+from memory_server.webhooks.urls import InvalidURL, RefusedURL
 
 # Error codes for the HTTP statuses werkzeug raises on its own (routing, body size, ...).
 _HTTP_CODES = {
@@ -100,6 +101,8 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(InvalidEmbedding, _invalid_embedding)
     app.register_error_handler(WebhookNotFound, _webhook_not_found)
     app.register_error_handler(TooManyWebhooks, _too_many_webhooks)
+    app.register_error_handler(InvalidURL, _invalid_webhook_url)
+    app.register_error_handler(RefusedURL, _refused_webhook_url)
     app.register_error_handler(StartupError, _unavailable)
     app.register_error_handler(ModelLoadError, _unavailable)
     app.register_error_handler(ModelChanged, _unavailable)
@@ -124,7 +127,7 @@ def _http_exception(exc: HTTPException) -> Response:
 
 
 def _not_found(exc: MemoryNotFound) -> Response:
-    return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.args[0]!r} not found"))
+    return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.memory_id!r} not found"))
 
 
 def conflict_message(memory_id: str) -> str:
@@ -133,16 +136,30 @@ def conflict_message(memory_id: str) -> str:
 
 
 def _conflict(exc: MemoryExists) -> Response:
-    return error_response(APIError(409, "CONFLICT", conflict_message(exc.args[0])))
+    return error_response(APIError(409, "CONFLICT", conflict_message(exc.memory_id)))
 
 
 def _webhook_not_found(exc: WebhookNotFound) -> Response:
-    return error_response(APIError(404, "NOT_FOUND", f"Webhook {exc.args[0]!r} not found"))
+    return error_response(APIError(404, "NOT_FOUND", f"Webhook {exc.endpoint_id!r} not found"))
 
 
 def _too_many_webhooks(exc: TooManyWebhooks) -> Response:
-    message = f"This workspace already has {exc.args[0]} webhooks, the most allowed"
+    message = f"This workspace already has {exc.limit} webhooks, the most allowed"
     return error_response(APIError(409, "CONFLICT", message))
+
+
+def _invalid_webhook_url(exc: InvalidURL) -> Response:
+    details = {"fields": {"url": [str(exc)]}}
+    return error_response(invalid_request(f"Invalid webhook URL: {exc}", details))
+
+
+def _refused_webhook_url(exc: RefusedURL) -> Response:
+    # Well-formed, but not somewhere this server calls: the operator's policy, not a
+    # malformed request.
+    return error_response(
+        APIError(403, "WEBHOOK_URL_NOT_ALLOWED", f"Webhook URL not allowed: {exc}",
+                 {"fields": {"url": [str(exc)]}})
+    )  # fmt: skip
 
 
 def _invalid_embedding(exc: InvalidEmbedding) -> Response:
@@ -165,7 +182,7 @@ def _storage_full(exc: StorageFull) -> Response:
 
 def _precondition_failed(exc: PreconditionFailed) -> Response:
     # The current version's tag comes with it: read the memory again and retry with it.
-    message = f"Memory {exc.args[0]!r} has changed since that version (If-Match); nothing changed"
+    message = f"Memory {exc.memory_id!r} has changed since that version (If-Match); nothing changed"
     headers = {"ETag": exc.current_etag}
     return error_response(APIError(412, "PRECONDITION_FAILED", message, headers=headers))
 

@@ -84,7 +84,7 @@ def create_memories() -> tuple[Response, int]:
     created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     data = [
         {"index": index, "status": "error", "error": "CONFLICT",
-         "message": conflict_message(outcome.args[0])}
+         "message": conflict_message(outcome.memory_id)}
         if isinstance(outcome, MemoryExists)
         else {"index": index, "status": "stored", "memory": _memory.dump(outcome.memory)}
         for index, outcome in enumerate(outcomes)

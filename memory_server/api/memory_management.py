@@ -74,8 +74,8 @@ def create_memories() -> tuple[Response, int]:
     outcomes = services().memories.create_many(current_scope(), items)
     created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     results = [
-        {"index": index, "id": outcome.args[0], "status": "error", "error": "CONFLICT",
-         "message": conflict_message(outcome.args[0])}
+        {"index": index, "id": outcome.memory_id, "status": "error", "error": "CONFLICT",
+         "message": conflict_message(outcome.memory_id)}
         if isinstance(outcome, MemoryExists)
         else {"index": index, **schema(StoredSchema).dump(outcome)}
         for index, outcome in enumerate(outcomes)

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from memory_server.webhooks.store import EVENT_TYPES
+from memory_server.webhooks.endpoints import EVENT_TYPES
 
 
 def _timestamp(**kwargs: Any) -> fields.String:

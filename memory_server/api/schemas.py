@@ -22,7 +22,7 @@ from memory_server.api_keys import NAME_PATTERN
 from memory_server.clock import format_timestamp
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import MODES
-from memory_server.webhooks.store import EVENT_TYPES
+from memory_server.webhooks.endpoints import EVENT_TYPES
 from memory_server.webhooks.urls import MAX_URL_LENGTH, URL_PATTERN
 
 MAX_TEXT_CHARS = 50_000

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from memory_server.api.auth import current_scope, protect
-from memory_server.api.errors import APIError, invalid_request
 from memory_server.api.http_input import json_body, query_args
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.response_schemas import (
@@ -23,36 +22,11 @@ from memory_server.api.schemas import (
     schema,
 )
 from memory_server.services import services
-from memory_server.webhooks.urls import InvalidURL, RefusedURL, check_url
 
 bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 protect(bp)
 
 _webhook = schema(WebhookSchema)
-# A resolver that does not answer holds no request thread longer than this: the host is then
-# registered unresolved, and each delivery tries again.
-REGISTRATION_RESOLVE_SECONDS = 2.0
-
-
-def _vetted(url: str) -> str:
-    """The URL if webhooks may call it; else a 400 (malformed) or 403 (policy) that says why."""
-    try:
-        # A host DNS cannot resolve yet is fine: each delivery resolves and vets it again.
-        check_url(
-            url, services().dispatcher.policy, unresolved_ok=True,
-            resolve_timeout=REGISTRATION_RESOLVE_SECONDS,
-        )  # fmt: skip
-    except InvalidURL as exc:
-        details = {"fields": {"url": [str(exc)]}}
-        raise invalid_request(f"Invalid webhook URL: {exc}", details) from exc
-    except RefusedURL as exc:
-        # Well-formed, but not somewhere this server calls: the operator's policy, not a
-        # malformed request.
-        raise APIError(
-            403, "WEBHOOK_URL_NOT_ALLOWED", f"Webhook URL not allowed: {exc}",
-            {"fields": {"url": [str(exc)]}},
-        ) from exc  # fmt: skip
-    return url
 
 
 @bp.post("")
@@ -64,10 +38,9 @@ def _vetted(url: str) -> str:
 def create_webhook() -> tuple[Response, int]:
     """Register an endpoint; the response holds its signing secret, shown only this once."""
     body = json_body(schema(WebhookCreateSchema))
-    new = services().webhooks.create(
-        current_scope(), _vetted(body["url"]), list(dict.fromkeys(body["events"])),
-        body.get("description"),
-    )  # fmt: skip
+    new = services().webhooks.register(
+        current_scope(), body["url"], body["events"], body.get("description")
+    )
     response = jsonify({**_webhook.dump(new.endpoint), "secret": new.secret})
     response.headers["Location"] = url_for(".get_webhook", webhook_id=new.endpoint.id)
     return response, 201
@@ -97,13 +70,7 @@ def get_webhook(webhook_id: str) -> Response:
 def update_webhook(webhook_id: str) -> Response:
     """Change url, events or description; `enabled` false pauses deliveries, true resumes them."""
     body = json_body(schema(WebhookUpdateSchema))
-    if "url" in body:
-        _vetted(body["url"])
-    if "events" in body:
-        body["events"] = list(dict.fromkeys(body["events"]))
     endpoint = services().webhooks.update(current_scope(), webhook_id, **body)
-    if endpoint.enabled:
-        services().dispatcher.wake()  # a re-enabled endpoint may have a backlog
     return jsonify(_webhook.dump(endpoint))
 
 

@@ -43,9 +43,17 @@ def memory_etag(rowid: int, updated_at: str, content_hash: str, metadata_json: s
 class MemoryNotFound(LookupError):
     """No memory with that id in that scope."""
 
+    def __init__(self, memory_id: str) -> None:
+        super().__init__(memory_id)
+        self.memory_id = memory_id
+
 
 class MemoryExists(Exception):
     """A memory with that id already exists in that scope."""
+
+    def __init__(self, memory_id: str) -> None:
+        super().__init__(memory_id)
+        self.memory_id = memory_id
 
 
 class PreconditionFailed(Exception):
@@ -53,6 +61,7 @@ class PreconditionFailed(Exception):
 
     def __init__(self, memory_id: str, current_etag: str) -> None:
         super().__init__(memory_id)
+        self.memory_id = memory_id
         self.current_etag = current_etag
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from memory_server.clock import utc_now
 from memory_server.webhooks.client import Result, post
-from memory_server.webhooks.store import Claimed, Outcome, WebhookStore
+from memory_server.webhooks.outbox import Claimed, Outbox, Outcome
 from memory_server.webhooks.urls import DEFAULT_POLICY, NetworkPolicy, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: WebhookStore,
+        outbox: Outbox,
         retry_schedule: Sequence[float],
         timeout: float,
         policy: NetworkPolicy = DEFAULT_POLICY,
@@ -88,7 +88,7 @@ class WebhookDispatcher:
         activity: Activity | None = None,
         ca_file: str | None = None,
     ) -> None:
-        self.store = store
+        self.outbox = outbox
         self.activity = activity or Activity()
         self.retry_schedule = list(retry_schedule)
         self.timeout = timeout
@@ -106,7 +106,7 @@ class WebhookDispatcher:
         # Blocking work off the loop, in pools of their own: the outbox's transactions one at
         # a time, and DNS lookups (which can hang for a resolver's timeout) one per attempt,
         # so a host whose resolver never answers holds up no other delivery.
-        self._store_pool: ThreadPoolExecutor | None = None
+        self._outbox_pool: ThreadPoolExecutor | None = None
         self._dns_pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
@@ -179,17 +179,17 @@ class WebhookDispatcher:
             self._close_pools()
 
     def _open_pools(self) -> None:
-        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="webhook-outbox")
+        self._outbox_pool = ThreadPoolExecutor(1, thread_name_prefix="webhook-outbox")
         self._dns_pool = ThreadPoolExecutor(PARALLEL_SENDS, thread_name_prefix="webhook-dns")
 
     def _close_pools(self) -> None:
-        self._store_pool.shutdown(wait=True)
+        self._outbox_pool.shutdown(wait=True)
         self._dns_pool.shutdown(wait=False, cancel_futures=True)  # a hung lookup is let go
 
     async def _outbox(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a blocking outbox call in its own thread (with its own connection)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._store_pool, partial(call, *args, **kwargs))
+        return await loop.run_in_executor(self._outbox_pool, partial(call, *args, **kwargs))
 
     async def _claim_into(self, flights: dict[asyncio.Task, Claimed]) -> int:
         """Claim what may start now and start it; return how many were started."""
@@ -198,7 +198,7 @@ class WebhookDispatcher:
             return 0
         owners = Counter(claimed.owner for claimed in flights.values())
         claimed = await self._outbox(
-            self.store.claim,
+            self.outbox.claim,
             free,
             self.lease_seconds,
             busy_endpoints=[c.endpoint_id for c in flights.values()],
@@ -212,7 +212,7 @@ class WebhookDispatcher:
             owners[item.owner] += 1
             started.append(item)
         if extra:
-            await self._outbox(self.store.release, extra)
+            await self._outbox(self.outbox.release, extra)
         for item in started:
             flights[asyncio.create_task(self._attempt(item))] = item
         return len(started)
@@ -234,13 +234,13 @@ class WebhookDispatcher:
             if not task.cancelled() and task.result() is not None:
                 outcomes.append(task.result())
         if outcomes:
-            await self._outbox(self.store.settle, outcomes)
+            await self._outbox(self.outbox.settle, outcomes)
 
     async def _until_due(self, flights: dict[asyncio.Task, Claimed]) -> float:
         """Seconds to sleep before looking for due deliveries again."""
         if len(flights) >= PARALLEL_SENDS:
             return self.poll_seconds
-        due = await self._outbox(self.store.next_due)
+        due = await self._outbox(self.outbox.next_due)
         if due is None:
             return self.poll_seconds
         return min(self.poll_seconds, max(0.0, due - time.time()))
@@ -248,7 +248,7 @@ class WebhookDispatcher:
     async def _prune_now_and_then(self) -> None:
         if time.time() - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = time.time()
-            await self._outbox(self.store.prune)
+            await self._outbox(self.outbox.prune)
 
     async def _attempt(self, claimed: Claimed) -> Outcome | None:
         # Deliveries are background work: let the API requests this process is serving

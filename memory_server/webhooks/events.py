@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from memory_server.storage.memory_store import Memory
-from memory_server.webhooks.store import Event
+from memory_server.webhooks.outbox import Event
 
 
 def memory_data(memory: Memory) -> dict[str, Any]:
