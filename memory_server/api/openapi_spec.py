@@ -12,17 +12,17 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from memory_server.api.auth import is_protected
-from memory_server.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from memory_server.api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
-from memory_server.api.openapi_operations import Operation, Reply
-from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema
-from memory_server.api.schemas import (
+from memory_server.api.fields import (
     ID_PATTERN,
     MAX_METADATA_BYTES,
     MAX_METADATA_DEPTH,
     MAX_TAGS,
     Embedding,
 )
+from memory_server.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from memory_server.api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from memory_server.api.openapi_operations import Operation, Reply
+from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema
 from memory_server.api_keys import NAME_PATTERN
 
 VERSION = "1.0.0"

@@ -6,7 +6,7 @@ import re
 
 from werkzeug.routing import BaseConverter
 
-from memory_server.api.schemas import RESERVED_IDS
+from memory_server.api.fields import RESERVED_IDS
 
 _RESERVED = "|".join(re.escape(word) for word in sorted(RESERVED_IDS))
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import sys
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from marshmallow import (
@@ -18,24 +15,29 @@ from marshmallow import (
     validates_schema,
 )
 
+from memory_server.api.fields import (
+    ID_PATTERN,
+    MAX_TAGS,
+    Embedding,
+    MemoryId,
+    Metadata,
+    MetadataFilter,
+    StrictBoolean,
+    StrictFloat,
+    StrictInteger,
+    Text,
+    UtcTimestamp,
+)
 from memory_server.api_keys import NAME_PATTERN
-from memory_server.clock import format_timestamp
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import MODES
 from memory_server.webhooks.endpoints import EVENT_TYPES
 from memory_server.webhooks.urls import MAX_URL_LENGTH, URL_PATTERN
 
-MAX_TEXT_CHARS = 50_000
-MAX_METADATA_BYTES = 16_384
-MAX_METADATA_DEPTH = 5
-MAX_TAGS = 100
 MAX_PAGE = 1_000_000
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}\Z"
+
+
 REQUIRED = "Field is required."
-# Client vectors: values a float32 can square and sum over 4,096 dimensions without
-# overflowing, and at least one value whose square does not vanish (a direction to compare).
-EMBEDDING_MAX_ABS = 1e15
-EMBEDDING_MIN_PEAK = 1e-15
 
 
 @functools.cache
@@ -48,180 +50,12 @@ def schema(cls: type[Schema], many: bool = False) -> Schema:
     return cls(many=many)
 
 
-def _whitespace_class() -> str:
-    """A regex class of exactly the characters str.strip() removes (Python's isspace)."""
-    ranges: list[list[int]] = []
-    for code in range(sys.maxunicode + 1):
-        if not chr(code).isspace():
-            continue
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    return "".join(
-        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
-    )
-
-
-@functools.cache
-def text_pattern() -> str:
-    """Text._deserialize's rule as a JSON Schema pattern: some non-whitespace, no NUL.
-
-    Made on first use (scanning Unicode takes ~80 ms): only the OpenAPI document needs it,
-    not every worker and CLI command at import.
-    """
-    return f"^[^\\u0000]*[^\\u0000{_whitespace_class()}][^\\u0000]*$"
-
-
-class Text(fields.String):
-    """A memory's text: 1-50,000 characters, not only whitespace, no NUL."""
-
-    @property
-    def openapi(self) -> dict[str, Any]:
-        """Its JSON Schema (a property: the pattern is built on first use)."""
-        return {"minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": text_pattern()}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.strip():
-            raise ValidationError("Must contain at least one non-whitespace character.")
-        if len(text) > MAX_TEXT_CHARS:
-            raise ValidationError(f"Must be at most {MAX_TEXT_CHARS} characters.")
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
-        return text
-
-
-# Ids a URL could not name: words of endpoints under /api/v1/memory/, and the dot segments
-# that clients resolve away ("/memory/.." is "/memory").
-RESERVED_IDS = frozenset({"batch", "search", "stats", ".", ".."})
-
-
-class MemoryId(fields.String):
-    """A client-chosen memory id: 1-128 characters of A-Z a-z 0-9 _ . : -, not a reserved word."""
-
-    openapi: ClassVar[dict[str, Any]] = {"not": {"enum": sorted(RESERVED_IDS)}}
-
-    def __init__(self, **kwargs: Any) -> None:
-        message = "Must be 1-128 characters of A-Z a-z 0-9 _ . : -"
-        reserved = validate.NoneOf(
-            RESERVED_IDS, error="Is reserved: batch, search, stats, '.' and '..' name no memory."
-        )
-        super().__init__(validate=[validate.Regexp(ID_PATTERN, error=message), reserved], **kwargs)
-
-
-class StrictFloat(fields.Float):
-    """A JSON number only: no numeric strings, no booleans, no NaN or infinity."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError("Not a valid number.")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class StrictInteger(fields.Integer):
-    """A JSON integer only: no numeric strings, booleans or 10.5 (10.0 is 10, as in JSON Schema)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError("Not a valid integer.")
-        if isinstance(value, float) and not value.is_integer():
-            raise ValidationError("Not a valid integer.")
-        return super()._deserialize(int(value), attr, data, **kwargs)
-
-
-BEFORE_ALL_TIMES = "0000-00-00T00:00:00.000Z"
-AFTER_ALL_TIMES = "9999-99-99T99:99:99.999Z"
-
-
-class UtcTimestamp(fields.Field):
-    """An ISO 8601 date-time (naive ones are UTC), as the store's sortable UTC text."""
-
-    openapi: ClassVar[dict[str, Any]] = {"type": "string", "format": "date-time"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        problem = _timestamp(value)
-        if problem:
-            raise ValidationError(problem)
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            moment = moment.astimezone(UTC)
-        except OverflowError:
-            # 0001-01-01T00:00+14:00 is in year 0, 9999-12-31T23:59-14:00 in year 10000:
-            # before or after every time a memory can have, as text that sorts so.
-            return BEFORE_ALL_TIMES if moment.year == 1 else AFTER_ALL_TIMES
-        return format_timestamp(moment)
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a flat object is 1), without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-class Metadata(fields.Field):
-    """A JSON object of bounded size and depth; well-known keys must have their types."""
-
-    openapi: ClassVar[dict[str, Any]] = {"$ref": "#/components/schemas/Metadata"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
-        if not isinstance(value, dict):
-            raise ValidationError("Must be a JSON object.")
-        if _depth(value) > MAX_METADATA_DEPTH:
-            raise ValidationError(f"Must not nest deeper than {MAX_METADATA_DEPTH} levels.")
-        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
-        if size > MAX_METADATA_BYTES:
-            raise ValidationError(f"Must be at most {MAX_METADATA_BYTES} bytes as JSON.")
-        errors = {key: [check(value[key])] for key, check in _KNOWN_KEYS.items() if key in value}
-        errors = {key: message for key, message in errors.items() if message != [None]}
-        if errors:
-            raise ValidationError(errors)
-        return value
-
-
-def _short_string(value: Any) -> str | None:
-    if not isinstance(value, str) or not 1 <= len(value) <= 256:
-        return "Must be a string of 1-256 characters."
-    return None
-
-
-def _tags(value: Any) -> str | None:
-    if not isinstance(value, list) or len(value) > MAX_TAGS:
-        return f"Must be a list of at most {MAX_TAGS} strings."
-    if any(_short_string(tag) for tag in value):
-        return "Every tag must be a string of 1-256 characters."
-    return None
-
-
-def _timestamp(value: Any) -> str | None:
-    try:
-        datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return "Must be an ISO 8601 date-time string, e.g. 2024-01-15T10:30:00Z."
-    return None
-
-
-_KNOWN_KEYS = {
-    "type": _short_string,
-    "tags": _tags,
-    "source": _short_string,
-    "timestamp": _timestamp,
-}
-
-
-# Requests ------------------------------------------------------------------------------
-
-
 _TEXT_DOC = {"description": "The memory: 1-50,000 characters, not only whitespace, no NUL."}
+
+
 _METADATA_DOC = {"description": "Any JSON object (see Metadata); filterable in search."}
+
+
 _ID_DOC = {"description": "Your own id for the memory (default: a generated mem_...)."}
 
 
@@ -231,34 +65,6 @@ class MemoryCreateV1Schema(Schema):
     text = Text(required=True, error_messages={"required": REQUIRED}, metadata=_TEXT_DOC)
     metadata = Metadata(metadata=_METADATA_DOC)
     memory_id = MemoryId(metadata=_ID_DOC)
-
-
-def _has_direction(vector: list[float]) -> None:
-    if not any(abs(value) >= EMBEDDING_MIN_PEAK for value in vector):
-        raise ValidationError(
-            f"Must have a value of magnitude {EMBEDDING_MIN_PEAK:g} or more (all zeros has no "
-            "direction)."
-        )
-
-
-class Embedding(fields.List):
-    """A client-computed vector: finite numbers within +-1e15, not all (near) zero.
-
-    Its length must be the model's dimension; the service checks that, as only it knows it.
-    """
-
-    openapi: ClassVar[dict[str, Any]] = {
-        "contains": {"anyOf": [{"minimum": EMBEDDING_MIN_PEAK}, {"maximum": -EMBEDDING_MIN_PEAK}]}
-    }
-
-    def __init__(self, **kwargs: Any) -> None:
-        value = StrictFloat(
-            allow_nan=False,
-            validate=validate.Range(
-                -EMBEDDING_MAX_ABS, EMBEDDING_MAX_ABS, error="Must be between -1e15 and 1e15."
-            ),
-        )
-        super().__init__(value, validate=[validate.Length(1, 4096), _has_direction], **kwargs)
 
 
 class MemoryCreateSchema(Schema):
@@ -271,6 +77,8 @@ class MemoryCreateSchema(Schema):
 
 
 MAX_BATCH = 100
+
+
 TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z"
 
 
@@ -389,45 +197,6 @@ class TagsFilterSchema(Schema):
             raise ValidationError("Give `any` and/or `all`: a list of tags.", "_schema")
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool)
-
-
-def _metadata_condition(condition: Any) -> tuple | str:
-    """The values a metadata key may have, or why the condition is invalid."""
-    if _is_scalar(condition):
-        return (condition,)
-    if isinstance(condition, dict) and list(condition) == ["in"]:
-        values = condition["in"]
-        if isinstance(values, list) and 1 <= len(values) <= 100 and all(map(_is_scalar, values)):
-            return tuple(values)
-    return 'Must be a string, number, boolean, or {"in": [1-100 of those]}.'
-
-
-class MetadataFilter(fields.Field):
-    """`filters.metadata`: {key: value} equality or {key: {"in": [values]}} on top-level keys."""
-
-    openapi: ClassVar[dict[str, Any]] = {"$ref": "#/components/schemas/MetadataFilter"}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
-        if not isinstance(value, dict) or not 1 <= len(value) <= 20:
-            raise ValidationError("Must be an object of 1-20 metadata keys and conditions.")
-        found, errors = {}, {}
-        for key, condition in value.items():
-            # '"' and '\' are refused so a key always makes an exact quoted JSON path.
-            if not 1 <= len(key) <= 128 or '"' in key or "\\" in key:
-                errors[key] = ["Keys are 1-128 characters, without double quotes or backslashes."]
-                continue
-            values = _metadata_condition(condition)
-            if isinstance(values, str):
-                errors[key] = [values]
-            else:
-                found[key] = values
-        if errors:
-            raise ValidationError(errors)
-        return found
-
-
 class FiltersSchema(Schema):
     """`filters` of a search; unknown keys are an error, every condition must hold."""
 
@@ -478,15 +247,6 @@ class SearchRequestSchema(Schema):
         load_default=Filters,
         metadata={"description": "Conditions every result must meet (all must hold)."},
     )
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON true or false only (marshmallow would also take "yes", 1, "on")."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValidationError("Must be true or false.")
-        return value
 
 
 _EVENTS = {
