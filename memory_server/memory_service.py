@@ -16,7 +16,7 @@ import numpy as np
 from memory_server.embedding.model import INT8_SUFFIX, Embedder
 from memory_server.scope import Scope
 from memory_server.search.filters import Filters
-from memory_server.search.ranking import ScoredMemory, SearchIndex
+from memory_server.search.ranking import Mode, ScoredMemory, SearchIndex
 from memory_server.storage.memory_store import (
     EmbeddingModelMismatch,
     ImportedMemory,
@@ -95,6 +95,16 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class NewItem:
+    """One memory of a create or a batch: its text, and what the client may add to it."""
+
+    text: str
+    metadata: dict[str, Any] | None = None
+    id: str | None = None
+    embedding: Sequence[float] | None = None
+
+
 class MemoryService:
     """Memories of one database, embedded with one model."""
 
@@ -140,7 +150,7 @@ class MemoryService:
         embedding: Sequence[float] | None = None,
     ) -> Created:
         """Store a memory, embedding every chunk of its text unless the client sent a vector."""
-        item = {"text": text, "metadata": metadata, "id": memory_id, "embedding": embedding}
+        item = NewItem(text, metadata, memory_id, embedding)
         try:
             [outcome] = self.create_many(scope, [item])
         except InvalidEmbedding as exc:
@@ -149,35 +159,32 @@ class MemoryService:
             raise outcome
         return outcome
 
-    def create_many(
-        self, scope: Scope, items: list[dict[str, Any]]
-    ) -> list[Created | MemoryExists]:
+    def create_many(self, scope: Scope, items: Sequence[NewItem]) -> list[Created | MemoryExists]:
         """Store a batch in one transaction, embedding every text that needs it in one pass.
 
-        Each item has `text` and optionally `metadata`, `id` and `embedding`; an item whose id
-        is taken comes back as MemoryExists while the others are stored.
+        An item whose id is taken comes back as MemoryExists while the others are stored.
         """
         self.prepare()
         vectors: list[np.ndarray | None] = [None] * len(items)
         tokens = [0] * len(items)
         for index, item in enumerate(items):
-            if item.get("embedding") is not None:
+            if item.embedding is not None:
                 try:
-                    vectors[index] = self._client_vector(item["embedding"])[np.newaxis]
+                    vectors[index] = self._client_vector(item.embedding)[np.newaxis]
                 except InvalidEmbedding as exc:
                     raise InvalidEmbedding(str(exc), index) from exc
         to_embed = [index for index, vector in enumerate(vectors) if vector is None]
         documents = self.embedder.embed_documents(
-            [items[index]["text"] for index in to_embed], scope.owner
+            [items[index].text for index in to_embed], scope.owner
         )
         for index, embedded in zip(to_embed, documents, strict=True):
             vectors[index], tokens[index] = embedded.vectors, sum(embedded.token_counts)
         new = [
             NewMemory(
-                item.get("id") or new_memory_id(),
-                item["text"],
-                item.get("metadata") or {},
-                content_hash(item["text"]),
+                item.id or new_memory_id(),
+                item.text,
+                item.metadata or {},
+                content_hash(item.text),
                 vectors[index],
             )
             for index, item in enumerate(items)
@@ -255,7 +262,7 @@ class MemoryService:
         query: str,
         limit: int = 10,
         threshold: float | None = None,
-        mode: str = "semantic",
+        mode: Mode = "semantic",
         filters: Filters | None = None,
     ) -> SearchResults:
         """The scope's memories that best match the query (see SearchIndex for the modes)."""

@@ -51,7 +51,7 @@ def test_every_route_is_documented_with_its_methods(app, document):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert documented == routes
-    assert len(routes) == 25  # 22 API operations, /health, /openapi.json, /docs
+    assert len(routes) == 26  # 22 API operations, /health, /openapi.json, /docs and /
 
 
 def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document):
@@ -60,7 +60,7 @@ def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document)
     assert document["security"] == [{"bearerAuth": []}]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            public = path in ("/health", "/openapi.json", "/docs")
+            public = path in ("/health", "/openapi.json", "/docs", "/")
             assert (operation.get("security") == []) == public, (method, path)
             if not public:
                 assert {"400", "401", "429", "503"} <= set(operation["responses"]), path
@@ -201,6 +201,12 @@ def test_docs_is_a_self_contained_page_of_every_operation(client, document):
         assert path in page
     for name in document["components"]["schemas"]:
         assert f'id="schema-{name}"' in page
+
+
+def test_a_browser_opening_the_server_gets_the_reference_page_not_a_json_404(client):
+    response = client.get("/")  # no key: a person typing the address in a browser
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert response.get_data() == client.get("/docs").get_data()
 
 
 @pytest.mark.server

@@ -1,4 +1,4 @@
-"""GET /openapi.json and GET /docs: the API's contract and its reference page (no key needed)."""
+"""GET /openapi.json, GET /docs and GET /: the API's contract and its reference page (no key)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,12 @@ def openapi_json() -> Response:
 def docs() -> str:
     """The API reference as one HTML page, served offline."""
     return render_template("api_reference.html", **reference(openapi_document()))
+
+
+@bp.get("/")
+@documented(
+    {200: Reply("The reference page, as at /docs.", {"type": "string"}, media_type="text/html")}
+)
+def home() -> str:
+    """What a browser opening the server's address sees: the API reference page."""
+    return docs()

@@ -32,6 +32,7 @@ from memory_server.api.schemas import (
     SearchRequestSchema,
     schema,
 )
+from memory_server.memory_service import NewItem
 from memory_server.services import services
 from memory_server.storage.memory_store import MemoryExists
 
@@ -77,9 +78,10 @@ _BATCH_REPLIES = {
 @idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
-    items = json_body(schema(MemoryBatchV1Schema))["memories"]
-    for item in items:
-        item["id"] = item.pop("memory_id", None)
+    items = [
+        NewItem(item["text"], item.get("metadata"), item.get("memory_id"))
+        for item in json_body(schema(MemoryBatchV1Schema))["memories"]
+    ]
     outcomes = services().memories.create_many(current_scope(), items)
     created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     data = [

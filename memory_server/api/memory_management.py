@@ -31,6 +31,7 @@ from memory_server.api.schemas import (
     SearchRequestSchema,
     schema,
 )
+from memory_server.memory_service import NewItem
 from memory_server.services import services
 from memory_server.storage.memory_store import MemoryExists
 
@@ -70,7 +71,7 @@ def create_memory() -> tuple[Response, int]:
 @idempotent
 def create_memories() -> tuple[Response, int]:
     """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
-    items = json_body(schema(MemoryBatchSchema))["memories"]
+    items = [NewItem(**item) for item in json_body(schema(MemoryBatchSchema))["memories"]]
     outcomes = services().memories.create_many(current_scope(), items)
     created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
     results = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -24,7 +24,8 @@ from memory_server.storage.memory_store import (
     memory_rowid,
 )
 
-MODES = ("semantic", "keyword", "hybrid")
+Mode = Literal["semantic", "keyword", "hybrid"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 RRF_K = 60  # the usual reciprocal rank fusion constant
 MAX_QUERY_TERMS = 64
 # Words that match almost every English memory: in an any-word query they only add noise.
@@ -66,7 +67,7 @@ class SearchIndex:
     def search(
         self,
         scope: Scope,
-        mode: str,
+        mode: Mode,
         query: str,
         vector: np.ndarray | None,
         limit: int,
