@@ -49,7 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         db.migrate()
     except DatabaseUnusable as exc:
         # A ClickException: the flask CLI prints its one line, and gunicorn's master has
-        # already refused to start with the same sentence (gunicorn.conf.py).
+        # already refused to start with the same sentence (serving/gunicorn_config.py).
         raise click.ClickException(f"Cannot start: {exc}") from exc
     outbox = Outbox(db)
     activity = Activity()

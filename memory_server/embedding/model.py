@@ -105,7 +105,7 @@ class Embedder:
     def embed_documents(self, texts: list[str], owner: str = "") -> list[Embeddings]:
         """The chunk vectors of several texts, from one batched pass over all their chunks.
 
-        `owner` is whose work it is: owners take turns at the model (embedding_turns.py).
+        `owner` is whose work it is: owners take turns at the model (embedding/turns.py).
         Short texts are chunked, counted and encoded in one turn; long ones take several.
         """
         model = self._loaded()

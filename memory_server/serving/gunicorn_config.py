@@ -38,7 +38,7 @@ except SettingsError as exc:
     sys.exit(f"Cannot start: {exc}")  # one line, not a traceback of the config file
 
 # gunicorn's asyncio worker reads whole requests without a thread; then one of the app's
-# MEMORY_API_THREADS threads runs Flask (http_front.py). Slow clients cost no thread.
+# MEMORY_API_THREADS threads runs Flask (serving/front.py). Slow clients cost no thread.
 wsgi_app = "memory_server.serving.front:create_front()"
 worker_class = "memory_server.serving.front.FrontWorker"
 bind = _settings["BIND"]
@@ -52,7 +52,7 @@ if _settings["TLS_CERT"] and _settings["TLS_KEY"]:
 # MEMORY_API_CLIENT_TIMEOUT for its request head, then again for its body.
 keepalive = 5
 loglevel = _settings["LOG_LEVEL"]
-# The app writes one JSON line per request itself (request_log.py): it knows the key id.
+# The app writes one JSON line per request itself (api/request_log.py): it knows the key id.
 accesslog = None
 # Loading the model happens in post_worker_init and can take a while on a cold disk.
 timeout = 120
@@ -80,7 +80,7 @@ def on_starting(server):
         sys.exit(1)
     if _settings["TLS_CERT"]:
         # Loaded here too, so a wrong or unreadable pair stops the server at once instead of
-        # failing in each worker (which then refuses to serve at all: http_front.py).
+        # failing in each worker (which then refuses to serve at all: serving/front.py).
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 _settings["TLS_CERT"], _settings["TLS_KEY"]

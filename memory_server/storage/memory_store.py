@@ -95,7 +95,7 @@ class VectorIndexNotReady(RuntimeError):
 
 # A memory's chunk vectors have ids rowid * CHUNK_SLOTS + position: deleting them needs no
 # lookup, and a KNN hit names its memory without a join. The chunker never makes more than
-# this many chunks (chunking.MAX_CHUNKS); part of the file format, never to change.
+# this many chunks (embedding/chunking.py, MAX_CHUNKS); part of the file format, never to change.
 CHUNK_SLOTS = 1024
 
 

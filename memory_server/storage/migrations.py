@@ -220,7 +220,7 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
         WHERE owner = old.owner AND workspace = old.workspace AND memory_id = old.id;
     END;
     """,
-    # 7: keyword search on each workspace's own statistics (keyword_index.py). FTS5's bm25()
+    # 7: keyword search on each workspace's own statistics (search/keyword_index.py). FTS5's bm25()
     # over one shared table scored with the whole file's counts, so scores showed other
     # owners' words. Postings per workspace, its totals kept by triggers; FTS5 goes.
     (

@@ -1,7 +1,7 @@
 """Delivering outbox events: a background dispatcher per process, Standard Webhooks signatures.
 
 The dispatcher runs an asyncio loop in one thread: every attempt is a coroutine bounded by
-MEMORY_API_WEBHOOK_TIMEOUT as a whole (webhook_client.py), so a slow receiver costs a socket
+MEMORY_API_WEBHOOK_TIMEOUT as a whole (webhooks/client.py), so a slow receiver costs a socket
 until its deadline, never a thread. Each endpoint has at most one attempt in flight (across
 processes too: a lease held elsewhere counts), each owner at most PER_OWNER_SENDS, the
 process at most PARALLEL_SENDS; an outcome is settled as soon as its attempt ends, so one
