@@ -16,10 +16,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import corpus  # beside this script, which is on the path as the one being run
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import corpus
 from timing import percentiles, timed
 
 # mem0 builds an OpenAI client for its LLM even with infer=False; no call is ever made.
