@@ -36,6 +36,7 @@ def test_modules_below_the_api_import_no_flask_and_no_api_module(path):
         name
         for name in _imports(path)
         if name.split(".")[0] in ("flask", "werkzeug", "marshmallow")
-        or name.startswith(("memory_server.api", "memory_server.serving", "memory_server.app"))
+        or name in ("memory_server.api", "memory_server.serving", "memory_server.app")
+        or name.startswith(("memory_server.api.", "memory_server.serving."))
     }
     assert not bad, f"{path.name} imports {sorted(bad)}"
