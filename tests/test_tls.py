@@ -1,4 +1,4 @@
-"""TLS on the LAN: the README's certificate commands, a server that speaks only HTTPS,
+"""TLS on the LAN: the deployment doc's certificate commands, a server that speaks only HTTPS,
 clients that trust the LAN CA, and webhooks to an HTTPS receiver signed by it."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from memory_server.app import create_app
 from server import ROOT, GunicornServer, free_port
 
 pytestmark = pytest.mark.server
-LAN_NAME = "api.LanOnasis.local"
+LAN_NAME = "memory.home.arpa"
 
 
-def readme_certificates(folder: Path) -> Path:
-    """Run the README's openssl commands as written, for 127.0.0.1 instead of the LAN address."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("## TLS on the LAN", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+def documented_certificates(folder: Path) -> Path:
+    """Run the deployment doc's openssl commands as written, for 127.0.0.1, not the LAN address."""
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    block = doc.split("## TLS on the LAN", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     assert "IP:192.168.1.20" in block
     script = block.replace("IP:192.168.1.20", "IP:127.0.0.1")
     subprocess.run(["sh", "-e", "-c", script], cwd=folder, check=True, capture_output=True)
@@ -37,7 +37,7 @@ def readme_certificates(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory) -> Path:
-    return readme_certificates(tmp_path_factory.mktemp("certs"))
+    return documented_certificates(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="module")

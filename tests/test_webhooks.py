@@ -558,12 +558,12 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
     assert len({b["id"] for b in bodies}) == 40
 
 
-def test_the_readme_receiver_snippet_verifies_real_deliveries(hc, hauth):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    snippet = readme.split("A receiver checks them in a few lines of Python:")[1]
+def test_the_documented_receiver_snippet_verifies_real_deliveries(hc, hauth):
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
+    snippet = doc.split("A receiver checks them in a few lines of Python:")[1]
     snippet = snippet.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(snippet, namespace)  # the README's code, exactly as a user would paste it
+    exec(snippet, namespace)  # the doc's code, exactly as a user would paste it
     with Receiver() as receiver:
         hook = register(hc, hauth, receiver.url, events=["memory.created"])
         hc.post("/api/v1/memory", json={"text": "check me"}, headers=hauth)

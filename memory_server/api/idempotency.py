@@ -34,7 +34,7 @@ def created(memory_ids: Iterable[str]) -> None:
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Response]:
-    """Make a create endpoint honour `Idempotency-Key` (see the README for the rules)."""
+    """Make a create endpoint honour `Idempotency-Key` (see docs/api.md for the rules)."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:

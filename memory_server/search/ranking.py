@@ -44,7 +44,7 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 @dataclass(frozen=True)
 class ScoredMemory:
-    """A search result: the memory and how well it matched (see the README for each mode)."""
+    """A search result: the memory and how well it matched (see docs/api.md for each mode)."""
 
     memory: Memory
     score: float

@@ -32,10 +32,10 @@ export interface RunningServer {
   ca?: string;
 }
 
-/** The server README's certificate commands, as written, for 127.0.0.1: the folder. */
-function readmeCertificates(home: string): string {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const block = readme.split("## TLS on the LAN")[1].split("```sh\n")[1].split("```")[0];
+/** The certificate commands of the server's docs/deployment.md, as written, for 127.0.0.1. */
+function documentedCertificates(home: string): string {
+  const doc = readFileSync(join(ROOT, "docs/deployment.md"), "utf8");
+  const block = doc.split("## TLS on the LAN")[1].split("```sh\n")[1].split("```")[0];
   execFileSync("sh", ["-e", "-c", block.replace("IP:192.168.1.20", "IP:127.0.0.1")], { cwd: home });
   return home;
 }
@@ -45,7 +45,7 @@ export async function startServer(options: { tls?: boolean } = {}): Promise<Runn
   const home = mkdtempSync(join(tmpdir(), "memory-sdk-ts-"));
   const port = await freePort();
   const tls = options.tls
-    ? { MEMORY_API_TLS_CERT: join(readmeCertificates(home), "server.pem"), MEMORY_API_TLS_KEY: join(home, "server.key") }
+    ? { MEMORY_API_TLS_CERT: join(documentedCertificates(home), "server.pem"), MEMORY_API_TLS_KEY: join(home, "server.key") }
     : {};
   const env = {
     ...tls,
