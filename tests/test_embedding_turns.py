@@ -104,6 +104,7 @@ def test_the_chunk_count_never_passes_the_slots(embedder):
     assert len(split_text(tiny, tokenizer)) <= MAX_CHUNKS
 
 
+@pytest.mark.slow
 def test_a_text_of_1030_short_paragraphs_is_stored_and_found(client, auth):
     # The red team's text: 1,030 paragraphs, each a chunk of its own (1,030 > 1,024 slots).
     text = "\n\n".join(f"Pot {i} holds the spare key to shed {i}." for i in range(1030))
@@ -118,6 +119,7 @@ def test_a_text_of_1030_short_paragraphs_is_stored_and_found(client, auth):
     assert [r["id"] for r in found] == [memory_id]
 
 
+@pytest.mark.slow
 def test_another_owners_create_and_search_finish_while_a_50k_text_embeds(app, make_key):
     """The red team's case: one free-key request used to stall every tenant's embeddings."""
     attacker, victim = make_key("free", owner="mallory"), make_key("pro", owner="alice")
@@ -153,6 +155,7 @@ def test_another_owners_create_and_search_finish_while_a_50k_text_embeds(app, ma
     assert victim_finished_first, timeline
 
 
+@pytest.mark.slow
 def test_a_third_long_text_of_one_owner_is_429_with_retry_after(app, make_key):
     key = headers(make_key("pro", owner="bulk"))
     turns = app.extensions["memory_api"].memories.embedder.turns

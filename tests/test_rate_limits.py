@@ -155,6 +155,7 @@ def test_a_workspace_header_error_counts_like_any_authenticated_request(quota_cl
     assert quota_client.get("/v1/memories", headers=auth).status_code == 429
 
 
+@pytest.mark.slow
 def test_the_window_rolls_so_straddling_its_edge_gains_nothing(tmp_path, embedder):
     """4 per 2 s, real time: a fixed window would let 4 more through at its edge."""
     app = make_app(tmp_path, {"free": "4/2 seconds", "pro": "5/hour", "enterprise": None})
@@ -197,6 +198,7 @@ def test_unreachable_storage_is_a_503_and_nothing_runs(tmp_path, embedder):
     close(app)
 
 
+@pytest.mark.slow
 def test_redis_storage_counts_and_survives_an_outage(tmp_path, embedder):
     with RedisServer() as redis_server:
         app = make_app(tmp_path, storage=redis_server.url)
@@ -211,6 +213,7 @@ def test_redis_storage_counts_and_survives_an_outage(tmp_path, embedder):
         close(app)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_waiting_the_retry_after_of_a_batch_is_enough_for_that_batch(tmp_path, embedder, backend):
     """Retry-After used the oldest request whatever the batch size: too early for a batch."""

@@ -23,6 +23,8 @@ from helpers import headers
 from memory_server.app import create_app
 from retrieval_set import EXACT_QUERIES, LONG_FACTS, MEMORIES, QUERIES, long_memories
 
+pytestmark = pytest.mark.slow  # ingests 64 memories and three of 40,000 characters
+
 PARAPHRASES = QUERIES + [(query, memory_id) for memory_id, _, query in LONG_FACTS]
 
 

@@ -47,6 +47,7 @@ def assert_full_then_recovers(app, client, auth) -> None:
         assert v1.json["success"] is False and v1.json["error"] == "STORAGE_FULL"
 
 
+@pytest.mark.slow
 def test_a_database_at_its_size_limit_refuses_writes_with_507(tmp_path, embedder):
     db = tmp_path / "capped.db"
     probe = create_app({"TESTING": True, "DATABASE": str(db)})
@@ -79,6 +80,7 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_refuses_writes_with_507(tiny_disk: Path, embedder):
     app = create_app({"TESTING": True, "DATABASE": str(tiny_disk / "memory.db")})
     try:

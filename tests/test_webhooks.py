@@ -327,6 +327,7 @@ def test_events_arrive_signed_with_the_right_payloads_from_both_surfaces(hc, hau
     }
 
 
+@pytest.mark.slow
 def test_only_subscribed_events_and_no_event_for_a_refused_write(hc, hauth):
     with Receiver() as receiver:
         register(hc, hauth, receiver.url, events=["memory.deleted"])
@@ -340,6 +341,7 @@ def test_only_subscribed_events_and_no_event_for_a_refused_write(hc, hauth):
     assert [body["type"] for body in receiver.events()] == ["memory.deleted"]
 
 
+@pytest.mark.slow
 def test_a_client_embedding_fires_no_embedding_generated(hc, hauth):
     with Receiver() as receiver:
         register(hc, hauth, receiver.url)
@@ -349,6 +351,7 @@ def test_a_client_embedding_fires_no_embedding_generated(hc, hauth):
     assert [body["type"] for body in receiver.events()] == ["memory.created"]
 
 
+@pytest.mark.slow
 def test_other_workspaces_and_owners_neither_see_nor_trigger_webhooks(hooks_app, hc, hauth):
     keys = hooks_app.extensions["memory_api"].keys
     with Receiver() as receiver:
@@ -363,6 +366,7 @@ def test_other_workspaces_and_owners_neither_see_nor_trigger_webhooks(hooks_app,
     assert receiver.events() == []
 
 
+@pytest.mark.slow
 def test_a_receiver_that_is_down_gets_the_event_once_it_is_up(hc, hauth):
     receiver = Receiver()  # not listening yet: connections are refused
     hook = register(hc, hauth, receiver.url, events=["memory.created"])
@@ -381,6 +385,7 @@ def test_a_receiver_that_is_down_gets_the_event_once_it_is_up(hc, hauth):
     assert [a["attempt"] for a in attempts] == list(range(len(attempts), 0, -1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "delay", "error"), [(503, 0, "HTTP 503"), (200, 1.5, "timed out")]
 )
@@ -397,6 +402,7 @@ def test_5xx_and_slow_receivers_are_retried_with_the_same_event_id(hc, hauth, st
     assert len({r["headers"]["webhook-signature"] for r in receiver.requests}) >= 1
 
 
+@pytest.mark.slow
 def test_the_timeout_bounds_the_whole_attempt_and_the_answer_body_is_never_awaited(hc, hauth):
     # The red team's receiver: answers 200, then sends a byte at a time. Before, each read
     # had the timeout to itself and the body was drained: one attempt took 40 s.
@@ -413,6 +419,7 @@ def test_the_timeout_bounds_the_whole_attempt_and_the_answer_body_is_never_await
     assert 900 <= timed_out["duration_ms"] < 1500  # MEMORY_API_WEBHOOK_TIMEOUT=1 in all
 
 
+@pytest.mark.slow
 def test_a_slow_endpoint_never_delays_another_endpoints_deliveries(hooks_app, hc, hauth):
     other = headers(hooks_app.extensions["memory_api"].keys.create("pro", "bob").plaintext)
     with TricklingReceiver(head=False) as slow, Receiver() as fast:
@@ -448,6 +455,7 @@ def test_an_events_payload_is_stored_once_however_many_endpoints_get_it(hooks_ap
     assert "payload" not in columns
 
 
+@pytest.mark.slow
 def test_retries_stop_after_the_schedule_and_the_delivery_fails(hc, hauth):
     with Receiver(status=500) as receiver:
         hook = register(hc, hauth, receiver.url, events=["memory.created"])
@@ -460,6 +468,7 @@ def test_retries_stop_after_the_schedule_and_the_delivery_fails(hc, hauth):
     assert all(a["status_code"] == 500 for a in attempts)
 
 
+@pytest.mark.slow
 def test_410_disables_the_endpoint_and_it_can_be_enabled_again(hc, hauth):
     with Receiver(status=410) as receiver:
         hook = register(hc, hauth, receiver.url, events=["memory.created"])
@@ -481,6 +490,7 @@ def test_410_disables_the_endpoint_and_it_can_be_enabled_again(hc, hauth):
     assert log(hc, hauth, hook["id"])[-1]["outcome"] == "failed"
 
 
+@pytest.mark.slow
 def test_redirects_are_not_followed(hc, hauth):
     with Receiver() as target, Receiver(status=302) as redirector:
         redirector.status = 302  # answers with no Location; the target must never be called
@@ -509,6 +519,7 @@ def test_patch_and_delete(hc, hauth):
     assert hc.delete(path, headers=hauth).status_code == 404
 
 
+@pytest.mark.slow
 def test_events_written_while_no_dispatcher_runs_are_delivered_later(hooks_app, hc, hauth):
     services = hooks_app.extensions["memory_api"]
     services.dispatcher.stop()
@@ -523,6 +534,7 @@ def test_events_written_while_no_dispatcher_runs_are_delivered_later(hooks_app, 
     assert sorted(b["data"]["text"] for b in bodies) == ["queued 0", "queued 1", "queued 2"]
 
 
+@pytest.mark.slow
 def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
     """Two more dispatchers on the same file, as other gunicorn workers would be."""
     services = hooks_app.extensions["memory_api"]
@@ -558,6 +570,7 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
     assert len({b["id"] for b in bodies}) == 40
 
 
+@pytest.mark.slow
 def test_the_readme_receiver_snippet_verifies_real_deliveries(hc, hauth):
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     snippet = readme.split("A receiver checks them in a few lines of Python:")[1]
@@ -609,6 +622,7 @@ def test_migration_8_moves_queued_payloads_into_one_row_per_event(tmp_path, monk
     db.close()
 
 
+@pytest.mark.slow
 def test_the_dispatcher_keeps_going_after_its_outcomes_could_not_be_recorded(
     hooks_app, hc, hauth, monkeypatch
 ):
@@ -634,6 +648,7 @@ def test_the_dispatcher_keeps_going_after_its_outcomes_could_not_be_recorded(
     assert {b["data"]["text"] for b in bodies} == {"first", "second"}
 
 
+@pytest.mark.slow
 def test_a_resolver_that_never_answers_delays_only_its_own_endpoints(
     hooks_app, hc, hauth, monkeypatch
 ):
