@@ -36,14 +36,36 @@ def test_the_database_and_model_cache_follow_the_data_directory(tmp_path):
 
 
 def test_defaults():
-    config = load_settings({})
+    # Every setting's default, by value: a new setting fails here until its default is stated.
     # Run from this checkout: its data/ folder, as `make run` always had.
-    assert config["DATA_DIR"] == str(CHECKOUT / "data")
-    assert config["DATABASE"] == str(CHECKOUT / "data" / "memory.db")
-    assert config["MODEL_CACHE"] == str(CHECKOUT / "data" / "models")
-    assert config["BIND"] == "127.0.0.1:8000"
-    assert config["EMBEDDING_MODEL"] == BUNDLED_MODEL
-    assert config["WORKERS"] == 1
+    data = CHECKOUT / "data"
+    assert load_settings({}) == {
+        "DATA_DIR": str(data),
+        "DATABASE": str(data / "memory.db"),
+        "MAX_DATABASE_BYTES": None,
+        "BIND": "127.0.0.1:8000",
+        "TLS_CERT": None,
+        "TLS_KEY": None,
+        "EMBEDDING_MODEL": BUNDLED_MODEL,
+        "EMBEDDING_BACKEND": "onnx",
+        "MODEL_CACHE": str(data / "models"),
+        "WORKERS": 1,
+        "THREADS": 8,
+        "CLIENT_TIMEOUT": 15.0,
+        "TIER_LIMITS": {"free": "100/hour", "pro": "1000/hour", "enterprise": None},
+        "RATELIMIT_STORAGE": "memory://",
+        "WEBHOOK_RETRY_SCHEDULE": (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200),
+        "WEBHOOK_TIMEOUT": 10.0,
+        "WEBHOOK_DESTINATION_NETWORKS": (),
+        "WEBHOOK_ALLOWED_NETWORKS": (),
+        "WEBHOOK_CA_BUNDLE": None,
+        "MAX_CONTENT_LENGTH": 1_048_576,
+        "LOG_LEVEL": "info",
+    }
+    assert BUNDLED_MODEL == "sentence-transformers/all-MiniLM-L6-v2"
+    # One Flask config key per variable, and no variable twice.
+    assert sorted(s.key for s in SETTINGS) == sorted(set(load_settings({})))
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS)
 
 
 def test_default_tier_quotas_are_the_seeds():
