@@ -13,7 +13,7 @@ import pytest
 import sqlean
 import sqlite_vec
 
-from helpers import headers
+from helpers import headers, wait_until
 from server import GunicornServer, request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,13 @@ def test_backup_of_a_live_server_is_a_consistent_verified_snapshot(tmp_path):
         writer = threading.Thread(target=write)
         writer.start()
         try:
-            while len(acknowledged) < 20:
-                threading.Event().wait(0.05)
+            wait_until(
+                lambda: len(acknowledged) >= 20 or not writer.is_alive(),
+                60,
+                lambda: f"only {len(acknowledged)} of 20 writes were acknowledged",
+                poll=0.05,
+            )
+            assert len(acknowledged) >= 20, "the writer stopped (its failure is printed above)"
             before = len(acknowledged)
             result = flask(db, "backup", str(copy))
             after = len(acknowledged)
