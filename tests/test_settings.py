@@ -113,15 +113,12 @@ def test_bad_values_name_the_variable(name, value):
         load_settings({name: value})
 
 
-def test_the_app_uses_the_environment(monkeypatch, tmp_path, embedder):
-    from memory_server.app import create_app
-
+def test_the_app_uses_the_environment(monkeypatch, tmp_path, embedder, make_app):
     monkeypatch.setenv("MEMORY_API_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("MEMORY_API_MAX_BODY_BYTES", "1234")
-    app = create_app()
+    app = make_app()  # no config: the environment's
     assert app.config["MAX_CONTENT_LENGTH"] == 1234
     assert (tmp_path / "env.db").exists()
-    app.extensions["memory_api"].db.close()
 
 
 def test_readme_settings_table_documents_every_setting():

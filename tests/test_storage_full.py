@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 
 
 def fill_until_full(client, auth) -> tuple[int, object]:
@@ -48,19 +47,16 @@ def assert_full_then_recovers(app, client, auth) -> None:
 
 
 @pytest.mark.slow
-def test_a_database_at_its_size_limit_refuses_writes_with_507(tmp_path, embedder):
+def test_a_database_at_its_size_limit_refuses_writes_with_507(tmp_path, embedder, make_app):
     db = tmp_path / "capped.db"
-    probe = create_app({"TESTING": True, "DATABASE": str(db)})
+    probe = make_app({"TESTING": True, "DATABASE": str(db)})
     probe.extensions["memory_api"].memories.prepare()
-    probe.extensions["memory_api"].db.close()
+    probe.extensions["memory_api"].db.close()  # before measuring the file
     cap = db.stat().st_size + 400_000  # room for some memories, then SQLite's own SQLITE_FULL
-    app = create_app({"TESTING": True, "DATABASE": str(db), "MAX_DATABASE_BYTES": cap})
-    try:
-        app.extensions["memory_api"].memories.prepare()
-        auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
-        assert_full_then_recovers(app, app.test_client(), auth)
-    finally:
-        app.extensions["memory_api"].db.close()
+    app = make_app({"TESTING": True, "DATABASE": str(db), "MAX_DATABASE_BYTES": cap})
+    app.extensions["memory_api"].memories.prepare()
+    auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
+    assert_full_then_recovers(app, app.test_client(), auth)
 
 
 @pytest.fixture
@@ -81,11 +77,8 @@ def tiny_disk(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_full_disk_refuses_writes_with_507(tiny_disk: Path, embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(tiny_disk / "memory.db")})
-    try:
-        app.extensions["memory_api"].memories.prepare()
-        auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
-        assert_full_then_recovers(app, app.test_client(), auth)
-    finally:
-        app.extensions["memory_api"].db.close()
+def test_a_full_disk_refuses_writes_with_507(tiny_disk: Path, embedder, make_app):
+    app = make_app({"TESTING": True, "DATABASE": str(tiny_disk / "memory.db")})
+    app.extensions["memory_api"].memories.prepare()
+    auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
+    assert_full_then_recovers(app, app.test_client(), auth)

@@ -18,7 +18,6 @@ import psutil
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 from memory_server.storage import database, migrations
 from memory_server.storage.database import Database
 from memory_server.webhooks import urls as webhook_urls
@@ -51,8 +50,8 @@ def verify(secret: str, request: dict) -> bool:
 
 
 @pytest.fixture
-def hooks_app(tmp_path, embedder):
-    app = create_app(
+def hooks_app(tmp_path, embedder, make_app):
+    app = make_app(
         {
             "TESTING": True,
             "DATABASE": str(tmp_path / "hooks.db"),
@@ -66,8 +65,7 @@ def hooks_app(tmp_path, embedder):
     services.dispatcher.poll_seconds = 0.1
     services.dispatcher.start()
     yield app
-    services.dispatcher.stop()
-    services.db.close()
+    services.dispatcher.stop()  # then make_app closes the database
 
 
 @pytest.fixture
