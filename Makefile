@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-ts lint format bench clean
+.PHONY: run test test-fast test-ts lint format bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The quick tier, well under a minute: in-process only, no gunicorn and nothing marked slow.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -m "not server and not slow" $(PYTEST_ARGS)
 
 # The TypeScript SDK: npm ci from the lockfile, tsc, Node's test runner against a real server.
 test-ts: $(VENV)/.installed

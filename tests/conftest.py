@@ -7,7 +7,8 @@ only loopback (loopback_only.py), and webhooks are limited to loopback receivers
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from network_guard import loopback_only
 loopback_only.install()
 # Read by every create_app() of the tests, and inherited by every process they start.
 os.environ.update(loopback_only.subprocess_env(dict(os.environ)))
+
+from flask import Flask  # noqa: E402
+from limits.storage import RedisStorage  # noqa: E402
 
 from helpers import headers  # noqa: E402
 from memory_server.app import create_app  # noqa: E402 - after the guard, so nothing connects unguarded
@@ -40,17 +44,48 @@ def embedder() -> Embedder:
     return model
 
 
+def close_app(app: Flask) -> None:
+    """Release what an app holds: its database connection, its limiter's Redis connections."""
+    app.extensions["memory_api"].db.close()
+    storage = app.extensions["rate_limiter"].storage
+    if isinstance(storage, RedisStorage):
+        storage.storage.connection_pool.disconnect()
+
+
+def _app_maker() -> Iterator[Callable[..., Flask]]:
+    """create_app() for a test, each app closed when the test is done, whatever happened."""
+    with ExitStack() as made:
+
+        def make(config: dict | None = None) -> Flask:
+            app = create_app(config)
+            made.callback(close_app, app)  # all run, even if one of them fails
+            return app
+
+        yield make
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Flask]]:
+    """Build apps from configs (`create_app(config)`); each one's database is closed after."""
+    yield from _app_maker()
+
+
+@pytest.fixture(scope="module")
+def make_module_app() -> Iterator[Callable[..., Flask]]:
+    """`make_app` for a module-scoped fixture: the apps are closed after the module."""
+    yield from _app_maker()
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "memory.db"
 
 
 @pytest.fixture
-def app(db_path: Path, embedder: Embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(db_path)})
+def app(db_path: Path, embedder: Embedder, make_app):
+    app = make_app({"TESTING": True, "DATABASE": str(db_path)})
     app.extensions["memory_api"].memories.prepare()
-    yield app
-    app.extensions["memory_api"].db.close()
+    return app
 
 
 @pytest.fixture

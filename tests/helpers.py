@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from memory_server.search.keyword_index import postings
@@ -13,6 +15,17 @@ def headers(key: str, workspace: str | None = None) -> dict[str, str]:
     if workspace is not None:
         found["X-Workspace-ID"] = workspace
     return found
+
+
+def wait_until(
+    check: Callable[[], object], timeout: float, what: str | Callable[[], str], poll: float = 0.01
+) -> None:
+    """Poll `check` until it is true; fail after `timeout` seconds saying `what` never came."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what() if callable(what) else what} within {timeout} s")
+        time.sleep(poll)
 
 
 def assert_keyword_index_matches_the_texts(conn: Any) -> None:

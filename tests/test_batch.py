@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 
 
 def batch(client, auth, path, memories, status=None):
@@ -142,8 +141,8 @@ def test_a_failure_mid_batch_stores_nothing(client, auth, app, monkeypatch):
     assert client.get("/api/v1/memory", headers=auth).json["pagination"]["total"] == 0
 
 
-def test_a_batch_costs_one_request_per_memory(tmp_path, embedder):
-    app = create_app(
+def test_a_batch_costs_one_request_per_memory(tmp_path, embedder, make_app):
+    app = make_app(
         {
             "TESTING": True,
             "DATABASE": str(tmp_path / "quota.db"),
@@ -158,7 +157,6 @@ def test_a_batch_costs_one_request_per_memory(tmp_path, embedder):
     too_big = batch(client, auth, "/v1/memories/batch", [{"text": str(i)} for i in range(4)])
     assert too_big.status_code == 429 and too_big.json["error"] == "RATE_LIMITED"
     assert client.get("/api/v1/memory", headers=auth).json["pagination"]["total"] == 2
-    services.db.close()
 
 
 def test_a_batch_queues_events_for_every_stored_memory(client, auth, app):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +62,7 @@ def test_keys_revoke(app, runner):
     assert unknown.exit_code == 1 and "no API key" in unknown.output
 
 
+@pytest.mark.slow
 def test_the_real_flask_command_honours_memory_api_db(tmp_path):
     env = {**os.environ, "MEMORY_API_DB": str(tmp_path / "cli.db")}
     flask = [sys.executable, "-m", "flask", "--app", "app", "keys"]

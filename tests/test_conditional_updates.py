@@ -54,6 +54,7 @@ def test_a_text_changed_between_the_check_and_the_write_is_embedded_again(app, c
     assert found.json["results"] == []  # the keyword index follows the text too
 
 
+@pytest.mark.slow
 def test_concurrent_updates_behind_a_held_write_lock_never_tear(app, auth):
     """Two PUTs wait while another writer holds the lock (as `flask import` would)."""
     service = app.extensions["memory_api"].memories

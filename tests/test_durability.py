@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import random
@@ -22,7 +23,7 @@ import pytest
 import sqlean
 import sqlite_vec
 
-from helpers import assert_keyword_index_matches_the_texts, headers
+from helpers import assert_keyword_index_matches_the_texts, headers, wait_until
 from memory_server.api_keys import KeyStore
 from memory_server.storage.database import Database
 from redis_server import RedisServer
@@ -221,11 +222,22 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path):
         writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
         for writer in writers:
             writer.start()
-        while len(acknowledged) < 60:
-            time.sleep(0.05)
-        server.kill()  # SIGKILL to master and workers, mid-write
-        for writer in writers:
-            writer.join()
+        try:
+            wait_until(
+                lambda: len(acknowledged) >= 60,
+                120,
+                lambda: (
+                    f"only {len(acknowledged)} of 60 writes were acknowledged"
+                    f" ({sum(w.is_alive() for w in writers)} writers left); server log:\n"
+                    + server.log()[-2000:]
+                ),
+                poll=0.05,
+            )
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it may have died by itself
+                server.kill()  # SIGKILL to master and workers, mid-write
+            for writer in writers:  # each stops at its first refused connection
+                writer.join()
 
     conn = assert_file_is_whole(db_path)
     rows = dict(conn.execute("SELECT id, text FROM memories WHERE workspace = 'default'"))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import headers
+from helpers import headers, wait_until
 from memory_server.embedding.chunking import MAX_CHUNKS, split_text
 from memory_server.embedding.turns import TURN_TOKENS, EmbeddingBusy, FairTurns, turns_of
 from memory_server.storage.memory_store import CHUNK_SLOTS
@@ -64,16 +64,18 @@ def test_owners_rotate_while_several_wait():
 
     first = threading.Thread(target=job, args=("a", 4))
     first.start()
-    while not order:
-        time.sleep(0.001)
     others = [threading.Thread(target=job, args=(o, 2)) for o in ("b", "c")]
-    for thread in others:
-        thread.start()
-    while len(turns._waiting) < 2:  # both queued behind a's first turn
-        time.sleep(0.001)
-    gate.set()
-    for thread in [first, *others]:
-        thread.join()
+    try:
+        wait_until(lambda: order, 10, "a's first turn", poll=0.001)
+        for thread in others:
+            thread.start()
+        # both queued behind a's first turn
+        wait_until(lambda: len(turns._waiting) >= 2, 10, "b and c waiting", poll=0.001)
+    finally:
+        gate.set()  # a failed wait must not leave the threads blocked on the gate
+        for thread in [first, *others]:
+            if thread.ident is not None:  # started
+                thread.join()
     # Each owner's next turn waits until every other waiting owner had one.
     assert order[:6] == ["a", "b", "c", "a", "b", "c"] and order[6:] == ["a", "a"]
 
@@ -104,6 +106,7 @@ def test_the_chunk_count_never_passes_the_slots(embedder):
     assert len(split_text(tiny, tokenizer)) <= MAX_CHUNKS
 
 
+@pytest.mark.slow
 def test_a_text_of_1030_short_paragraphs_is_stored_and_found(client, auth):
     # The red team's text: 1,030 paragraphs, each a chunk of its own (1,030 > 1,024 slots).
     text = "\n\n".join(f"Pot {i} holds the spare key to shed {i}." for i in range(1030))
@@ -118,6 +121,7 @@ def test_a_text_of_1030_short_paragraphs_is_stored_and_found(client, auth):
     assert [r["id"] for r in found] == [memory_id]
 
 
+@pytest.mark.slow
 def test_another_owners_create_and_search_finish_while_a_50k_text_embeds(app, make_key):
     """The red team's case: one free-key request used to stall every tenant's embeddings."""
     attacker, victim = make_key("free", owner="mallory"), make_key("pro", owner="alice")
@@ -133,8 +137,12 @@ def test_another_owners_create_and_search_finish_while_a_50k_text_embeds(app, ma
 
     thread = threading.Thread(target=attack)
     thread.start()
-    while not turns._jobs:  # the long text is being embedded
-        time.sleep(0.01)
+    # the long text is being embedded
+    wait_until(
+        lambda: turns._jobs,
+        30,
+        lambda: f"the long text's embedding (its answer so far: {timeline.get('long')})",
+    )
     client = app.test_client()
     created = client.post(
         "/api/v1/memory", json={"text": "Dentist Tuesday"}, headers=headers(victim)
@@ -153,6 +161,7 @@ def test_another_owners_create_and_search_finish_while_a_50k_text_embeds(app, ma
     assert victim_finished_first, timeline
 
 
+@pytest.mark.slow
 def test_a_third_long_text_of_one_owner_is_429_with_retry_after(app, make_key):
     key = headers(make_key("pro", owner="bulk"))
     turns = app.extensions["memory_api"].memories.embedder.turns
@@ -167,8 +176,11 @@ def test_a_third_long_text_of_one_owner_is_429_with_retry_after(app, make_key):
     running = [threading.Thread(target=send) for _ in range(2)]
     for thread in running:
         thread.start()
-    while len(turns._jobs) < 2:
-        time.sleep(0.01)
+    wait_until(
+        lambda: len(turns._jobs) >= 2,
+        30,
+        lambda: f"both long texts embedding (answered: {[a.status_code for a in answers]})",
+    )
     third = app.test_client().post("/v1/memories", json={"text": long_text}, headers=key)
     other_owner_short = app.test_client().post(
         "/api/v1/memory", json={"text": "short"}, headers=headers(make_key("pro", owner="x"))

@@ -50,6 +50,7 @@ def test_an_unknown_model_fails_clearly_without_network():
     assert not broken.ready and "no-such-model" in broken.error
 
 
+@pytest.mark.slow
 def test_importing_the_app_does_not_import_torch():
     code = "import memory_server, sys; memory_server.create_app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -66,6 +67,7 @@ def torch_embedder():
     return model
 
 
+@pytest.mark.slow
 def test_onnx_and_torch_give_the_same_vectors(embedder, torch_embedder):
     onnx = embedder.embed(TEXTS).vectors
     torch = torch_embedder.embed(TEXTS).vectors
@@ -73,6 +75,7 @@ def test_onnx_and_torch_give_the_same_vectors(embedder, torch_embedder):
     assert torch_embedder.identity == embedder.identity  # the database may switch between them
 
 
+@pytest.mark.slow
 def test_int8_is_close_but_recorded_as_another_model(tmp_path, embedder):
     int8 = Embedder(BUNDLED_MODEL, backend="onnx-int8", cache_dir=tmp_path)
     quantized = int8.embed(TEXTS).vectors
@@ -83,6 +86,7 @@ def test_int8_is_close_but_recorded_as_another_model(tmp_path, embedder):
     ]  # the quantized file is the one loaded
 
 
+@pytest.mark.slow
 def test_two_workers_exporting_at_once_both_get_a_whole_model(tmp_path):
     results, errors = [], []
 
@@ -102,6 +106,7 @@ def test_two_workers_exporting_at_once_both_get_a_whole_model(tmp_path):
     assert np.allclose(results[0], results[1])
 
 
+@pytest.mark.slow
 def test_two_worker_processes_exporting_at_once_both_get_a_whole_model(tmp_path):
     """Two processes (as two gunicorn workers) start on an empty cache at the same moment."""
     code = (
@@ -125,6 +130,7 @@ def test_an_unknown_backend_is_refused():
         Embedder(BUNDLED_MODEL, backend="tensorrt")
 
 
+@pytest.mark.slow
 def test_a_database_of_fp32_vectors_refuses_int8(tmp_path, embedder):
     db = Database(tmp_path / "fp32.db")
     db.migrate()

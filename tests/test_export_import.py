@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 
 LONG = "\n\n".join(f"Paragraph {i}: the hikers reached the ridge at dawn." * 5 for i in range(12))
 
@@ -37,10 +36,8 @@ def export_lines(runner, *args: str) -> list[dict]:
 
 
 @pytest.fixture
-def fresh(tmp_path, embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "restored.db")})
-    yield app
-    app.extensions["memory_api"].db.close()
+def fresh(tmp_path, embedder, make_app):
+    return make_app({"TESTING": True, "DATABASE": str(tmp_path / "restored.db")})
 
 
 def import_file(app, path) -> str:

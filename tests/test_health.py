@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from memory_server.app import create_app
 from memory_server.storage import migrations
 
 
@@ -30,8 +29,8 @@ def test_ready(client):
     }
 
 
-def test_not_ready_until_the_model_is_checked_against_the_database(tmp_path, embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "h.db")})
+def test_not_ready_until_the_model_is_checked_against_the_database(tmp_path, embedder, make_app):
+    app = make_app({"TESTING": True, "DATABASE": str(tmp_path / "h.db")})
     response = app.test_client().get("/health")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
@@ -39,11 +38,10 @@ def test_not_ready_until_the_model_is_checked_against_the_database(tmp_path, emb
     assert response.json["model"]["ready"] is False
     app.extensions["memory_api"].memories.prepare()
     assert app.test_client().get("/health").status_code == 200
-    app.extensions["memory_api"].db.close()
 
 
-def test_a_model_that_cannot_load_is_reported(tmp_path):
-    app = create_app(
+def test_a_model_that_cannot_load_is_reported(tmp_path, make_app):
+    app = make_app(
         {"TESTING": True, "DATABASE": str(tmp_path / "h.db"), "EMBEDDING_MODEL": "nope/nothing"}
     )
     client = app.test_client()
@@ -56,4 +54,3 @@ def test_a_model_that_cannot_load_is_reported(tmp_path):
     health = client.get("/health")
     assert health.status_code == 503
     assert "nope/nothing" in health.json["model"]["error"]
-    app.extensions["memory_api"].db.close()

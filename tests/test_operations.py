@@ -13,7 +13,7 @@ import pytest
 import sqlean
 import sqlite_vec
 
-from helpers import headers
+from helpers import headers, wait_until
 from server import GunicornServer, request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +66,13 @@ def test_backup_of_a_live_server_is_a_consistent_verified_snapshot(tmp_path):
         writer = threading.Thread(target=write)
         writer.start()
         try:
-            while len(acknowledged) < 20:
-                threading.Event().wait(0.05)
+            wait_until(
+                lambda: len(acknowledged) >= 20 or not writer.is_alive(),
+                60,
+                lambda: f"only {len(acknowledged)} of 20 writes were acknowledged",
+                poll=0.05,
+            )
+            assert len(acknowledged) >= 20, "the writer stopped (its failure is printed above)"
             before = len(acknowledged)
             result = flask(db, "backup", str(copy))
             after = len(acknowledged)
@@ -98,6 +103,7 @@ def test_a_backup_serves_as_a_database(tmp_path, client, auth, app):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
+@pytest.mark.slow
 def test_backup_refuses_to_overwrite_the_live_database(tmp_path):
     db = tmp_path / "memory.db"
     assert flask(db, "keys", "create", "--tier", "free").returncode == 0
@@ -157,6 +163,7 @@ def test_backup_into_a_folder_that_does_not_exist_yet_makes_it(tmp_path, client,
     conn.close()
 
 
+@pytest.mark.slow
 def test_reembed_with_a_model_that_is_not_here_says_so_in_one_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "reembed"],
@@ -181,6 +188,7 @@ def test_reembed_with_a_model_that_is_not_here_says_so_in_one_line(tmp_path):
     assert "never downloads models" in named.stderr
 
 
+@pytest.mark.slow
 def test_a_first_start_prints_no_library_warnings(tmp_path):
     """The one-time ONNX export used to print three warnings that read like errors."""
     done = subprocess.run(

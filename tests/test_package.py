@@ -47,6 +47,7 @@ def _user_env(home: Path) -> dict[str, str]:
     return {**env, "HOME": str(home), "XDG_DATA_HOME": str(home / "xdg")}
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_package_and_its_templates(installed, tmp_path):
     code = (
         "import memory_server, pathlib; p = pathlib.Path(memory_server.__file__).parent; "
@@ -59,6 +60,7 @@ def test_the_wheel_holds_the_package_and_its_templates(installed, tmp_path):
     assert out[1] == "True"
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_the_console_script_answer_help(installed, tmp_path):
     for command in ([installed / "python", "-m", "memory_server"], [installed / "memory-server"]):
         out = subprocess.run(
@@ -68,6 +70,7 @@ def test_python_dash_m_and_the_console_script_answer_help(installed, tmp_path):
             assert f"  {subcommand} " in out, out
 
 
+@pytest.mark.slow
 def test_keys_create_from_another_folder_uses_the_per_user_data_directory(installed, tmp_path):
     home = tmp_path / "home"
     elsewhere = tmp_path / "elsewhere"

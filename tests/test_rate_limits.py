@@ -5,34 +5,36 @@ from __future__ import annotations
 import time
 
 import pytest
-from limits.storage import RedisStorage
 
 from helpers import headers
-from memory_server.app import create_app
 from redis_server import RedisServer
 from server import free_port
 
 SMALL = {"free": "3/hour", "pro": "5/hour", "enterprise": None}
 
 
-def make_app(tmp_path, tier_limits=None, storage="memory://"):
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE": str(tmp_path / "quota.db"),
-            "TIER_LIMITS": tier_limits or SMALL,
-            "RATELIMIT_STORAGE": storage,
-        }
-    )
-    app.extensions["memory_api"].memories.prepare()
-    return app
+@pytest.fixture
+def new_quota_app(tmp_path, embedder, make_app):
+    """An app with these quotas and limiter storage; make_app closes it (and its Redis pool)."""
+
+    def make(tier_limits=None, storage="memory://"):
+        app = make_app(
+            {
+                "TESTING": True,
+                "DATABASE": str(tmp_path / "quota.db"),
+                "TIER_LIMITS": tier_limits or SMALL,
+                "RATELIMIT_STORAGE": storage,
+            }
+        )
+        app.extensions["memory_api"].memories.prepare()
+        return app
+
+    return make
 
 
 @pytest.fixture
-def quota_app(tmp_path, embedder):
-    app = make_app(tmp_path)
-    yield app
-    close(app)
+def quota_app(new_quota_app):
+    return new_quota_app()
 
 
 @pytest.fixture
@@ -46,14 +48,6 @@ def new_key(quota_app):
         return quota_app.extensions["memory_api"].keys.create(tier, owner).plaintext
 
     return make
-
-
-def close(app):
-    """Release the app's database connection and its limiter's Redis connections."""
-    app.extensions["memory_api"].db.close()
-    storage = app.extensions["rate_limiter"].storage
-    if isinstance(storage, RedisStorage):
-        storage.storage.connection_pool.disconnect()
 
 
 def assert_429(response, v1=False):
@@ -155,9 +149,10 @@ def test_a_workspace_header_error_counts_like_any_authenticated_request(quota_cl
     assert quota_client.get("/v1/memories", headers=auth).status_code == 429
 
 
-def test_the_window_rolls_so_straddling_its_edge_gains_nothing(tmp_path, embedder):
+@pytest.mark.slow
+def test_the_window_rolls_so_straddling_its_edge_gains_nothing(new_quota_app):
     """4 per 2 s, real time: a fixed window would let 4 more through at its edge."""
-    app = make_app(tmp_path, {"free": "4/2 seconds", "pro": "5/hour", "enterprise": None})
+    app = new_quota_app({"free": "4/2 seconds", "pro": "5/hour", "enterprise": None})
     client = app.test_client()
     auth = headers(app.extensions["memory_api"].keys.create("free").plaintext)
     start = time.monotonic()
@@ -176,11 +171,10 @@ def test_the_window_rolls_so_straddling_its_edge_gains_nothing(tmp_path, embedde
     assert 0 <= retry_after - real_wait <= 1.05
     time.sleep(retry_after)
     assert client.get("/v1/memories", headers=auth).status_code == 200
-    close(app)
 
 
-def test_unreachable_storage_is_a_503_and_nothing_runs(tmp_path, embedder):
-    app = make_app(tmp_path, storage=f"redis://127.0.0.1:{free_port()}/0")
+def test_unreachable_storage_is_a_503_and_nothing_runs(new_quota_app):
+    app = new_quota_app(storage=f"redis://127.0.0.1:{free_port()}/0")
     client = app.test_client()
     keys = app.extensions["memory_api"].keys
     auth = headers(keys.create("free").plaintext)
@@ -194,12 +188,12 @@ def test_unreachable_storage_is_a_503_and_nothing_runs(tmp_path, embedder):
     # Enterprise keys are never counted, so they do not need the storage.
     boss = headers(keys.create("enterprise").plaintext)
     assert client.get("/api/v1/memory", headers=boss).json["pagination"]["total"] == 0
-    close(app)
 
 
-def test_redis_storage_counts_and_survives_an_outage(tmp_path, embedder):
+@pytest.mark.slow
+def test_redis_storage_counts_and_survives_an_outage(new_quota_app):
     with RedisServer() as redis_server:
-        app = make_app(tmp_path, storage=redis_server.url)
+        app = new_quota_app(storage=redis_server.url)
         client = app.test_client()
         auth = headers(app.extensions["memory_api"].keys.create("free").plaintext)
         assert client.get("/v1/memories", headers=auth).headers["X-RateLimit-Remaining"] == "2"
@@ -208,15 +202,15 @@ def test_redis_storage_counts_and_survives_an_outage(tmp_path, embedder):
         assert down.status_code == 503 and down.json["success"] is False
         redis_server.start()  # an empty Redis: counting starts again
         assert client.get("/v1/memories", headers=auth).status_code == 200
-        close(app)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_waiting_the_retry_after_of_a_batch_is_enough_for_that_batch(tmp_path, embedder, backend):
+def test_waiting_the_retry_after_of_a_batch_is_enough_for_that_batch(new_quota_app, backend):
     """Retry-After used the oldest request whatever the batch size: too early for a batch."""
     redis = RedisServer().start() if backend == "redis" else None
     storage = redis.url if redis else "memory://"
-    app = make_app(tmp_path, {"free": "5/4second", "pro": None, "enterprise": None}, storage)
+    app = new_quota_app({"free": "5/4second", "pro": None, "enterprise": None}, storage)
     client, auth = (
         app.test_client(),
         headers(app.extensions["memory_api"].keys.create("free").plaintext),
@@ -252,6 +246,5 @@ def test_waiting_the_retry_after_of_a_batch_is_enough_for_that_batch(tmp_path, e
         )
         assert too_big.status_code == 400 and "at most 5" in too_big.json["message"]
     finally:
-        close(app)
         if redis:
             redis.stop()

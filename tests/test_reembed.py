@@ -14,7 +14,6 @@ import pytest
 
 from helpers import headers
 from memory_server import reembed
-from memory_server.app import create_app
 from memory_server.embedding.model import Embeddings
 from memory_server.memory_service import StartupError
 from memory_server.scope import Scope
@@ -35,11 +34,9 @@ def filled(app, client, auth) -> dict[str, str]:
 
 
 @pytest.fixture
-def int8_app(db_path, filled):
+def int8_app(db_path, filled, make_app):
     """A second app on the same file, configured for the int8 model."""
-    app = create_app({"TESTING": True, "DATABASE": str(db_path), "EMBEDDING_BACKEND": "onnx-int8"})
-    yield app
-    app.extensions["memory_api"].db.close()
+    return make_app({"TESTING": True, "DATABASE": str(db_path), "EMBEDDING_BACKEND": "onnx-int8"})
 
 
 def vector_counts(app) -> tuple[int, int, int]:

@@ -177,6 +177,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("query", HOSTILE)
 def test_hostile_queries_never_break_search(client, auth, pets, mode, query):
@@ -267,6 +268,7 @@ def test_filters_apply_before_the_top_k_cut(client, auth, mode):
     assert found == [wanted]
 
 
+@pytest.mark.slow
 def test_filtered_search_over_long_memories_still_fills_the_limit(client, auth):
     """Many chunks of unwanted long memories must not crowd out the wanted ones."""
     paragraph = "We talked about pizza and friends and the weekend for a long while. " * 8

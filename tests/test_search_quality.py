@@ -20,16 +20,17 @@ from __future__ import annotations
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 from retrieval_set import EXACT_QUERIES, LONG_FACTS, MEMORIES, QUERIES, long_memories
+
+pytestmark = pytest.mark.slow  # ingests 64 memories and three of 40,000 characters
 
 PARAPHRASES = QUERIES + [(query, memory_id) for memory_id, _, query in LONG_FACTS]
 
 
 @pytest.fixture(scope="module")
-def search(tmp_path_factory, embedder):
+def search(tmp_path_factory, embedder, make_module_app):
     """Ingest the set once; return a function giving the ranked ids for a query."""
-    app = create_app(
+    app = make_module_app(
         {"TESTING": True, "DATABASE": str(tmp_path_factory.mktemp("quality") / "m.db")}
     )
     services = app.extensions["memory_api"]
@@ -45,8 +46,7 @@ def search(tmp_path_factory, embedder):
         assert response.status_code == 200
         return [result["id"] for result in response.json["results"]]
 
-    yield ranked
-    services.db.close()
+    return ranked
 
 
 def recall(search, queries, mode, k):

@@ -37,14 +37,36 @@ def test_the_database_and_model_cache_follow_the_data_directory(tmp_path):
 
 
 def test_defaults():
-    config = load_settings({})
+    # Every setting's default, by value: a new setting fails here until its default is stated.
     # Run from this checkout: its data/ folder, as `make run` always had.
-    assert config["DATA_DIR"] == str(CHECKOUT / "data")
-    assert config["DATABASE"] == str(CHECKOUT / "data" / "memory.db")
-    assert config["MODEL_CACHE"] == str(CHECKOUT / "data" / "models")
-    assert config["BIND"] == "127.0.0.1:8000"
-    assert config["EMBEDDING_MODEL"] == BUNDLED_MODEL
-    assert config["WORKERS"] == 1
+    data = CHECKOUT / "data"
+    assert load_settings({}) == {
+        "DATA_DIR": str(data),
+        "DATABASE": str(data / "memory.db"),
+        "MAX_DATABASE_BYTES": None,
+        "BIND": "127.0.0.1:8000",
+        "TLS_CERT": None,
+        "TLS_KEY": None,
+        "EMBEDDING_MODEL": BUNDLED_MODEL,
+        "EMBEDDING_BACKEND": "onnx",
+        "MODEL_CACHE": str(data / "models"),
+        "WORKERS": 1,
+        "THREADS": 8,
+        "CLIENT_TIMEOUT": 15.0,
+        "TIER_LIMITS": {"free": "100/hour", "pro": "1000/hour", "enterprise": None},
+        "RATELIMIT_STORAGE": "memory://",
+        "WEBHOOK_RETRY_SCHEDULE": (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200),
+        "WEBHOOK_TIMEOUT": 10.0,
+        "WEBHOOK_DESTINATION_NETWORKS": (),
+        "WEBHOOK_ALLOWED_NETWORKS": (),
+        "WEBHOOK_CA_BUNDLE": None,
+        "MAX_CONTENT_LENGTH": 1_048_576,
+        "LOG_LEVEL": "info",
+    }
+    assert BUNDLED_MODEL == "sentence-transformers/all-MiniLM-L6-v2"
+    # One Flask config key per variable, and no variable twice.
+    assert sorted(s.key for s in SETTINGS) == sorted(set(load_settings({})))
+    assert len({s.env for s in SETTINGS}) == len(SETTINGS)
 
 
 def test_default_tier_quotas_are_the_seeds():
@@ -92,15 +114,12 @@ def test_bad_values_name_the_variable(name, value):
         load_settings({name: value})
 
 
-def test_the_app_uses_the_environment(monkeypatch, tmp_path, embedder):
-    from memory_server.app import create_app
-
+def test_the_app_uses_the_environment(monkeypatch, tmp_path, embedder, make_app):
     monkeypatch.setenv("MEMORY_API_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("MEMORY_API_MAX_BODY_BYTES", "1234")
-    app = create_app()
+    app = make_app()  # no config: the environment's
     assert app.config["MAX_CONTENT_LENGTH"] == 1234
     assert (tmp_path / "env.db").exists()
-    app.extensions["memory_api"].db.close()
 
 
 def test_the_configuration_doc_holds_the_generated_settings_table():

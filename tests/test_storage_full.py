@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from helpers import headers
-from memory_server.app import create_app
 
 
 def fill_until_full(client, auth) -> tuple[int, object]:
@@ -47,19 +46,17 @@ def assert_full_then_recovers(app, client, auth) -> None:
         assert v1.json["success"] is False and v1.json["error"] == "STORAGE_FULL"
 
 
-def test_a_database_at_its_size_limit_refuses_writes_with_507(tmp_path, embedder):
+@pytest.mark.slow
+def test_a_database_at_its_size_limit_refuses_writes_with_507(tmp_path, embedder, make_app):
     db = tmp_path / "capped.db"
-    probe = create_app({"TESTING": True, "DATABASE": str(db)})
+    probe = make_app({"TESTING": True, "DATABASE": str(db)})
     probe.extensions["memory_api"].memories.prepare()
-    probe.extensions["memory_api"].db.close()
+    probe.extensions["memory_api"].db.close()  # before measuring the file
     cap = db.stat().st_size + 400_000  # room for some memories, then SQLite's own SQLITE_FULL
-    app = create_app({"TESTING": True, "DATABASE": str(db), "MAX_DATABASE_BYTES": cap})
-    try:
-        app.extensions["memory_api"].memories.prepare()
-        auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
-        assert_full_then_recovers(app, app.test_client(), auth)
-    finally:
-        app.extensions["memory_api"].db.close()
+    app = make_app({"TESTING": True, "DATABASE": str(db), "MAX_DATABASE_BYTES": cap})
+    app.extensions["memory_api"].memories.prepare()
+    auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
+    assert_full_then_recovers(app, app.test_client(), auth)
 
 
 @pytest.fixture
@@ -79,11 +76,9 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
-def test_a_full_disk_refuses_writes_with_507(tiny_disk: Path, embedder):
-    app = create_app({"TESTING": True, "DATABASE": str(tiny_disk / "memory.db")})
-    try:
-        app.extensions["memory_api"].memories.prepare()
-        auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
-        assert_full_then_recovers(app, app.test_client(), auth)
-    finally:
-        app.extensions["memory_api"].db.close()
+@pytest.mark.slow
+def test_a_full_disk_refuses_writes_with_507(tiny_disk: Path, embedder, make_app):
+    app = make_app({"TESTING": True, "DATABASE": str(tiny_disk / "memory.db")})
+    app.extensions["memory_api"].memories.prepare()
+    auth = headers(app.extensions["memory_api"].keys.create("enterprise").plaintext)
+    assert_full_then_recovers(app, app.test_client(), auth)

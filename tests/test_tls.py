@@ -18,7 +18,6 @@ from typing import ClassVar
 import pytest
 
 from memory_api_client import ConnectionError, MemoryClient
-from memory_server.app import create_app
 from server import ROOT, GunicornServer, free_port
 
 pytestmark = pytest.mark.server
@@ -131,8 +130,10 @@ def https_receiver(certificates: Path) -> tuple[ThreadingHTTPServer, int]:
     return receiver, port
 
 
-def test_without_the_ca_bundle_a_lan_signed_receiver_is_refused(tmp_path, certificates, embedder):
-    app = create_app(
+def test_without_the_ca_bundle_a_lan_signed_receiver_is_refused(
+    tmp_path, certificates, embedder, make_app
+):
+    app = make_app(
         {
             "TESTING": True,
             "DATABASE": str(tmp_path / "hooks.db"),
@@ -159,7 +160,6 @@ def test_without_the_ca_bundle_a_lan_signed_receiver_is_refused(tmp_path, certif
     finally:
         receiver.shutdown()
         receiver.server_close()
-        services.db.close()
 
 
 def test_one_of_the_two_files_alone_refuses_to_start(tmp_path, certificates):

@@ -15,6 +15,13 @@ from memory_server.storage.database import Database  # noqa: E402
 from server import GunicornServer  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses `sdk_server` starts a real gunicorn: it is marked `server`."""
+    for item in items:
+        if "sdk_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
+
+
 @pytest.fixture(scope="module")
 def sdk_server(tmp_path_factory):
     """The server as `make run` starts it; free keys get 3 requests an hour here."""
