@@ -1,4 +1,4 @@
-"""Surface 1: every endpoint and example of seeds/memories-api.md."""
+"""Surface 1: every endpoint and example of the `/v1/memories` API document (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Surface 2: every endpoint and example of seeds/memory-management-api.md."""
+"""Surface 2: every endpoint and example of the `/api/v1/memory` API document (docs/api.md)."""
 
 from __future__ import annotations
 

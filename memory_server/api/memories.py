@@ -1,4 +1,4 @@
-"""Surface 1, `/v1/memories` (seeds/memories-api.md): `{"success": true, "data": ...}` envelopes."""
+"""Surface 1, `/v1/memories`: every answer in a `{"success": true, "data": ...}` envelope."""
 
 from __future__ import annotations
 

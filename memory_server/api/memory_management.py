@@ -1,4 +1,4 @@
-"""Surface 2, `/api/v1/memory` (seeds/memory-management-api.md): LanOnasis-style bodies."""
+"""Surface 2, `/api/v1/memory`: bare memory bodies, `{"data", "pagination"}` lists."""
 
 from __future__ import annotations
 

@@ -273,7 +273,7 @@ class WebhookCreateSchema(Schema):
     url = fields.String(
         required=True,
         validate=_URL_RULES,
-        metadata={"description": "Where to POST events; see the README for which networks."},
+        metadata={"description": "Where to POST events; see docs/webhooks.md for which networks."},
     )
     events = fields.List(
         required=True,

@@ -66,7 +66,7 @@ class MemoryPage:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """A memory found by a search, with its score (see the server's README for each mode)."""
+    """A memory found by a search, with its score (see the server's docs/api.md for each mode)."""
 
     id: str
     text: str
