@@ -661,7 +661,7 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
         deadline = time.monotonic() + 30
         # Rounds of all three at once, until the outbox is settled (a refused connection
         # is a retry a later round makes).
-        while services.webhooks.next_due() is not None and time.monotonic() < deadline:
+        while services.webhooks.outbox.next_due() is not None and time.monotonic() < deadline:
             barrier = threading.Barrier(len(dispatchers))
             rounds = [
                 threading.Thread(target=lambda d=d, b=barrier: (b.wait(), d.deliver_due()))

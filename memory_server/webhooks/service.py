@@ -74,7 +74,3 @@ class WebhookService:
     def attempts(self, scope: Scope, endpoint_id: str, limit: int = 50) -> list[Attempt]:
         """The endpoint's most recent delivery attempts, newest first."""
         return self.endpoints.attempts(scope, endpoint_id, limit)
-
-    def next_due(self) -> float | None:
-        """When the earliest pending delivery becomes due, if any."""
-        return self.outbox.next_due()
