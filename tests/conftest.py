@@ -47,6 +47,7 @@ def embedder() -> Embedder:
 def close_app(app: Flask) -> None:
     """Release what an app holds: its database connection, its limiter's Redis connections."""
     app.extensions["memory_api"].db.close()
+    app.extensions["memory_api.mcp"].close()  # the MCP event loop thread, if it started
     storage = app.extensions["rate_limiter"].storage
     if isinstance(storage, RedisStorage):
         storage.storage.connection_pool.disconnect()

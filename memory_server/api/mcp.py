@@ -16,6 +16,7 @@ from flask_limiter import RateLimitExceeded
 
 from memory_server.api.auth import protect
 from memory_server.api.errors import APIError
+from memory_server.api.quotas import too_many_requests
 from memory_server.mcp.bridge import Bridge
 
 bp = Blueprint("mcp", __name__)
@@ -29,7 +30,9 @@ def mcp_bridge() -> Bridge:
     return current_app.extensions["memory_api.mcp"]
 
 
-@bp.route("/mcp", methods=["GET", "POST", "DELETE"])
+# POST only: stateless JSON mode keeps no session to DELETE and opens no event stream on
+# GET; the spec's answer to both is 405, which Flask gives with an Allow header.
+@bp.post("/mcp")
 def mcp_endpoint() -> Response:
     """One MCP message (JSON-RPC over Streamable HTTP), answered in JSON."""
     message = jsonrpc_message()
@@ -70,7 +73,7 @@ def check_host() -> None:
 @bp.errorhandler(RateLimitExceeded)
 def quota_used_up(exc: RateLimitExceeded) -> Response:
     """A tool call over quota: the REST API's 429, told to the model as a tool error."""
-    refused = current_app.handle_user_exception(exc)  # the app's 429, Retry-After and all
+    refused = too_many_requests(exc)  # the REST API's 429, Retry-After and all
     message = jsonrpc_message()
     if message.get("id") is None:
         return refused
@@ -158,7 +161,12 @@ def _asgi_scope() -> dict[str, Any]:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in request.headers.items()
         ],
-        "server": (environ.get("SERVER_NAME", "localhost"), int(environ.get("SERVER_PORT") or 80)),
-        "client": (request.remote_addr or "", int(environ.get("REMOTE_PORT") or 0)),
+        "server": (environ.get("SERVER_NAME", "localhost"), _port(environ.get("SERVER_PORT"))),
+        "client": (request.remote_addr or "", _port(environ.get("REMOTE_PORT"))),
         "state": {},
     }
+
+
+def _port(value: str | None) -> int:
+    """A port from the environ; 0 when the server in front did not say (an in-process one)."""
+    return int(value) if value and value.isdigit() else 0

@@ -47,7 +47,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     limiter.init_app(app)
     app.extensions["rate_limiter"] = limiter
     app.after_request(_quota_headers)
-    app.register_error_handler(RateLimitExceeded, _too_many_requests)
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
     app.register_error_handler(StorageError, _storage_unavailable)
     return limiter
 
@@ -101,7 +101,8 @@ def _quota_headers(response: Response) -> Response:
     return response
 
 
-def _too_many_requests(exc: RateLimitExceeded) -> Response:
+def too_many_requests(exc: RateLimitExceeded) -> Response:
+    """The 429 of a request over its quota (or a 400 for a batch bigger than the quota)."""
     request_limit = current_app.extensions["rate_limiter"].current_limit
     cost = _request_cost()
     if request_limit is not None and cost > request_limit.limit.amount:

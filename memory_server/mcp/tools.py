@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, validates_schema
@@ -43,7 +43,9 @@ class MemoryRefInput(Schema):
 class UpdateMemoryInput(MemoryUpdateSchema):
     """update_memory: the id, and new text and/or metadata."""
 
-    openapi = {"anyOf": [{"required": ["text"]}, {"required": ["metadata"]}]}
+    openapi: ClassVar[dict[str, Any]] = {
+        "anyOf": [{"required": ["text"]}, {"required": ["metadata"]}]
+    }
 
     id = MemoryId(required=True, metadata={"description": "The memory to change."})
 
@@ -56,8 +58,8 @@ class UpdateMemoryInput(MemoryUpdateSchema):
 class ListMemoriesInput(PageQuerySchema):
     """list_memories: a page of the workspace's memories, newest first."""
 
-    class Meta:
-        unknown = RAISE
+    class Meta:  # noqa: D106 - marshmallow's options
+        unknown = RAISE  # an argument the tool does not take is an error, not ignored
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ TOOLS: dict[str, MemoryTool] = {
             "Remember something",
             "Store a memory: a self-contained fact, preference, decision or note in plain "
             "words (for example 'The user prefers dark mode in every editor'), with optional "
-            "metadata such as {\"type\": \"preference\", \"tags\": [\"ui\"]}. Use it when you "
+            'metadata such as {"type": "preference", "tags": ["ui"]}. Use it when you '
             "learn something worth knowing in a later conversation. Returns the new memory's "
             "id. Give `id` only to choose the id yourself; an id already used is an error.",
             MemoryCreateSchema(exclude=("embedding",)),
