@@ -177,7 +177,7 @@ class MemoryClient:
             body["filters"] = filters
         found = self._request("POST", "/api/v1/memory/search", json=body, idempotent=True)
         return SearchResults(
-            [SearchResult(**result) for result in found["results"]],
+            [SearchResult.from_json(result) for result in found["results"]],
             found["query"],
             found["total_results"],
             found["search_time_ms"],
@@ -231,7 +231,7 @@ class MemoryClient:
         found = self._request(
             "GET", f"/api/v1/webhooks/{_segment(id)}/deliveries", params={"limit": limit}
         )
-        return [DeliveryAttempt(**attempt) for attempt in found["deliveries"]]
+        return [DeliveryAttempt.from_json(attempt) for attempt in found["deliveries"]]
 
     # Plumbing ---------------------------------------------------------------------------
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _known(cls: type[T], data: dict[str, Any]) -> T:
+    """`cls` from the fields of `data` it has: a newer server may send fields it does not know."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{name: value for name, value in data.items() if name in names})
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,11 @@ class SearchResult:
     created_at: str
     updated_at: str
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchResult:
+        """Build from the server's JSON."""
+        return _known(cls, data)
+
 
 @dataclass(frozen=True)
 class SearchResults:
@@ -119,3 +132,8 @@ class DeliveryAttempt:
     duration_ms: float
     outcome: str
     next_retry_at: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeliveryAttempt:
+        """Build from the server's JSON."""
+        return _known(cls, data)
