@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ from memory_api_client import (
 from receiver import Receiver
 
 SDK_README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-@pytest.fixture
-def client(sdk_server):
-    """A client in a workspace of its own, so tests never see each other's memories."""
-    with MemoryClient(
-        sdk_server.url, sdk_server.keys["enterprise"], workspace_id=f"ws-{uuid.uuid4().hex[:8]}"
-    ) as made:
-        yield made
 
 
 def test_the_readme_example_runs_as_written(sdk_server, monkeypatch):

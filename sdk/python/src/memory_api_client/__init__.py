@@ -12,7 +12,10 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from .inputs import NewMemory
 from .models import (
+    BatchItemResult,
+    BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
@@ -27,6 +30,8 @@ from .webhooks import verify_webhook
 __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
+    "BatchItemResult",
+    "BatchResult",
     "ConflictError",
     "ConnectionError",
     "DeliveryAttempt",
@@ -34,6 +39,7 @@ __all__ = [
     "MemoryAPIError",
     "MemoryClient",
     "MemoryPage",
+    "NewMemory",
     "NotFoundError",
     "PreconditionFailedError",
     "RateLimitError",

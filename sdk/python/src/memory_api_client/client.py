@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
 
-from .errors import ConnectionError, MemoryAPIError, NotFoundError, error_from_response
+from .errors import ConflictError, ConnectionError, NotFoundError, error_from_response
+from .inputs import NewMemory
 from .models import (
+    BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
@@ -24,6 +27,7 @@ from .models import (
 )
 
 RETRY_STATUSES = (429, 503)  # the server did nothing: always safe to send again
+KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"  # a 409: the first request with the key still runs
 
 
 class MemoryClient:
@@ -31,8 +35,9 @@ class MemoryClient:
 
     Retries 429 (honouring Retry-After up to `max_retry_wait` seconds) and 503 with
     exponential backoff, and connection failures only for calls that cannot do anything twice:
-    reads, updates, deletes, searches, and creates (which send a client-generated id); not a
-    conditional update or delete (`if_match`), whose retry would fail on its own first try.
+    reads, updates, deletes, searches, and creates (which send a client-generated id or an
+    Idempotency-Key); not a conditional update or delete (`if_match`), whose retry would
+    fail on its own first try.
 
     `ca_bundle`: a PEM file of the CA that signed the server's certificate (a LAN CA, for
     https URLs); this client then trusts only it.
@@ -73,21 +78,32 @@ class MemoryClient:
         metadata: dict[str, Any] | None = None,
         id: str | None = None,
         embedding: list[float] | None = None,
+        idempotency_key: str | None = None,
     ) -> UpsertResult:
         """Store a memory, or update the memory with this id if it exists.
 
         Without an `id`, one is generated here, so a retried create can never store twice.
+        `idempotency_key`: send the same key when you retry this create yourself (another
+        call, another process) and the server answers with its first answer (`replayed`);
+        without an `id`, the id is then derived from the key, so that a retry the server can
+        no longer replay (its record was lost with a crash) updates instead of storing twice.
         """
-        memory_id = id or f"mem_{uuid.uuid4().hex[:24]}"
+        memory_id = id or _memory_id(idempotency_key)
         body: dict[str, Any] = {"id": memory_id, "text": text}
         if metadata is not None:
             body["metadata"] = metadata
         if embedding is not None:
             body["embedding"] = embedding
         try:
-            stored = self._request("POST", "/api/v1/memory", json=body, idempotent=True)
-        except MemoryAPIError as error:
-            if error.status != 409:
+            stored, headers = self._exchange(
+                "POST",
+                "/api/v1/memory",
+                json=body,
+                idempotent=True,
+                idempotency_key=idempotency_key,
+            )
+        except ConflictError as error:
+            if error.code != "CONFLICT":  # not "the id exists" but a reused or busy key
                 raise
             updated = self.update(memory_id, text=text, metadata=metadata)
             return UpsertResult(memory_id, "updated", updated.embedding_regenerated)
@@ -97,7 +113,25 @@ class MemoryClient:
             stored["embedding_generated"],
             stored["vector_dimensions"],
             stored["tokens_used"],
+            _replayed(headers),
         )
+
+    def create_many(
+        self, memories: Sequence[NewMemory], idempotency_key: str | None = None
+    ) -> BatchResult:
+        """Store 1-100 memories in one call: one embedding pass, one transaction.
+
+        An item whose id is taken comes back with status "error" while the others are stored.
+        Every batch goes with an Idempotency-Key (`idempotency_key`, or one made here), so a
+        retry after a lost answer gets the first answer back; pass your own key to retry
+        the batch yourself just as safely.
+        """
+        key = idempotency_key or f"sdk-{uuid.uuid4()}"
+        body = {"memories": [dict(memory) for memory in memories]}
+        found, headers = self._exchange(
+            "POST", "/api/v1/memory/batch", json=body, idempotent=True, idempotency_key=key
+        )
+        return BatchResult.from_json(found, _replayed(headers))
 
     def get(self, id: str) -> Memory:
         """One memory, with its embedding and `etag` (its version, for `if_match`)."""
@@ -264,13 +298,18 @@ class MemoryClient:
         params: dict[str, Any] | None = None,
         idempotent: bool | None = None,
         if_match: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[Any, Any]:
         """`_request`, returning the answer's headers too."""
         # GET, PUT, PATCH and DELETE do the same thing twice; POSTs say whether they do. A
         # conditional change is not: if a lost answer hid its success, a retry gets 412.
         safe = method != "POST" if idempotent is None else idempotent
         safe = safe and if_match is None
-        extra = {"If-Match": if_match} if if_match is not None else None
+        extra = {
+            name: value
+            for name, value in (("If-Match", if_match), ("Idempotency-Key", idempotency_key))
+            if value is not None
+        }
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
@@ -299,6 +338,11 @@ class MemoryClient:
             )
             if isinstance(error, NotFoundError) and method == "DELETE" and attempt > 0:
                 return None, response.headers  # an earlier attempt deleted it; answer lost
+            if error.code == KEY_IN_USE and not last:
+                # A retry overtook the request whose answer it stands for: once that one
+                # answers, the same request gets its answer replayed.
+                time.sleep(float(response.headers.get("Retry-After") or 1))
+                continue
             if response.status_code in RETRY_STATUSES and not last:
                 wait = getattr(error, "retry_after", None) or _backoff(attempt)
                 if wait <= self.max_retry_wait:
@@ -311,6 +355,18 @@ class MemoryClient:
 def _backoff(attempt: int) -> float:
     """0.5 s, 1 s, 2 s, ... (at most 8 s), with jitter."""
     return min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def _memory_id(idempotency_key: str | None) -> str:
+    """A new memory id: random, or the same for every create with this Idempotency-Key."""
+    if idempotency_key is None:
+        return f"mem_{uuid.uuid4().hex[:24]}"
+    return f"mem_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+def _replayed(headers: Any) -> bool:
+    """Whether the server sent again its first answer to this Idempotency-Key."""
+    return headers.get("Idempotent-Replayed") == "true"
 
 
 def _json(response: requests.Response) -> Any:

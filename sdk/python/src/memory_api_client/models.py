@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -49,6 +49,45 @@ class UpsertResult:
     embedding_generated: bool
     vector_dimensions: int | None = None
     tokens_used: int | None = None
+    replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """One item of `create_many`, by its `index` in the batch.
+
+    `status` "stored" (with the embedding fields), or "error" with `error` (e.g. "CONFLICT":
+    the id is taken) and `message`; such an item was not stored.
+    """
+
+    index: int
+    id: str
+    status: Literal["stored", "error"]
+    embedding_generated: bool | None = None
+    vector_dimensions: int | None = None
+    tokens_used: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `create_many` did: a result per item, in the order sent; `failed` > 0 means 207."""
+
+    results: list[BatchItemResult]
+    stored: int
+    failed: int
+    replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], replayed: bool = False) -> BatchResult:
+        """Build from the server's JSON."""
+        return cls(
+            [_known(BatchItemResult, item) for item in data["results"]],
+            data["stored"],
+            data["failed"],
+            replayed,
+        )
 
 
 @dataclass(frozen=True)
