@@ -12,18 +12,21 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
-from .inputs import NewMemory
+from .inputs import MetadataIn, NewMemory, SearchFilters, SearchMode, TagsFilter
 from .models import (
     BatchItemResult,
     BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
+    MemoryStats,
+    OwnerStats,
     SearchResult,
     SearchResults,
     UpdateResult,
     UpsertResult,
     Webhook,
+    WorkspaceStats,
 )
 from .webhooks import verify_webhook
 
@@ -39,16 +42,23 @@ __all__ = [
     "MemoryAPIError",
     "MemoryClient",
     "MemoryPage",
+    "MemoryStats",
+    "MetadataIn",
     "NewMemory",
     "NotFoundError",
+    "OwnerStats",
     "PreconditionFailedError",
     "RateLimitError",
+    "SearchFilters",
+    "SearchMode",
     "SearchResult",
     "SearchResults",
     "ServiceUnavailableError",
+    "TagsFilter",
     "UpdateResult",
     "UpsertResult",
     "ValidationError",
     "Webhook",
+    "WorkspaceStats",
     "verify_webhook",
 ]

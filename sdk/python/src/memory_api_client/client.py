@@ -13,12 +13,13 @@ from typing import Any
 import requests
 
 from .errors import ConflictError, ConnectionError, NotFoundError, error_from_response
-from .inputs import NewMemory
+from .inputs import NewMemory, SearchFilters, SearchMode, filters_json
 from .models import (
     BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
+    MemoryStats,
     SearchResult,
     SearchResults,
     UpdateResult,
@@ -200,15 +201,19 @@ class MemoryClient:
         query: str,
         limit: int = 10,
         threshold: float | None = None,
-        mode: str = "semantic",
-        filters: dict[str, Any] | None = None,
+        mode: SearchMode = "semantic",
+        filters: SearchFilters | None = None,
     ) -> SearchResults:
-        """Memories matching the query by meaning, words or both (`mode`), best first."""
+        """Up to `limit` memories matching the query by meaning, words or both, best first.
+
+        `threshold` drops results scoring below it (scores depend on the mode); `filters`
+        are conditions every result meets, applied before the `limit` cut.
+        """
         body: dict[str, Any] = {"query": query, "limit": limit, "mode": mode}
         if threshold is not None:
             body["threshold"] = threshold
         if filters:
-            body["filters"] = filters
+            body["filters"] = filters_json(filters)
         found = self._request("POST", "/api/v1/memory/search", json=body, idempotent=True)
         return SearchResults(
             [SearchResult.from_json(result) for result in found["results"]],
@@ -216,6 +221,10 @@ class MemoryClient:
             found["total_results"],
             found["search_time_ms"],
         )
+
+    def stats(self) -> MemoryStats:
+        """Counts of this workspace, and of every workspace of the API key's owner."""
+        return MemoryStats.from_json(self._request("GET", "/api/v1/memory/stats"))
 
     # Webhooks ---------------------------------------------------------------------------
 

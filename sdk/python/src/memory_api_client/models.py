@@ -176,3 +176,36 @@ class DeliveryAttempt:
     def from_json(cls, data: dict[str, Any]) -> DeliveryAttempt:
         """Build from the server's JSON."""
         return _known(cls, data)
+
+
+@dataclass(frozen=True)
+class WorkspaceStats:
+    """Counts of one workspace; the times are None while it holds no memory."""
+
+    workspace: str
+    memories: int
+    chunks: int  # the vectors searched: one per chunk of a long memory
+    oldest_created_at: str | None
+    last_updated_at: str | None
+
+
+@dataclass(frozen=True)
+class OwnerStats:
+    """Counts over every workspace of the API key's owner."""
+
+    memories: int
+    workspaces: list[WorkspaceStats]
+
+
+@dataclass(frozen=True)
+class MemoryStats(WorkspaceStats):
+    """The client's workspace's counts (the inherited fields), and its owner's in `owner`."""
+
+    owner: OwnerStats
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemoryStats:
+        """Build from the server's JSON."""
+        owner = data["owner"]
+        workspaces = [_known(WorkspaceStats, w) for w in owner["workspaces"]]
+        return _known(cls, {**data, "owner": OwnerStats(owner["memories"], workspaces)})
