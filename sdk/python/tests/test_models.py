@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memory_api_client import DeliveryAttempt, SearchResult
+from memory_api_client import BestChunk, DeliveryAttempt, SearchResult
 
 RESULT = {
     "id": "mem_1",
@@ -29,3 +29,10 @@ def test_fields_a_newer_server_adds_are_ignored():
         "next_retry_at": None,
     }
     assert DeliveryAttempt.from_json({**attempt, "added_later": 1}) == DeliveryAttempt(**attempt)
+
+
+def test_a_search_result_reads_its_best_chunk():
+    chunk = {"index": 2, "start": 10, "end": 16, "text": "a note"}
+    result = SearchResult.from_json({**RESULT, "best_chunk": chunk})
+    assert result.best_chunk == BestChunk(2, 10, 16, "a note")
+    assert SearchResult.from_json(RESULT).best_chunk is None  # a server without the field

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from memory_api_client import MemoryStats, OwnerStats, SearchResults, WorkspaceStats
+from memory_api_client import BestChunk, MemoryStats, OwnerStats, SearchResults, WorkspaceStats
 
 
 @pytest.fixture
@@ -92,6 +92,34 @@ def test_threshold_and_limit(notes):
     kept = notes.search("dentist appointment on Tuesday", threshold=scores[0] - 1e-4).results
     assert [r.id for r in kept] == ["dentist"]
     assert notes.search("dentist", threshold=0.99).results == []
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_a_short_memory_is_its_own_best_chunk(notes, mode):
+    best = notes.search("dentist appointment", limit=1, mode=mode).results[0]
+    text = "Dentist appointment on Tuesday at 10"
+    assert (best.id, best.best_chunk) == ("dentist", BestChunk(0, 0, len(text), text))
+
+
+# Paragraphs of ~150 tokens each, so the memory is several chunks; the emoji and the CJK
+# before the fact make code-point offsets differ from UTF-16 and UTF-8 ones.
+FILLER = [
+    "🌻 The garden club met on Saturday to plan the spring planting. " * 12,
+    "会议记录: budget spreadsheets were reviewed line by line, twice. 📊 " * 12,
+]
+FACT = "The spare key to the garden shed is hidden under the blue flowerpot by the gate."
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_the_best_chunk_of_a_long_memory_is_the_matching_paragraph(client, mode):
+    text = "\n\n".join([*FILLER, FACT, FILLER[1]])
+    memory_id = client.upsert(text=text).id
+    best = client.search("where is the spare shed key hidden", limit=1, mode=mode).results[0]
+    chunk = best.best_chunk
+    assert best.id == memory_id and isinstance(chunk, BestChunk)
+    assert chunk.index > 0 and 0 < chunk.start < chunk.end < len(text)
+    assert chunk.text == text[chunk.start : chunk.end]
+    assert FACT in chunk.text and len(chunk.text) < len(text) / 2
 
 
 def test_stats_count_this_workspace_and_the_owner(sdk_server, client):

@@ -16,6 +16,7 @@ from .inputs import MetadataIn, NewMemory, SearchFilters, SearchMode, TagsFilter
 from .models import (
     BatchItemResult,
     BatchResult,
+    BestChunk,
     DeliveryAttempt,
     Memory,
     MemoryPage,
@@ -35,6 +36,7 @@ __all__ = [
     "AuthenticationError",
     "BatchItemResult",
     "BatchResult",
+    "BestChunk",
     "ConflictError",
     "ConnectionError",
     "DeliveryAttempt",

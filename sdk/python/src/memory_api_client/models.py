@@ -112,8 +112,25 @@ class MemoryPage:
 
 
 @dataclass(frozen=True)
+class BestChunk:
+    """The chunk of a found memory that matched best: `text` is the memory's `text[start:end]`.
+
+    `index` is its position among the memory's chunks (0 for a memory that is one chunk);
+    `start` and `end` count code points, as Python indexes a str, `end` exclusive.
+    """
+
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class SearchResult:
-    """A memory found by a search, with its score (see the server's docs/api.md for each mode)."""
+    """A memory found by a search, with its score (see the server's docs/api.md for each mode).
+
+    `best_chunk` is None only from a server older than that field.
+    """
 
     id: str
     text: str
@@ -121,11 +138,13 @@ class SearchResult:
     score: float
     created_at: str
     updated_at: str
+    best_chunk: BestChunk | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchResult:
         """Build from the server's JSON."""
-        return _known(cls, data)
+        chunk = data.get("best_chunk")
+        return _known(cls, {**data, "best_chunk": chunk and _known(BestChunk, chunk)})
 
 
 @dataclass(frozen=True)
