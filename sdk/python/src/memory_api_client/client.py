@@ -86,8 +86,8 @@ class MemoryClient:
         Without an `id`, one is generated here, so a retried create can never store twice.
         `idempotency_key`: send the same key when you retry this create yourself (another
         call, another process) and the server answers with its first answer (`replayed`);
-        without an `id`, the id is then derived from the key, so that a retry the server can
-        no longer replay (its record was lost with a crash) updates instead of storing twice.
+        without an `id`, the id is then derived from the key, so that even a retry the server
+        does not replay (it died after storing, before answering) updates, not stores twice.
         """
         memory_id = id or _memory_id(idempotency_key)
         body: dict[str, Any] = {"id": memory_id, "text": text}
