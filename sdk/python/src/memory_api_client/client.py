@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -229,7 +230,7 @@ class MemoryClient:
     # Webhooks ---------------------------------------------------------------------------
 
     def create_webhook(
-        self, url: str, events: list[str], description: str | None = None
+        self, url: str, events: builtins.list[str], description: str | None = None
     ) -> Webhook:
         """Register an endpoint; the result's `secret` is the only time it is shown."""
         body: dict[str, Any] = {"url": url, "events": events}
@@ -237,7 +238,7 @@ class MemoryClient:
             body["description"] = description
         return Webhook.from_json(self._request("POST", "/api/v1/webhooks", json=body))
 
-    def list_webhooks(self) -> list[Webhook]:
+    def list_webhooks(self) -> builtins.list[Webhook]:
         """The workspace's webhook endpoints."""
         found = self._request("GET", "/api/v1/webhooks")
         return [Webhook.from_json(w) for w in found["webhooks"]]
@@ -250,7 +251,7 @@ class MemoryClient:
         self,
         id: str,
         url: str | None = None,
-        events: list[str] | None = None,
+        events: builtins.list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
     ) -> Webhook:
@@ -269,7 +270,7 @@ class MemoryClient:
         """Remove an endpoint, its pending deliveries and its log."""
         self._request("DELETE", f"/api/v1/webhooks/{_segment(id)}")
 
-    def list_deliveries(self, id: str, limit: int = 50) -> list[DeliveryAttempt]:
+    def list_deliveries(self, id: str, limit: int = 50) -> builtins.list[DeliveryAttempt]:
         """An endpoint's most recent delivery attempts, newest first."""
         found = self._request(
             "GET", f"/api/v1/webhooks/{_segment(id)}/deliveries", params={"limit": limit}
@@ -373,7 +374,7 @@ def _memory_id(idempotency_key: str | None) -> str:
     return f"mem_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
 
 
-def _replayed(headers: Any) -> bool:
+def _replayed(headers: Mapping[str, str]) -> bool:
     """Whether the server sent again its first answer to this Idempotency-Key."""
     return headers.get("Idempotent-Replayed") == "true"
 
