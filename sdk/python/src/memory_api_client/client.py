@@ -79,7 +79,7 @@ class MemoryClient:
         text: str,
         metadata: dict[str, Any] | None = None,
         id: str | None = None,
-        embedding: list[float] | None = None,
+        embedding: builtins.list[float] | None = None,
         idempotency_key: str | None = None,
     ) -> UpsertResult:
         """Store a memory, or update the memory with this id if it exists.
@@ -320,7 +320,8 @@ class MemoryClient:
             for name, value in (("If-Match", if_match), ("Idempotency-Key", idempotency_key))
             if value is not None
         }
-        for attempt in range(self.max_retries + 1):
+        attempt, waited_in_use = 0, 0.0
+        while True:
             last = attempt == self.max_retries
             try:
                 response = self._session.request(
@@ -336,6 +337,7 @@ class MemoryClient:
             except requests.RequestException as exc:
                 if safe and not last:
                     time.sleep(_backoff(attempt))
+                    attempt += 1
                     continue
                 raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from exc
             if response.status_code < 400:
@@ -348,18 +350,21 @@ class MemoryClient:
             )
             if isinstance(error, NotFoundError) and method == "DELETE" and attempt > 0:
                 return None, response.headers  # an earlier attempt deleted it; answer lost
-            if error.code == KEY_IN_USE and not last:
-                # A retry overtook the request whose answer it stands for: once that one
-                # answers, the same request gets its answer replayed.
-                time.sleep(float(response.headers.get("Retry-After") or 1))
+            if error.code == KEY_IN_USE and waited_in_use < self.max_retry_wait:
+                # A retry overtook the first request with its key, which still runs (a slow
+                # batch whose answer timed out, say): not a failed attempt, as the same
+                # request gets that answer replayed once it is ready.
+                wait = float(response.headers.get("Retry-After") or 1)
+                waited_in_use += wait
+                time.sleep(wait)
                 continue
             if response.status_code in RETRY_STATUSES and not last:
                 wait = getattr(error, "retry_after", None) or _backoff(attempt)
                 if wait <= self.max_retry_wait:
                     time.sleep(wait)
+                    attempt += 1
                     continue
             raise error
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _backoff(attempt: int) -> float:
