@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 import pytest
 
@@ -10,6 +11,7 @@ from network_guard import loopback_only
 
 loopback_only.install()  # this process, like the server, may reach only loopback
 
+from memory_api_client import MemoryClient  # noqa: E402
 from memory_server.api_keys import KeyStore  # noqa: E402
 from memory_server.storage.database import Database  # noqa: E402
 from server import GunicornServer  # noqa: E402
@@ -22,7 +24,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
 
 
-@pytest.fixture(scope="module")
+# One server for every SDK test (each test works in a workspace of its own): starting one
+# costs seconds, and only the rate-limit test uses the free key's 3 requests.
+@pytest.fixture(scope="session")
 def sdk_server(tmp_path_factory):
     """The server as `make run` starts it; free keys get 3 requests an hour here."""
     home = tmp_path_factory.mktemp("sdk")
@@ -46,3 +50,12 @@ def sdk_server(tmp_path_factory):
     server.keys = made
     yield server
     server.stop()
+
+
+@pytest.fixture
+def client(sdk_server):
+    """A client in a workspace of its own, so tests never see each other's memories."""
+    with MemoryClient(
+        sdk_server.url, sdk_server.keys["enterprise"], workspace_id=f"ws-{uuid.uuid4().hex[:8]}"
+    ) as made:
+        yield made

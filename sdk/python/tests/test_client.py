@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -28,22 +29,31 @@ from receiver import Receiver
 SDK_README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-@pytest.fixture
-def client(sdk_server):
-    """A client in a workspace of its own, so tests never see each other's memories."""
-    with MemoryClient(
-        sdk_server.url, sdk_server.keys["enterprise"], workspace_id=f"ws-{uuid.uuid4().hex[:8]}"
-    ) as made:
-        yield made
+def readme_code() -> str:
+    """The README's Python blocks, top to bottom, but for those marked `<!-- not run: ... -->`."""
+    text = SDK_README.read_text()
+    blocks = re.finditer(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+    return "".join(
+        block.group(1)
+        for block in blocks
+        if not text[: block.start()].rstrip().endswith("-->")  # a `not run` comment above
+    )
 
 
-def test_the_readme_example_runs_as_written(sdk_server, monkeypatch):
-    code = SDK_README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+def test_the_readme_examples_run_as_written_and_print_what_they_say(sdk_server):
+    code = readme_code()
+    assert "create_many(" in code and "stats()" in code and "idempotency_key=" in code
     code = code.replace('"http://127.0.0.1:8000"', repr(sdk_server.url))
-    code = code.replace('"msk_..."', repr(sdk_server.keys["enterprise"]))
+    workspace = f"readme-{uuid.uuid4().hex[:8]}"  # a fresh one, so the counts are the README's
+    code = code.replace(
+        '"msk_..."', f"{sdk_server.keys['enterprise']!r}, workspace_id={workspace!r}"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    memory_id, status = done.stdout.split()
+    first, *rest = done.stdout.splitlines()
+    memory_id, status = first.split()
     assert memory_id.startswith("mem_") and status == "stored"
+    # Every later print says what it prints in its comment.
+    assert rest == re.findall(r"^print\(.*\)  # (.*)$", code, re.MULTILINE)[1:]
 
 
 def test_upsert_creates_then_updates_the_same_id(client):

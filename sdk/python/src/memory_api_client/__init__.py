@@ -12,21 +12,31 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
+from .inputs import MetadataIn, NewMemory, SearchFilters, SearchMode, TagsFilter
 from .models import (
+    BatchItemResult,
+    BatchResult,
+    BestChunk,
     DeliveryAttempt,
     Memory,
     MemoryPage,
+    MemoryStats,
+    OwnerStats,
     SearchResult,
     SearchResults,
     UpdateResult,
     UpsertResult,
     Webhook,
+    WorkspaceStats,
 )
 from .webhooks import verify_webhook
 
 __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
+    "BatchItemResult",
+    "BatchResult",
+    "BestChunk",
     "ConflictError",
     "ConnectionError",
     "DeliveryAttempt",
@@ -34,15 +44,23 @@ __all__ = [
     "MemoryAPIError",
     "MemoryClient",
     "MemoryPage",
+    "MemoryStats",
+    "MetadataIn",
+    "NewMemory",
     "NotFoundError",
+    "OwnerStats",
     "PreconditionFailedError",
     "RateLimitError",
+    "SearchFilters",
+    "SearchMode",
     "SearchResult",
     "SearchResults",
     "ServiceUnavailableError",
+    "TagsFilter",
     "UpdateResult",
     "UpsertResult",
     "ValidationError",
     "Webhook",
+    "WorkspaceStats",
     "verify_webhook",
 ]

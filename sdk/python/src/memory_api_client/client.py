@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
 
-from .errors import ConnectionError, MemoryAPIError, NotFoundError, error_from_response
+from .errors import ConflictError, ConnectionError, NotFoundError, error_from_response
+from .inputs import NewMemory, SearchFilters, SearchMode, filters_json
 from .models import (
+    BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
+    MemoryStats,
     SearchResult,
     SearchResults,
     UpdateResult,
@@ -24,6 +29,7 @@ from .models import (
 )
 
 RETRY_STATUSES = (429, 503)  # the server did nothing: always safe to send again
+KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"  # a 409: the first request with the key still runs
 
 
 class MemoryClient:
@@ -31,8 +37,9 @@ class MemoryClient:
 
     Retries 429 (honouring Retry-After up to `max_retry_wait` seconds) and 503 with
     exponential backoff, and connection failures only for calls that cannot do anything twice:
-    reads, updates, deletes, searches, and creates (which send a client-generated id); not a
-    conditional update or delete (`if_match`), whose retry would fail on its own first try.
+    reads, updates, deletes, searches, and creates (which send a client-generated id or an
+    Idempotency-Key); not a conditional update or delete (`if_match`), whose retry would
+    fail on its own first try.
 
     `ca_bundle`: a PEM file of the CA that signed the server's certificate (a LAN CA, for
     https URLs); this client then trusts only it.
@@ -72,22 +79,33 @@ class MemoryClient:
         text: str,
         metadata: dict[str, Any] | None = None,
         id: str | None = None,
-        embedding: list[float] | None = None,
+        embedding: builtins.list[float] | None = None,
+        idempotency_key: str | None = None,
     ) -> UpsertResult:
         """Store a memory, or update the memory with this id if it exists.
 
         Without an `id`, one is generated here, so a retried create can never store twice.
+        `idempotency_key`: send the same key when you retry this create yourself (another
+        call, another process) and the server answers with its first answer (`replayed`);
+        without an `id`, the id is then derived from the key, so that even a retry the server
+        does not replay (it died after storing, before answering) updates, not stores twice.
         """
-        memory_id = id or f"mem_{uuid.uuid4().hex[:24]}"
+        memory_id = id or _memory_id(idempotency_key)
         body: dict[str, Any] = {"id": memory_id, "text": text}
         if metadata is not None:
             body["metadata"] = metadata
         if embedding is not None:
             body["embedding"] = embedding
         try:
-            stored = self._request("POST", "/api/v1/memory", json=body, idempotent=True)
-        except MemoryAPIError as error:
-            if error.status != 409:
+            stored, headers = self._exchange(
+                "POST",
+                "/api/v1/memory",
+                json=body,
+                idempotent=True,
+                idempotency_key=idempotency_key,
+            )
+        except ConflictError as error:
+            if error.code != "CONFLICT":  # not "the id exists" but a reused or busy key
                 raise
             updated = self.update(memory_id, text=text, metadata=metadata)
             return UpsertResult(memory_id, "updated", updated.embedding_regenerated)
@@ -97,7 +115,25 @@ class MemoryClient:
             stored["embedding_generated"],
             stored["vector_dimensions"],
             stored["tokens_used"],
+            _replayed(headers),
         )
+
+    def create_many(
+        self, memories: Sequence[NewMemory], idempotency_key: str | None = None
+    ) -> BatchResult:
+        """Store 1-100 memories in one call: one embedding pass, one transaction.
+
+        An item whose id is taken comes back with status "error" while the others are stored.
+        Every batch goes with an Idempotency-Key (`idempotency_key`, or one made here), so a
+        retry after a lost answer gets the first answer back; pass your own key to retry
+        the batch yourself just as safely.
+        """
+        key = idempotency_key or f"sdk-{uuid.uuid4()}"
+        body = {"memories": [dict(memory) for memory in memories]}
+        found, headers = self._exchange(
+            "POST", "/api/v1/memory/batch", json=body, idempotent=True, idempotency_key=key
+        )
+        return BatchResult.from_json(found, _replayed(headers))
 
     def get(self, id: str) -> Memory:
         """One memory, with its embedding and `etag` (its version, for `if_match`)."""
@@ -166,27 +202,35 @@ class MemoryClient:
         query: str,
         limit: int = 10,
         threshold: float | None = None,
-        mode: str = "semantic",
-        filters: dict[str, Any] | None = None,
+        mode: SearchMode = "semantic",
+        filters: SearchFilters | None = None,
     ) -> SearchResults:
-        """Memories matching the query by meaning, words or both (`mode`), best first."""
+        """Up to `limit` memories matching the query by meaning, words or both, best first.
+
+        `threshold` drops results scoring below it (scores depend on the mode); `filters`
+        are conditions every result meets, applied before the `limit` cut.
+        """
         body: dict[str, Any] = {"query": query, "limit": limit, "mode": mode}
         if threshold is not None:
             body["threshold"] = threshold
         if filters:
-            body["filters"] = filters
+            body["filters"] = filters_json(filters)
         found = self._request("POST", "/api/v1/memory/search", json=body, idempotent=True)
         return SearchResults(
-            [SearchResult(**result) for result in found["results"]],
+            [SearchResult.from_json(result) for result in found["results"]],
             found["query"],
             found["total_results"],
             found["search_time_ms"],
         )
 
+    def stats(self) -> MemoryStats:
+        """Counts of this workspace, and of every workspace of the API key's owner."""
+        return MemoryStats.from_json(self._request("GET", "/api/v1/memory/stats"))
+
     # Webhooks ---------------------------------------------------------------------------
 
     def create_webhook(
-        self, url: str, events: list[str], description: str | None = None
+        self, url: str, events: builtins.list[str], description: str | None = None
     ) -> Webhook:
         """Register an endpoint; the result's `secret` is the only time it is shown."""
         body: dict[str, Any] = {"url": url, "events": events}
@@ -194,7 +238,7 @@ class MemoryClient:
             body["description"] = description
         return Webhook.from_json(self._request("POST", "/api/v1/webhooks", json=body))
 
-    def list_webhooks(self) -> list[Webhook]:
+    def list_webhooks(self) -> builtins.list[Webhook]:
         """The workspace's webhook endpoints."""
         found = self._request("GET", "/api/v1/webhooks")
         return [Webhook.from_json(w) for w in found["webhooks"]]
@@ -207,7 +251,7 @@ class MemoryClient:
         self,
         id: str,
         url: str | None = None,
-        events: list[str] | None = None,
+        events: builtins.list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
     ) -> Webhook:
@@ -226,12 +270,12 @@ class MemoryClient:
         """Remove an endpoint, its pending deliveries and its log."""
         self._request("DELETE", f"/api/v1/webhooks/{_segment(id)}")
 
-    def list_deliveries(self, id: str, limit: int = 50) -> list[DeliveryAttempt]:
+    def list_deliveries(self, id: str, limit: int = 50) -> builtins.list[DeliveryAttempt]:
         """An endpoint's most recent delivery attempts, newest first."""
         found = self._request(
             "GET", f"/api/v1/webhooks/{_segment(id)}/deliveries", params={"limit": limit}
         )
-        return [DeliveryAttempt(**attempt) for attempt in found["deliveries"]]
+        return [DeliveryAttempt.from_json(attempt) for attempt in found["deliveries"]]
 
     # Plumbing ---------------------------------------------------------------------------
 
@@ -264,14 +308,20 @@ class MemoryClient:
         params: dict[str, Any] | None = None,
         idempotent: bool | None = None,
         if_match: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[Any, Any]:
         """`_request`, returning the answer's headers too."""
         # GET, PUT, PATCH and DELETE do the same thing twice; POSTs say whether they do. A
         # conditional change is not: if a lost answer hid its success, a retry gets 412.
         safe = method != "POST" if idempotent is None else idempotent
         safe = safe and if_match is None
-        extra = {"If-Match": if_match} if if_match is not None else None
-        for attempt in range(self.max_retries + 1):
+        extra = {
+            name: value
+            for name, value in (("If-Match", if_match), ("Idempotency-Key", idempotency_key))
+            if value is not None
+        }
+        attempt, waited_in_use = 0, 0.0
+        while True:
             last = attempt == self.max_retries
             try:
                 response = self._session.request(
@@ -287,6 +337,7 @@ class MemoryClient:
             except requests.RequestException as exc:
                 if safe and not last:
                     time.sleep(_backoff(attempt))
+                    attempt += 1
                     continue
                 raise ConnectionError(f"cannot reach {self.base_url}: {exc}") from exc
             if response.status_code < 400:
@@ -299,18 +350,38 @@ class MemoryClient:
             )
             if isinstance(error, NotFoundError) and method == "DELETE" and attempt > 0:
                 return None, response.headers  # an earlier attempt deleted it; answer lost
+            if error.code == KEY_IN_USE and waited_in_use < self.max_retry_wait:
+                # A retry overtook the first request with its key, which still runs (a slow
+                # batch whose answer timed out, say): not a failed attempt, as the same
+                # request gets that answer replayed once it is ready.
+                wait = float(response.headers.get("Retry-After") or 1)
+                waited_in_use += wait
+                time.sleep(wait)
+                continue
             if response.status_code in RETRY_STATUSES and not last:
                 wait = getattr(error, "retry_after", None) or _backoff(attempt)
                 if wait <= self.max_retry_wait:
                     time.sleep(wait)
+                    attempt += 1
                     continue
             raise error
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _backoff(attempt: int) -> float:
     """0.5 s, 1 s, 2 s, ... (at most 8 s), with jitter."""
     return min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def _memory_id(idempotency_key: str | None) -> str:
+    """A new memory id: random, or the same for every create with this Idempotency-Key."""
+    if idempotency_key is None:
+        return f"mem_{uuid.uuid4().hex[:24]}"
+    return f"mem_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+def _replayed(headers: Mapping[str, str]) -> bool:
+    """Whether the server sent again its first answer to this Idempotency-Key."""
+    return headers.get("Idempotent-Replayed") == "true"
 
 
 def _json(response: requests.Response) -> Any:

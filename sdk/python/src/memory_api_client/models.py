@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+def _known(cls: type[T], data: dict[str, Any]) -> T:
+    """`cls` from the fields of `data` it has: a newer server may send fields it does not know."""
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{name: value for name, value in data.items() if name in names})
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,45 @@ class UpsertResult:
     embedding_generated: bool
     vector_dimensions: int | None = None
     tokens_used: int | None = None
+    replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """One item of `create_many`, by its `index` in the batch.
+
+    `status` "stored" (with the embedding fields), or "error" with `error` (e.g. "CONFLICT":
+    the id is taken) and `message`; such an item was not stored.
+    """
+
+    index: int
+    id: str
+    status: Literal["stored", "error"]
+    embedding_generated: bool | None = None
+    vector_dimensions: int | None = None
+    tokens_used: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `create_many` did: a result per item, in the order sent; `failed` > 0 means 207."""
+
+    results: list[BatchItemResult]
+    stored: int
+    failed: int
+    replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], replayed: bool = False) -> BatchResult:
+        """Build from the server's JSON."""
+        return cls(
+            [_known(BatchItemResult, item) for item in data["results"]],
+            data["stored"],
+            data["failed"],
+            replayed,
+        )
 
 
 @dataclass(frozen=True)
@@ -65,8 +112,25 @@ class MemoryPage:
 
 
 @dataclass(frozen=True)
+class BestChunk:
+    """The chunk of a found memory that matched best: `text` is the memory's `text[start:end]`.
+
+    `index` is its position among the memory's chunks (0 for a memory that is one chunk);
+    `start` and `end` count code points, as Python indexes a str, `end` exclusive.
+    """
+
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class SearchResult:
-    """A memory found by a search, with its score (see the server's docs/api.md for each mode)."""
+    """A memory found by a search, with its score (see the server's docs/api.md for each mode).
+
+    `best_chunk` is None only from a server older than that field.
+    """
 
     id: str
     text: str
@@ -74,6 +138,13 @@ class SearchResult:
     score: float
     created_at: str
     updated_at: str
+    best_chunk: BestChunk | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchResult:
+        """Build from the server's JSON."""
+        chunk = data.get("best_chunk")
+        return _known(cls, {**data, "best_chunk": chunk and _known(BestChunk, chunk)})
 
 
 @dataclass(frozen=True)
@@ -119,3 +190,41 @@ class DeliveryAttempt:
     duration_ms: float
     outcome: str
     next_retry_at: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeliveryAttempt:
+        """Build from the server's JSON."""
+        return _known(cls, data)
+
+
+@dataclass(frozen=True)
+class WorkspaceStats:
+    """Counts of one workspace; the times are None while it holds no memory."""
+
+    workspace: str
+    memories: int
+    chunks: int  # the vectors searched: one per chunk of a long memory
+    oldest_created_at: str | None
+    last_updated_at: str | None
+
+
+@dataclass(frozen=True)
+class OwnerStats:
+    """Counts over every workspace of the API key's owner."""
+
+    memories: int
+    workspaces: list[WorkspaceStats]
+
+
+@dataclass(frozen=True)
+class MemoryStats(WorkspaceStats):
+    """The client's workspace's counts (the inherited fields), and its owner's in `owner`."""
+
+    owner: OwnerStats
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemoryStats:
+        """Build from the server's JSON."""
+        owner = data["owner"]
+        workspaces = [_known(WorkspaceStats, w) for w in owner["workspaces"]]
+        return _known(cls, {**data, "owner": OwnerStats(owner["memories"], workspaces)})
