@@ -8,7 +8,7 @@ from typing import Any
 import click
 from flask import Flask, g, request
 
-from memory_server.api import docs, health, memories, memory_management, webhooks
+from memory_server.api import docs, health, mcp, memories, memory_management, webhooks
 from memory_server.api.auth import authenticate
 from memory_server.api.errors import register_error_handlers
 from memory_server.api.quotas import init_rate_limits
@@ -17,6 +17,8 @@ from memory_server.api.routing import MemoryIdConverter
 from memory_server.api_keys import KeyStore
 from memory_server.cli import backup, export, import_memories, keys_cli, reembed, stats
 from memory_server.embedding.model import get_embedder
+from memory_server.mcp.bridge import Bridge
+from memory_server.mcp.protocol import build_http_app, build_server
 from memory_server.memory_service import MemoryService
 from memory_server.services import Services
 from memory_server.settings import load_settings
@@ -86,9 +88,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _track_activity(app, activity)
     # Order matters: authenticate before the limiter counts, so a 401 costs no quota.
     app.before_request(authenticate)
-    init_rate_limits(app)
+    limiter = init_rate_limits(app)
+    limiter.request_filter(mcp.not_a_tool_call)
+    app.extensions["memory_api.mcp"] = _mcp_bridge(app.config["MAX_CONTENT_LENGTH"])
     app.url_map.converters["memory_id"] = MemoryIdConverter
-    for surface in (health, docs, memories, memory_management, webhooks):
+    for surface in (health, docs, memories, memory_management, webhooks, mcp):
         app.register_blueprint(surface.bp)
     app.cli.add_command(keys_cli)
     app.cli.add_command(backup)
@@ -97,6 +101,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(import_memories)
     app.cli.add_command(reembed)
     return app
+
+
+def _mcp_bridge(max_body_bytes: int) -> Bridge:
+    """The MCP server's ASGI app, served from Flask requests; its loop starts on first use."""
+    http_app = build_http_app(build_server(), max_body_bytes)
+    return Bridge(http_app, lambda: http_app.router.lifespan_context(http_app))
 
 
 def _track_activity(app: Flask, activity: Activity) -> None:

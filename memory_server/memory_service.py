@@ -15,6 +15,7 @@ import numpy as np
 
 from memory_server.embedding.model import INT8_SUFFIX, Embedder
 from memory_server.scope import Scope
+from memory_server.search.best_chunk import BestChunks
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import Mode, ScoredMemory, SearchIndex
 from memory_server.storage.memory_store import (
@@ -117,6 +118,7 @@ class MemoryService:
         self.store = store
         self.index = SearchIndex(store)
         self.embedder = embedder
+        self.best_chunks = BestChunks(embedder.chunk_spans)
         # Called after each committed change, e.g. to wake the webhook dispatcher at once.
         self.on_change = on_change or (lambda: None)
         self._prepared = False
@@ -271,9 +273,10 @@ class MemoryService:
         if mode != "keyword":
             self.prepare()
             vector = self.embedder.embed_query(query, scope.owner)
-        results = self.index.search(
+        ranked = self.index.search(
             scope, mode, query, vector, limit, filters or Filters(), threshold
         )
+        results = [self.best_chunks.attach(result, query, scope.owner) for result in ranked]
         took = round((time.perf_counter() - started) * 1000, 2)
         return SearchResults(query, results, took)
 

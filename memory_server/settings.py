@@ -67,6 +67,15 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _host_names(raw: str) -> tuple[str, ...]:
+    """`api.lan.example, 192.168.1.20` -> lower-case host names (no ports); `*` is any host."""
+    names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for name in names:
+        if name != "*" and not all(c.isalnum() or c in ".-_:[]" for c in name):
+            raise ValueError(f"{name!r} is not a host name or address")
+    return names
+
+
 def parse_tier_limits(raw: str) -> dict[str, str | None]:
     """`free=100/hour,pro=1000/hour,enterprise=unlimited` -> {tier: limit, or None if unlimited}."""
     from limits import parse  # the rate-limit notation flask-limiter itself reads
@@ -286,6 +295,16 @@ SETTINGS: tuple[Setting, ...] = (
         _existing_file,
         "A PEM file of extra CA certificates webhook receivers on https may be signed by "
         "(e.g. your LAN's own CA), besides the public ones.",
+    ),
+    Setting(
+        "MEMORY_API_MCP_ALLOWED_HOSTS",
+        "MCP_ALLOWED_HOSTS",
+        ("127.0.0.1", "localhost", "::1"),
+        _host_names,
+        "Comma-separated host names (and addresses) MCP clients may reach `/mcp` by, as their "
+        "`Host` header says, e.g. `api.lanonasis.local,192.168.1.20`; any port. The address "
+        "in MEMORY_API_BIND is always allowed, `*` allows any name. A browser page of another "
+        "origin is refused too (DNS rebinding).",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

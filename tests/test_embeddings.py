@@ -140,3 +140,18 @@ def test_a_database_of_fp32_vectors_refuses_int8(tmp_path, embedder):
         MemoryService(MemoryStore(db), int8).prepare()
     # torch reads the same vectors: allowed.
     MemoryService(MemoryStore(db), Embedder(BUNDLED_MODEL, backend="torch")).prepare()
+
+
+def test_chunk_spans_locate_exactly_the_chunks_that_are_embedded(embedder):
+    from memory_server.embedding.chunking import chunk_spans, split_text
+
+    tokenizer = embedder._loaded().tokenizer
+    text = "\n\n".join(
+        f"Section {i}. " + " ".join(f"Sentence {j} of section {i} says little." for j in range(9))
+        for i in range(12)
+    )
+    spans = chunk_spans(text, tokenizer)
+    assert len(spans) > 5
+    assert [text[s:e] for s, e in spans] == split_text(text, tokenizer)
+    assert spans == sorted(spans) and all(0 <= s < e <= len(text) for s, e in spans)
+    assert chunk_spans("A short memory.", tokenizer) == [(0, 15)]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import headers
+from memory_server.embedding.chunking import chunk_spans
 from memory_server.search.keyword_index import KeywordIndex
-from memory_server.search.ranking import query_terms
+from memory_server.search.ranking import _memories, query_terms
 from memory_server.storage import migrations
 from memory_server.storage.database import Database
 
@@ -48,7 +49,12 @@ def test_management_surface_shape(client, auth, pets):
     assert body["total_results"] == len(body["results"]) == 3
     assert isinstance(body["search_time_ms"], float) and body["search_time_ms"] > 0
     first = body["results"][0]
-    assert set(first) == {"id", "text", "metadata", "score", "created_at", "updated_at"}
+    assert set(first) == {
+        "id", "text", "metadata", "score", "created_at", "updated_at", "best_chunk",
+    }  # fmt: skip
+    assert first["best_chunk"] == {
+        "index": 0, "start": 0, "end": len(first["text"]), "text": first["text"],
+    }  # fmt: skip
     assert first["id"] == pets["dog"]
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
@@ -426,3 +432,63 @@ def test_dates_beyond_the_calendar_in_utc_are_before_or_after_everything(
     memory_id = add(client, auth, "dated note")
     found = ids(client, auth, "dated note", filters={bound: value})
     assert found == ([memory_id] if matches else [])
+
+
+def _long_notes(fact: str) -> str:
+    """About 31 KB of unrelated paragraphs, with one sentence that matters in the middle."""
+    filler = [
+        f"Paragraph {i} of the archive: the warehouse inventory for aisle {i} was counted, "
+        f"the forklift schedule was posted, and shipment {i * 7} left on time. "
+        "Nothing else of note happened during this shift."
+        for i in range(180)
+    ]
+    filler.insert(90, fact)
+    return "\n\n".join(filler)
+
+
+FACT = "My sister Maria lives in Lisbon and teaches the violin."
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_a_long_memory_points_at_its_best_chunk(client, auth, mode):
+    text = _long_notes(FACT)
+    assert len(text) > 30_000
+    memory_id = add(client, auth, text)
+    add(client, auth, "The violin lesson is on Thursday")
+    query = "where does my sister Maria live" if mode != "keyword" else "Maria Lisbon"
+    results = search(client, auth, query, mode=mode)["results"]
+    hit = next(r for r in results if r["id"] == memory_id)
+    chunk = hit["best_chunk"]
+    assert FACT in chunk["text"]
+    assert chunk["index"] > 0
+    assert hit["text"][chunk["start"] : chunk["end"]] == chunk["text"]
+    assert len(chunk["text"]) < 1_500  # a chunk of ~128 tokens, not the 31 KB memory
+
+
+def test_best_chunk_offsets_count_code_points(client, auth):
+    # Characters outside the BMP are one code point each (two UTF-16 units in JavaScript).
+    text = _long_notes("Grandpa's 🎻 violin from Lisbon is stored in the attic trunk.")
+    memory_id = add(client, auth, "🎉" * 40 + text)
+    hit = search(client, auth, "where is the old violin kept", limit=1)["results"][0]
+    assert hit["id"] == memory_id
+    chunk = hit["best_chunk"]
+    assert "attic trunk" in chunk["text"]
+    assert hit["text"][chunk["start"] : chunk["end"]] == chunk["text"]
+
+
+def test_a_hybrid_keyword_only_hit_gets_its_most_similar_chunk(app, client, auth, embedder):
+    # Semantic ranking places the chunks of what it ranks; a memory only keyword search
+    # found (with 50+ semantically closer ones) is placed by scoring its stored chunks.
+    memory_id = add(client, auth, _long_notes(FACT))
+    index = app.extensions["memory_api"].memories.index
+    vector = embedder.embed_query("where does my sister Maria live")
+    with index.db.snapshot() as conn:
+        rowid, count = conn.execute(
+            "SELECT rowid, chunk_count FROM memories WHERE id = ?", (memory_id,)
+        ).fetchone()
+        chunks: dict[int, int] = {}
+        index._locate_chunks(conn, vector, _memories(conn, [rowid]), chunks)
+    assert count > 10
+    text = _long_notes(FACT)
+    start, end = chunk_spans(text, embedder._loaded().tokenizer)[chunks[rowid]]
+    assert FACT in text[start:end]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from typing import Any
 
@@ -261,7 +262,7 @@ def _schema_level_rules(
         cls, component = key[0], components[name]
         component.update(getattr(cls, "openapi", {}))
         for field_name, field in cls._declared_fields.items():
-            if isinstance(field, Embedding):
+            if isinstance(field, Embedding) and field_name in component["properties"]:
                 component["properties"][field_name].update(
                     minItems=dimension,
                     maxItems=dimension,
@@ -396,3 +397,38 @@ def _error_reply(status: int, v1: bool) -> dict[str, Any]:
             header: {"$ref": f"#/components/headers/{header}"} for header in _ERROR_HEADERS[status]
         }
     return result
+
+
+def json_schema(schema: Schema) -> dict[str, Any]:
+    """A self-contained JSON Schema (2020-12) of what `schema` loads, as the REST API's.
+
+    The same converter and components as the OpenAPI document; the components the schema
+    refers to travel along in `$defs` (MCP tools carry their input schema on their own).
+    """
+    plugin = MarshmallowPlugin(schema_name_resolver=_component_name)
+    spec = APISpec(title="-", version=VERSION, openapi_version="3.1.0", plugins=[plugin])
+    plugin.converter.add_attribute_function(_field_extras)
+    _json_value_components(spec)
+    name = _component_name(schema)
+    spec.components.schema(name, schema=schema)
+    document = spec.to_dict()
+    _schema_level_rules(document, plugin, dimension=0)
+    components = document["components"]["schemas"]
+    root = components.pop(name)
+    defs: dict[str, Any] = {}
+    pending = _refs_in(root)
+    while pending:
+        ref = pending.pop()
+        if ref not in defs:
+            defs[ref] = components[ref]
+            pending |= _refs_in(components[ref])
+    text = json.dumps({**root, "$defs": defs} if defs else root)
+    return json.loads(text.replace('"#/components/schemas/', '"#/$defs/'))
+
+
+def _refs_in(node: Any) -> set[str]:
+    """The component names `node` refers to, at any depth."""
+    found = set()
+    for ref in re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(node)):
+        found.add(ref)
+    return found

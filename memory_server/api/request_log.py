@@ -40,6 +40,7 @@ def init_request_log(app: Flask) -> None:
                     "workspace": scope.workspace if scope else None,
                     "bytes": response.content_length,
                     "worker": os.getpid(),
+                    **g.get("log_fields", {}),  # e.g. an MCP call's method and tool
                 },
                 ensure_ascii=True,
             )

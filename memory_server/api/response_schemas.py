@@ -41,8 +41,26 @@ class MemoryWithEmbeddingSchema(MemorySchema):
     embedding = fields.List(fields.Float(), required=True)
 
 
+class BestChunkSchema(Schema):
+    """The part of a result's memory that matched best."""
+
+    index = fields.Integer(
+        required=True,
+        metadata={"description": "Its position among the memory's chunks (0 if it is one)."},
+    )
+    start = fields.Integer(
+        required=True,
+        metadata={"description": "Where it starts in the memory's text (Unicode code points)."},
+    )
+    end = fields.Integer(
+        required=True,
+        metadata={"description": "Where it ends in the memory's text (exclusive)."},
+    )
+    text = fields.String(required=True, metadata={"description": "text[start:end]."})
+
+
 class SearchResultSchema(Schema):
-    """One search result: the memory and its score."""
+    """One search result: the memory, its score and the chunk that matched best."""
 
     id = fields.String(attribute="memory.id", required=True)
     text = fields.String(attribute="memory.text", required=True)
@@ -58,6 +76,14 @@ class SearchResultSchema(Schema):
     )
     created_at = _timestamp(attribute="memory.created_at")
     updated_at = _timestamp(attribute="memory.updated_at")
+    best_chunk = fields.Nested(
+        BestChunkSchema,
+        required=True,
+        metadata={
+            "description": "The chunk of a long memory that matched best; the whole text for "
+            "a memory short enough to be one chunk."
+        },
+    )
 
 
 class PaginationV1Schema(Schema):

@@ -28,28 +28,43 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026\u3002\uff01\uff1f])\s+|\n+")
 
 
+Span = tuple[int, int]  # a chunk's start and end (exclusive) in its text, in code points
+
+
 def split_text(
     text: str,
     tokenizer: Any,
     chunk_tokens: int = CHUNK_TOKENS,
     overlap: int = OVERLAP_TOKENS,
 ) -> list[str]:
-    """The text itself if the model can read it whole, else sentence-aligned chunks of it.
+    """The text itself if the model can read it whole, else sentence-aligned chunks of it."""
+    return [text[start:end] for start, end in chunk_spans(text, tokenizer, chunk_tokens, overlap)]
+
+
+def chunk_spans(
+    text: str,
+    tokenizer: Any,
+    chunk_tokens: int = CHUNK_TOKENS,
+    overlap: int = OVERLAP_TOKENS,
+) -> list[Span]:
+    """Where split_text's chunks lie in the text: one span per chunk, in order.
 
     Chunks never cross a paragraph break (a blank line), so a paragraph's facts are not
-    diluted by its neighbours; inside a paragraph, whole sentences are packed.
+    diluted by its neighbours; inside a paragraph, whole sentences are packed. Search
+    recomputes these spans to show a result's best chunk, so they depend only on the text
+    and the tokenizer.
     """
     offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
         "offset_mapping"
     ]
     if len(offsets) <= WHOLE_TEXT_TOKENS:
-        return [text]
+        return [(0, len(text))]
     token_starts = [start for start, _ in offsets]
 
     def tokens_in(start: int, end: int) -> int:
         return bisect.bisect_left(token_starts, end) - bisect.bisect_left(token_starts, start)
 
-    chunks: list[str] = []
+    chunks: list[Span] = []
     for start, end in _paragraph_spans(text, tokens_in):
         sentences = [(s, e, tokens_in(s, e)) for s, e in _sentence_spans(text, start, end)]
         chunks += _pack(text, offsets, sentences, chunk_tokens, overlap)
@@ -65,7 +80,7 @@ def split_text(
     return _token_windows(text, offsets, 0, len(text), size, 0)
 
 
-def _paragraph_spans(text: str, tokens_in: Any) -> list[tuple[int, int]]:
+def _paragraph_spans(text: str, tokens_in: Any) -> list[Span]:
     """Spans between blank lines; a paragraph too short to mean much joins the next one."""
     spans, start = [], 0
     for gap in _PARAGRAPH_BREAK.finditer(text):
@@ -87,9 +102,9 @@ def _paragraph_spans(text: str, tokens_in: Any) -> list[tuple[int, int]]:
 
 def _pack(
     text: str, offsets: list, sentences: list[tuple[int, int, int]], size: int, overlap: int
-) -> list[str]:
+) -> list[Span]:
     """Whole sentences packed into chunks of up to `size` tokens, sharing up to `overlap`."""
-    chunks: list[str] = []
+    chunks: list[Span] = []
     first = 0
     while first < len(sentences):
         last, tokens = first, 0
@@ -101,7 +116,7 @@ def _pack(
             chunks += _token_windows(text, offsets, start, end, size, overlap)
             first += 1
             continue
-        chunks.append(text[sentences[first][0] : sentences[last - 1][1]])
+        chunks.append((sentences[first][0], sentences[last - 1][1]))
         if last == len(sentences):
             break
         # Start the next chunk on the last sentences of this one, up to `overlap` tokens.
@@ -113,7 +128,7 @@ def _pack(
     return chunks
 
 
-def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def _sentence_spans(text: str, start: int, end: int) -> list[Span]:
     """(start, end) spans of the sentences and lines between `start` and `end`, blanks skipped."""
     spans = []
     for boundary in _SENTENCE_END.finditer(text, start, end):
@@ -125,13 +140,13 @@ def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _token_windows(
     text: str, offsets: list, start: int, end: int, size: int, overlap: int
-) -> list[str]:
+) -> list[Span]:
     """Overlapping windows of `size` tokens over the characters start..end."""
     inside = [(s, e) for s, e in offsets if start <= s < end]
     windows = []
     for first in range(0, len(inside), size - overlap):
         window = inside[first : first + size]
-        windows.append(text[window[0][0] : window[-1][1]])
+        windows.append((window[0][0], window[-1][1]))
         if first + size >= len(inside):
             break
     return windows

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from memory_server.embedding.chunking import split_text
+from memory_server.embedding.chunking import Span, chunk_spans, split_text
 from memory_server.embedding.turns import TURN_TOKENS, FairTurns, turns_of
 from memory_server.settings import BUNDLED_MODEL
 
@@ -129,6 +129,12 @@ class Embedder:
             )
             start = end
         return documents
+
+    def chunk_spans(self, text: str, owner: str = "") -> list[Span]:
+        """Where the chunks embed_document makes of this text lie in it (start, end)."""
+        model = self._loaded()
+        with self.turns.turn(owner):
+            return chunk_spans(text, model.tokenizer)
 
     def embed(self, texts: list[str], owner: str = "") -> Embeddings:
         """Embed texts (each truncated to the model's window), in turns of the model.

@@ -20,6 +20,7 @@ from memory_server.storage.memory_store import (
     MemoryStore,
     VectorIndexNotReady,
     chunk_ids,
+    chunk_position,
     memory_from_row,
     memory_rowid,
 )
@@ -43,11 +44,29 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True)
+class BestChunk:
+    """The part of a memory that matched best: its chunk's position, span and text."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class ScoredMemory:
-    """A search result: the memory and how well it matched (see docs/api.md for each mode)."""
+    """A search result: the memory and how well it matched (see docs/api.md for each mode).
+
+    `chunk_count` is how many chunks the memory was embedded in; `chunk` the position of the
+    one most similar to the query when the search had a query vector (None in keyword mode).
+    `best_chunk` is filled in by the service, which can split texts (embedding/chunking.py).
+    """
 
     memory: Memory
     score: float
+    chunk_count: int = 1
+    chunk: int | None = None
+    best_chunk: BestChunk | None = None
 
 
 def query_terms(text: str) -> list[str]:
@@ -76,30 +95,67 @@ class SearchIndex:
     ) -> list[ScoredMemory]:
         """The best `limit` memories with their scores, best first, each memory once."""
         # One read transaction: ranking and fetching see the same memories, never stale ones.
+        # The position of each semantically ranked memory's best chunk, by rowid.
+        chunks: dict[int, int] = {}
         with self.db.snapshot() as conn:
             if mode == "semantic":
-                ranked = self._semantic(conn, scope, vector, limit, filters)
+                ranked = self._semantic(conn, scope, vector, limit, filters, chunks)
             elif mode == "keyword":
                 ranked = self._keyword(conn, scope, query, limit, filters)
             else:
                 depth = min(max(limit * 5, 50), 500)
                 ranked = fuse(
-                    self._semantic(conn, scope, vector, depth, filters),
+                    self._semantic(conn, scope, vector, depth, filters, chunks),
                     self._keyword(conn, scope, query, depth, filters, coordinated=True),
                 )
             if threshold is not None:
                 ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
             ranked = ranked[:limit]
             memories = _memories(conn, [rowid for rowid, _ in ranked])
+            if vector is not None:
+                self._locate_chunks(conn, vector, memories, chunks)
         # Every ranked rowid is a stored memory; the `if` keeps a search alive if one were not.
         return [
-            ScoredMemory(memories[rowid], score) for rowid, score in ranked if rowid in memories
+            ScoredMemory(memories[rowid][0], score, memories[rowid][1], chunks.get(rowid))
+            for rowid, score in ranked
+            if rowid in memories
         ]
 
+    def _locate_chunks(
+        self,
+        conn: Connection,
+        vector: np.ndarray,
+        memories: dict[int, tuple[Memory, int]],
+        chunks: dict[int, int],
+    ) -> None:
+        """Place the best chunk of long results that semantic ranking did not rank (hybrid).
+
+        A keyword-only hit of a hybrid search has a query vector to compare with: its
+        stored chunk vectors are scored exactly, as the semantic ranking would have.
+        """
+        unplaced = [
+            rowid for rowid, (_, count) in memories.items() if count > 1 and rowid not in chunks
+        ]
+        if not unplaced or self.store.vectors is None:
+            return
+        ids, matrix = self.store.vectors.vectors(
+            conn, [i for rowid in unplaced for i in chunk_ids(rowid, memories[rowid][1])]
+        )
+        chunks.update(_best_chunks(ids.tolist(), (matrix @ vector).tolist()))
+
     def _semantic(
-        self, conn: Connection, scope: Scope, vector: np.ndarray, limit: int, filters: Filters
+        self,
+        conn: Connection,
+        scope: Scope,
+        vector: np.ndarray,
+        limit: int,
+        filters: Filters,
+        chunks: dict[int, int],
     ) -> list[tuple[int, float]]:
-        """Memories by the cosine similarity of their best chunk to the query vector."""
+        """Memories by the cosine similarity of their best chunk to the query vector.
+
+        The position of each ranked memory's best chunk goes into `chunks`.
+        """
         candidates = None
         if filters.active:
             rows = _filtered(conn, scope, filters, "m.rowid, m.chunk_count")
@@ -111,13 +167,15 @@ class SearchIndex:
         # Most memories are one chunk; when long ones crowd the top, ask for more chunks.
         k = max(limit * 2, 16)
         while True:
-            chunks = self.store.vectors.nearest(conn, scope.partition, vector, k, candidates)
-            best = _best_per_memory(chunks)
+            nearest = self.store.vectors.nearest(conn, scope.partition, vector, k, candidates)
+            best = _best_per_memory(nearest)
             # Fewer chunks than asked for: the search has already seen every chunk there is.
-            if len(best) >= limit or len(chunks) < k:
+            if len(best) >= limit or len(nearest) < k:
                 break
             k *= 4
-        return sorted(best.items(), key=lambda item: (-item[1], -item[0]))[:limit]
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], -item[0]))[:limit]
+        chunks.update((rowid, position) for rowid, (_, position) in ranked)
+        return [(rowid, score) for rowid, (score, _) in ranked]
 
     def _keyword(
         self,
@@ -169,18 +227,26 @@ def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) ->
     ).fetchall()
 
 
-def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, float]:
-    best: dict[int, float] = {}
+def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, tuple[float, int]]:
+    """Each memory's best chunk score and that chunk's position."""
+    best: dict[int, tuple[float, int]] = {}
     for chunk_id, score in chunk_scores:
         rowid = memory_rowid(chunk_id)
-        if score > best.get(rowid, -2.0):
-            best[rowid] = score
+        if rowid not in best or score > best[rowid][0]:
+            best[rowid] = (score, chunk_position(chunk_id))
     return best
 
 
-def _memories(conn: Connection, rowids: list[int]) -> dict[int, Memory]:
+def _best_chunks(chunk_ids: list[int], scores: list[float]) -> dict[int, int]:
+    """The position of each memory's highest-scoring chunk, by rowid."""
+    best = _best_per_memory(list(zip(chunk_ids, scores, strict=True)))
+    return {rowid: position for rowid, (_, position) in best.items()}
+
+
+def _memories(conn: Connection, rowids: list[int]) -> dict[int, tuple[Memory, int]]:
+    """The memories with these rowids and how many chunks each has."""
     rows = conn.execute(
         f"SELECT {MEMORY_COLUMNS} FROM memories WHERE rowid IN (SELECT value FROM json_each(?))",
         (json.dumps(rowids),),
     ).fetchall()
-    return {row["rowid"]: memory_from_row(row) for row in rows}
+    return {row["rowid"]: (memory_from_row(row), row["chunk_count"]) for row in rows}

@@ -109,6 +109,11 @@ def memory_rowid(chunk_id: int) -> int:
     return chunk_id // CHUNK_SLOTS
 
 
+def chunk_position(chunk_id: int) -> int:
+    """Which of its memory's chunks a chunk vector is (0 for the first)."""
+    return chunk_id % CHUNK_SLOTS
+
+
 def chunk_id_range(rowid: int) -> tuple[int, int]:
     """The vector ids a memory may use: from the first, up to (not including) the second."""
     return rowid * CHUNK_SLOTS, (rowid + 1) * CHUNK_SLOTS

@@ -1,0 +1,268 @@
+"""The six memory tools: what a model is told about each, its input schema, and what it does.
+
+Each tool validates its arguments with the REST API's own marshmallow schemas and calls the
+same MemoryService; it runs inside a Flask request (bridge.py), so a tool's errors are the
+REST API's errors, rendered by the same handlers and sent back as MCP tool errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from marshmallow import RAISE, Schema, ValidationError, validates_schema
+from mcp_types import CallToolResult, TextContent, Tool, ToolAnnotations
+
+from memory_server.api.auth import current_scope
+from memory_server.api.fields import MemoryId
+from memory_server.api.http_input import validate
+from memory_server.api.openapi_spec import json_schema
+from memory_server.api.schemas import (
+    MemoryCreateSchema,
+    MemoryUpdateSchema,
+    PageQuerySchema,
+    SearchRequestSchema,
+)
+from memory_server.search.ranking import ScoredMemory
+from memory_server.services import services
+from memory_server.storage.memory_store import Memory
+
+# A listed memory shows this much of its text; get_memory gives all of it.
+PREVIEW_CHARS = 500
+
+
+class MemoryRefInput(Schema):
+    """get_memory and delete_memory: the memory's id."""
+
+    id = MemoryId(required=True, metadata={"description": "The memory's id (from add or search)."})
+
+
+class UpdateMemoryInput(MemoryUpdateSchema):
+    """update_memory: the id, and new text and/or metadata."""
+
+    openapi = {"anyOf": [{"required": ["text"]}, {"required": ["metadata"]}]}
+
+    id = MemoryId(required=True, metadata={"description": "The memory to change."})
+
+    @validates_schema
+    def _something_to_change(self, data: dict, **kwargs: Any) -> None:
+        if "text" not in data and "metadata" not in data:
+            raise ValidationError("Provide text and/or metadata to update.", "_schema")
+
+
+class ListMemoriesInput(PageQuerySchema):
+    """list_memories: a page of the workspace's memories, newest first."""
+
+    class Meta:
+        unknown = RAISE
+
+
+@dataclass(frozen=True)
+class MemoryTool:
+    """One tool: its MCP description and the function that runs it on validated arguments."""
+
+    name: str
+    title: str
+    description: str
+    input: Schema
+    run: Callable[[dict[str, Any]], dict[str, Any]]
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+
+    def describe(self) -> Tool:
+        """The tool as tools/list shows it."""
+        return Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=json_schema(self.input),
+            annotations=ToolAnnotations(
+                title=self.title,
+                read_only_hint=self.read_only,
+                destructive_hint=self.destructive,
+                idempotent_hint=self.idempotent,
+                open_world_hint=False,
+            ),
+        )
+
+    def call(self, arguments: dict[str, Any]) -> CallToolResult:
+        """Run the tool in the current Flask request; an API error becomes a tool error."""
+        try:
+            result = self.run(validate(self.input, arguments, "body"))
+        except Exception as exc:  # every error the REST API renders, rendered the same way
+            return _tool_error(current_app.handle_user_exception(exc))
+        return CallToolResult(
+            content=[TextContent(type="text", text=_json(result))], structured_content=result
+        )
+
+
+def _tool_error(response: Any) -> CallToolResult:
+    body = response.get_json()
+    return CallToolResult(
+        content=[TextContent(type="text", text=body["message"])],
+        structured_content={"status": response.status_code, **body},
+        is_error=True,
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _memory(memory: Memory) -> dict[str, Any]:
+    return {
+        "id": memory.id,
+        "text": memory.text,
+        "metadata": memory.metadata,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+    }
+
+
+def _preview(memory: Memory) -> dict[str, Any]:
+    shown = _memory(memory)
+    if len(memory.text) > PREVIEW_CHARS:
+        shown |= {"text": memory.text[:PREVIEW_CHARS] + "…", "length": len(memory.text)}
+    return shown
+
+
+def _hit(result: ScoredMemory) -> dict[str, Any]:
+    """A search hit an agent can read: the best chunk, not the whole of a long memory."""
+    memory, chunk = result.memory, result.best_chunk
+    hit: dict[str, Any] = {"id": memory.id, "score": round(result.score, 4)}
+    if chunk is None or (chunk.start == 0 and chunk.end == len(memory.text)):
+        hit["text"] = memory.text
+    else:
+        hit |= {
+            "text": chunk.text,
+            "excerpt": {"start": chunk.start, "end": chunk.end, "of_length": len(memory.text)},
+        }
+    return hit | {
+        "metadata": memory.metadata,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+    }
+
+
+def _add(args: dict[str, Any]) -> dict[str, Any]:
+    stored = services().memories.create(
+        current_scope(), args["text"], args.get("metadata"), args.get("id")
+    )
+    memory = stored.memory
+    return {"id": memory.id, "metadata": memory.metadata, "created_at": memory.created_at}
+
+
+def _search(args: dict[str, Any]) -> dict[str, Any]:
+    found = services().memories.search(current_scope(), **args)
+    return {"query": found.query, "mode": args["mode"], "results": [_hit(r) for r in found.results]}
+
+
+def _get(args: dict[str, Any]) -> dict[str, Any]:
+    return _memory(services().memories.get(current_scope(), args["id"]))
+
+
+def _update(args: dict[str, Any]) -> dict[str, Any]:
+    updated = services().memories.update(
+        current_scope(), args["id"], args.get("text"), args.get("metadata")
+    )
+    memory = updated.memory
+    return {
+        "id": memory.id,
+        "metadata": memory.metadata,
+        "updated_at": memory.updated_at,
+        "re_embedded": updated.embedding_regenerated,
+    }
+
+
+def _delete(args: dict[str, Any]) -> dict[str, Any]:
+    services().memories.delete(current_scope(), args["id"])
+    return {"id": args["id"], "deleted": True}
+
+
+def _list(args: dict[str, Any]) -> dict[str, Any]:
+    page = services().memories.list(current_scope(), args["page"], args["limit"])
+    return {
+        "memories": [_preview(memory) for memory in page.items],
+        "page": page.page,
+        "limit": page.per_page,
+        "total": page.total,
+        "total_pages": page.total_pages,
+    }
+
+
+TOOLS: dict[str, MemoryTool] = {
+    tool.name: tool
+    for tool in (
+        MemoryTool(
+            "add_memory",
+            "Remember something",
+            "Store a memory: a self-contained fact, preference, decision or note in plain "
+            "words (for example 'The user prefers dark mode in every editor'), with optional "
+            "metadata such as {\"type\": \"preference\", \"tags\": [\"ui\"]}. Use it when you "
+            "learn something worth knowing in a later conversation. Returns the new memory's "
+            "id. Give `id` only to choose the id yourself; an id already used is an error.",
+            MemoryCreateSchema(exclude=("embedding",)),
+            _add,
+        ),
+        MemoryTool(
+            "search_memories",
+            "Recall memories",
+            "Find stored memories by meaning (mode 'semantic', the default), by exact words "
+            "('keyword') or both ('hybrid', best for names, codes and ids). Search before "
+            "answering anything that may depend on what the user told you earlier. Returns "
+            "the best matches first with a score; for a long memory `text` is only its "
+            "best-matching part (`excerpt` says where it lies): call get_memory for all of "
+            "it. `filters` narrows by metadata type, source, tags, time or other keys.",
+            SearchRequestSchema(),
+            _search,
+            read_only=True,
+            idempotent=True,
+        ),
+        MemoryTool(
+            "get_memory",
+            "Read a memory",
+            "Read one memory in full by its id: its whole text, metadata and times. Use it "
+            "after a search returned an excerpt, or to check a memory before changing it.",
+            MemoryRefInput(),
+            _get,
+            read_only=True,
+            idempotent=True,
+        ),
+        MemoryTool(
+            "update_memory",
+            "Correct a memory",
+            "Change a memory's text and/or metadata when a fact has changed (the user moved, "
+            "a decision was reversed); metadata replaces the old object whole. Prefer this "
+            "over adding a contradicting memory. Returns the id and whether the text was "
+            "re-embedded.",
+            UpdateMemoryInput(),
+            _update,
+            idempotent=True,
+        ),
+        MemoryTool(
+            "delete_memory",
+            "Forget a memory",
+            "Delete one memory by id, for good: when it is wrong, obsolete, or the user asks "
+            "you to forget it. There is no undo.",
+            MemoryRefInput(),
+            _delete,
+            destructive=True,
+            idempotent=True,
+        ),
+        MemoryTool(
+            "list_memories",
+            "List memories",
+            "List stored memories newest first, a page at a time (`page` from 1, `limit` up "
+            "to 100, default 50); long texts are cut to a preview. Use it to review what is "
+            "remembered; to find something specific, search_memories is better.",
+            ListMemoriesInput(),
+            _list,
+            read_only=True,
+            idempotent=True,
+        ),
+    )
+}
