@@ -1,6 +1,7 @@
 /**
  * The server's JSON, snake_case, and the one place it is converted to and from the client's
- * camelCase types. User data (metadata, metadata filter keys) is copied as it is.
+ * camelCase types. Fields a newer server adds are left out; user data (metadata, metadata
+ * filter keys) is copied as it is.
  */
 
 import type {
@@ -189,6 +190,7 @@ export function searchBody(input: SearchInput): Record<string, unknown> {
 }
 
 function searchResult(found: WireSearchResult): SearchResult {
+  const { index, start, end, text } = found.best_chunk;
   return {
     id: found.id,
     text: found.text,
@@ -196,8 +198,7 @@ function searchResult(found: WireSearchResult): SearchResult {
     score: found.score,
     createdAt: found.created_at,
     updatedAt: found.updated_at,
-    // The same four one-word fields on both sides.
-    bestChunk: found.best_chunk,
+    bestChunk: { index, start, end, text },
   };
 }
 
