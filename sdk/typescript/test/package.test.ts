@@ -26,6 +26,8 @@ const DECLARED = ["index", "client", "errors", "types", "webhooks"];
 let server: RunningServer;
 let work: string;
 let tarball: { filename: string; files: string[] };
+/** The SDK's one dependency, packed from its node_modules: installing it needs no registry. */
+let undici: string;
 /** The two consumer projects: CommonJS (`npm init -y`) and ES module. */
 let cjs: string;
 let esm: string;
@@ -58,7 +60,7 @@ function project(name: string, type: "commonjs" | "module"): string {
       "install",
       "--ignore-scripts",
       join(work, tarball.filename),
-      join(work, "undici-6.29.1.tgz"),
+      join(work, undici),
       join(SDK, "node_modules/typescript"),
       join(SDK, "node_modules/@types/node"),
     ],
@@ -88,7 +90,8 @@ before(async () => {
   // `npm pack` runs `prepack` (the build) first, so the tarball holds what the sources say.
   const packed = JSON.parse(npm(["pack", "--json", "--pack-destination", work], SDK));
   tarball = { filename: packed[0].filename, files: packed[0].files.map((f: { path: string }) => f.path) };
-  npm(["pack", "--ignore-scripts", "--pack-destination", work, join(SDK, "node_modules/undici")], SDK);
+  const dependency = ["pack", "--json", "--ignore-scripts", "--pack-destination", work, join(SDK, "node_modules/undici")];
+  undici = JSON.parse(npm(dependency, SDK))[0].filename;
   cjs = project("cjs", "commonjs");
   esm = project("esm", "module");
 });
