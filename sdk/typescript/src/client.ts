@@ -1,22 +1,26 @@
 /** `MemoryClient`: the memory server's REST API as typed calls, with safe retries. */
 
-import { ConnectionError, MemoryAPIError, NotFoundError, RateLimitError, errorFromResponse } from "./errors.js";
+import { ConflictError, ConnectionError, NotFoundError, RateLimitError, errorFromResponse } from "./errors.js";
 import type {
+  BatchResult,
   ClientOptions,
   Conditional,
+  CreateOptions,
   DeliveryAttempt,
   Memory,
   MemoryPage,
+  MemoryStats,
   Metadata,
+  NewMemory,
   SearchInput,
   SearchResults,
   UpdateResult,
-  UpsertInput,
   UpsertResult,
   Webhook,
   WebhookChanges,
   WebhookInput,
 } from "./types.js";
+import * as wire from "./wire.js";
 
 /** The server did nothing for these: always safe to send again. */
 const RETRY_STATUSES = new Set([429, 503]);
@@ -28,6 +32,8 @@ interface RequestOptions {
   idempotent?: boolean;
   /** Sent as If-Match: the change applies only to that version. */
   ifMatch?: string;
+  /** Sent as Idempotency-Key: a create the server stores once, however often it is sent. */
+  idempotencyKey?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,9 +43,16 @@ function backoffMs(attempt: number): number {
   return Math.min(8000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
 }
 
-function newMemoryId(): string {
-  return `mem_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+/** A new memory id: random, or the same for every create with this Idempotency-Key. */
+async function newMemoryId(idempotencyKey?: string): Promise<string> {
+  if (idempotencyKey === undefined) return `mem_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(idempotencyKey));
+  const hex = Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `mem_${hex.slice(0, 24)}`;
 }
+
+/** Whether the server sent its first answer to this Idempotency-Key again. */
+const replayed = (headers: Headers) => headers.get("Idempotent-Replayed") === "true";
 
 const segment = (id: string) => encodeURIComponent(id);
 
@@ -48,8 +61,9 @@ const segment = (id: string) => encodeURIComponent(id);
  *
  * Retries 429 (honouring Retry-After up to `maxRetryWaitSeconds`) and 503 with exponential
  * backoff, and lost connections only for calls that cannot do anything twice: reads, updates,
- * deletes, searches, and creates (which send a client-generated id); not a conditional update
- * or delete (`ifMatch`), whose retry would fail on its own first try.
+ * deletes, searches, and creates (a single create sends a client-generated id, a batch an
+ * Idempotency-Key); not a conditional update or delete (`ifMatch`), whose retry would fail on
+ * its own first try.
  */
 export class MemoryClient {
   readonly baseUrl: string;
@@ -76,23 +90,28 @@ export class MemoryClient {
     }
   }
 
-  /** Store a memory, or update the memory with this id if it exists. */
-  async upsert(input: UpsertInput): Promise<UpsertResult> {
-    const id = input.id ?? newMemoryId();
+  /**
+   * Store a memory, or update the memory with this id if it exists.
+   *
+   * Without an `id`, one is generated here, so a retried create never stores twice. With an
+   * `idempotencyKey` and no `id`, the id is derived from the key: a retry the server can no
+   * longer replay (its record was lost in a crash) then updates instead of storing twice.
+   */
+  async upsert(input: NewMemory, options: CreateOptions = {}): Promise<UpsertResult> {
+    const id = input.id ?? (await newMemoryId(options.idempotencyKey));
     const body: Record<string, unknown> = { id, text: input.text };
     if (input.metadata !== undefined) body.metadata = input.metadata;
     if (input.embedding !== undefined) body.embedding = input.embedding;
     try {
-      const stored = await this.request<Record<string, never>>("POST", "/api/v1/memory", { body, idempotent: true });
-      return {
-        id: stored.id,
-        status: "stored",
-        embeddingGenerated: stored.embedding_generated,
-        vectorDimensions: stored.vector_dimensions,
-        tokensUsed: stored.tokens_used,
-      };
+      const { body: found, headers } = await this.exchange<wire.WireStored>("POST", "/api/v1/memory", {
+        body,
+        idempotent: true,
+        idempotencyKey: options.idempotencyKey,
+      });
+      return wire.stored(found, replayed(headers), headers.get("ETag"));
     } catch (error) {
-      if (!(error instanceof MemoryAPIError) || error.status !== 409) throw error;
+      // Only "the id exists": a reused or busy Idempotency-Key is the caller's to see.
+      if (!(error instanceof ConflictError) || error.code !== "CONFLICT") throw error;
       const changes: { text: string; metadata?: Metadata } = { text: input.text };
       if (input.metadata !== undefined) changes.metadata = input.metadata;
       const updated = await this.update(id, changes);
@@ -100,11 +119,30 @@ export class MemoryClient {
     }
   }
 
+  /**
+   * Store 1-100 memories in one call: one embedding pass, one transaction, a result per item.
+   * An item whose id is taken comes back with `status: "error"` while the others are stored.
+   * Every batch is sent with an Idempotency-Key (`idempotencyKey`, or one made here), so a
+   * retry after a lost answer gets the first answer back; pass your own key to retry the
+   * batch yourself just as safely.
+   */
+  async createMany(memories: NewMemory[], options: CreateOptions = {}): Promise<BatchResult> {
+    const idempotencyKey = options.idempotencyKey ?? `sdk-${crypto.randomUUID()}`;
+    const { body, headers } = await this.exchange<wire.WireBatch>("POST", "/api/v1/memory/batch", {
+      body: { memories },
+      idempotent: true,
+      idempotencyKey,
+    });
+    return wire.batch(body, replayed(headers));
+  }
+
   /** One memory, with its embedding and `etag` (its version, for `ifMatch`). */
   async get(id: string): Promise<Memory> {
-    const { body, headers } = await this.exchange<Memory>("GET", `/api/v1/memory/${segment(id)}`);
+    const { body, headers } = await this.exchange<wire.WireMemory>("GET", `/api/v1/memory/${segment(id)}`);
+    const found = wire.memory(body);
     const etag = headers.get("ETag");
-    return etag === null ? body : { ...body, etag };
+    if (etag !== null) found.etag = etag;
+    return found;
   }
 
   /**
@@ -116,15 +154,11 @@ export class MemoryClient {
     changes: { text?: string; metadata?: Metadata },
     options: Conditional = {},
   ): Promise<UpdateResult> {
-    const { body: found, headers } = await this.exchange<{ id: string; embedding_regenerated: boolean }>(
-      "PUT",
-      `/api/v1/memory/${segment(id)}`,
-      { body: changes, ...options },
-    );
-    const result: UpdateResult = { id: found.id, status: "updated", embeddingRegenerated: found.embedding_regenerated };
-    const etag = headers.get("ETag");
-    if (etag !== null) result.etag = etag;
-    return result;
+    const { body, headers } = await this.exchange<wire.WireUpdated>("PUT", `/api/v1/memory/${segment(id)}`, {
+      body: changes,
+      ...options,
+    });
+    return wire.updated(body, headers.get("ETag"));
   }
 
   /** Delete a memory (with `ifMatch`: only the version with that etag). */
@@ -134,12 +168,7 @@ export class MemoryClient {
 
   /** One page of the workspace's memories, newest first. */
   async list(page = 1, limit = 50): Promise<MemoryPage> {
-    const found = await this.request<{ memories: Memory[]; pagination: Omit<MemoryPage, "memories"> }>(
-      "GET",
-      "/api/v1/memory",
-      { query: { page, limit } },
-    );
-    return { memories: found.memories, ...found.pagination };
+    return wire.page(await this.request<wire.WirePage>("GET", "/api/v1/memory", { query: { page, limit } }));
   }
 
   /** Every memory of the workspace, newest first, each once (even if others are added). */
@@ -168,41 +197,39 @@ export class MemoryClient {
     return found.data.deleted_count;
   }
 
-  /** Memories matching the query by meaning, words or both, best first. */
+  /** Memories matching the query by meaning, words or both, best first, each once. */
   async search(input: SearchInput): Promise<SearchResults> {
-    const body = { limit: 10, mode: "semantic", ...input };
-    const found = await this.request<{
-      results: SearchResults["results"];
-      query: string;
-      total_results: number;
-      search_time_ms: number;
-    }>("POST", "/api/v1/memory/search", { body, idempotent: true });
-    return {
-      results: found.results,
-      query: found.query,
-      totalResults: found.total_results,
-      searchTimeMs: found.search_time_ms,
-    };
+    const found = await this.request<wire.WireSearchResults>("POST", "/api/v1/memory/search", {
+      body: wire.searchBody(input),
+      idempotent: true,
+    });
+    return wire.searchResults(found);
+  }
+
+  /** The caller's own counts: this workspace, and every workspace of the key's owner. */
+  async stats(): Promise<MemoryStats> {
+    return wire.stats(await this.request<wire.WireStats>("GET", "/api/v1/memory/stats"));
   }
 
   /** Register an endpoint; the result's `secret` is the only time it is shown. */
   async createWebhook(input: WebhookInput): Promise<Webhook> {
-    return this.request<Webhook>("POST", "/api/v1/webhooks", { body: input });
+    return wire.webhook(await this.request<wire.WireWebhook>("POST", "/api/v1/webhooks", { body: input }));
   }
 
   /** The workspace's webhook endpoints. */
   async listWebhooks(): Promise<Webhook[]> {
-    return (await this.request<{ webhooks: Webhook[] }>("GET", "/api/v1/webhooks")).webhooks;
+    return (await this.request<{ webhooks: wire.WireWebhook[] }>("GET", "/api/v1/webhooks")).webhooks.map(wire.webhook);
   }
 
   /** One webhook endpoint. */
   async getWebhook(id: string): Promise<Webhook> {
-    return this.request<Webhook>("GET", `/api/v1/webhooks/${segment(id)}`);
+    return wire.webhook(await this.request<wire.WireWebhook>("GET", `/api/v1/webhooks/${segment(id)}`));
   }
 
   /** Change an endpoint; `enabled: false` pauses its deliveries, `true` resumes them. */
   async updateWebhook(id: string, changes: WebhookChanges): Promise<Webhook> {
-    return this.request<Webhook>("PATCH", `/api/v1/webhooks/${segment(id)}`, { body: changes });
+    const path = `/api/v1/webhooks/${segment(id)}`;
+    return wire.webhook(await this.request<wire.WireWebhook>("PATCH", path, { body: changes }));
   }
 
   /** Remove an endpoint, its pending deliveries and its log. */
@@ -212,15 +239,18 @@ export class MemoryClient {
 
   /** An endpoint's most recent delivery attempts, newest first. */
   async listDeliveries(id: string, limit = 50): Promise<DeliveryAttempt[]> {
-    const found = await this.request<{ deliveries: DeliveryAttempt[] }>(
+    const found = await this.request<{ deliveries: wire.WireDelivery[] }>(
       "GET",
       `/api/v1/webhooks/${segment(id)}/deliveries`,
       { query: { limit } },
     );
-    return found.deliveries;
+    return found.deliveries.map(wire.delivery);
   }
 
-  /** Send, retrying what is safe to retry; resolve to the JSON body or reject with a typed error. */
+  /**
+   * Send, retrying what is safe to retry; resolve to the JSON body as the server sent it
+   * (snake_case, unconverted) or reject with a typed error.
+   */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     return (await this.exchange<T>(method, path, options)).body;
   }
@@ -239,6 +269,7 @@ export class MemoryClient {
     const headers: Record<string, string> = { ...this.headers };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     if (options.ifMatch !== undefined) headers["If-Match"] = options.ifMatch;
+    if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
     const dispatcher = await this.dispatcher;
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.maxRetries;
@@ -271,6 +302,11 @@ export class MemoryClient {
       );
       if (error instanceof NotFoundError && method === "DELETE" && attempt > 0) {
         return { body: undefined as T, headers: response.headers }; // deleted by an earlier attempt
+      }
+      if (error.code === "IDEMPOTENCY_KEY_IN_USE" && !last) {
+        // The first request with this key is still running: its answer will be replayed.
+        await sleep((Number(response.headers.get("Retry-After")) || 1) * 1000);
+        continue;
       }
       if (RETRY_STATUSES.has(response.status) && !last) {
         const waitSeconds = error instanceof RateLimitError ? error.retryAfter : backoffMs(attempt) / 1000;
