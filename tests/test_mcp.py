@@ -6,6 +6,8 @@ Every call goes through the same ASGI front, Flask hooks and MCP SDK as on a rea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 
@@ -14,6 +16,7 @@ import pytest
 
 from helpers import headers
 from mcp_clients import http_client, run
+from memory_server.mcp import bridge as bridge_module
 
 URL = "http://127.0.0.1"
 TOOL_NAMES = [
@@ -284,3 +287,16 @@ def test_httpx2_never_resolves_names_in_process():
     # The LAN-name test relies on this: an ASGI transport sends nothing to any network.
     transport = httpx2.ASGITransport(app=lambda scope, receive, send: None)
     assert not hasattr(transport, "_pool")
+
+
+def test_the_bridge_cancels_a_request_that_never_ends(monkeypatch):
+    async def hangs(scope, receive, send):
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(bridge_module, "DEADLINE_S", 0.2)
+    bridge = bridge_module.Bridge(hangs, contextlib.nullcontext)
+    try:
+        with pytest.raises(bridge_module.BridgeTimeout, match=r"no answer within 0\.2 s"):
+            bridge.handle({"type": "http"}, b"")
+    finally:
+        bridge.close()

@@ -17,7 +17,7 @@ from flask_limiter import RateLimitExceeded
 from memory_server.api.auth import protect
 from memory_server.api.errors import APIError
 from memory_server.api.quotas import too_many_requests
-from memory_server.mcp.bridge import Bridge
+from memory_server.mcp.bridge import Bridge, BridgeTimeout
 
 bp = Blueprint("mcp", __name__)
 protect(bp)
@@ -37,7 +37,10 @@ def mcp_endpoint() -> Response:
     """One MCP message (JSON-RPC over Streamable HTTP), answered in JSON."""
     message = jsonrpc_message()
     g.log_fields = _log_fields(message)
-    status, headers, body = mcp_bridge().handle(_asgi_scope(), request.get_data(cache=True))
+    try:
+        status, headers, body = mcp_bridge().handle(_asgi_scope(), request.get_data(cache=True))
+    except BridgeTimeout as exc:
+        raise APIError(504, "GATEWAY_TIMEOUT", f"The MCP server did not answer: {exc}") from exc
     response = Response(body, status)
     for name, value in headers:
         if name.lower() == "content-type":

@@ -28,6 +28,10 @@ RUN_IN_REQUEST = "memory_api.run_in_request"
 DEADLINE_S = 600.0
 
 
+class BridgeTimeout(Exception):
+    """The MCP app did not finish a request within DEADLINE_S; it was cancelled."""
+
+
 class Bridge:
     """One event loop thread running an ASGI app and its lifespan; requests come from threads."""
 
@@ -53,7 +57,14 @@ class Bridge:
         scope = {**scope, "state": {**scope.get("state", {}), RUN_IN_REQUEST: run_in_request}}
         served = asyncio.run_coroutine_threadsafe(_call(self.app, scope, body), loop)
         served.add_done_callback(lambda _: jobs.put(None))
-        while (job := jobs.get(timeout=DEADLINE_S)) is not None:
+        while True:
+            try:
+                job = jobs.get(timeout=DEADLINE_S)
+            except queue.Empty:
+                served.cancel()
+                raise BridgeTimeout(f"no answer within {DEADLINE_S:g} s") from None
+            if job is None:
+                break
             work, future = job
             try:
                 value = work()
