@@ -12,6 +12,7 @@ import json
 import logging
 
 import httpx2
+import jsonschema
 import pytest
 
 from helpers import headers
@@ -300,3 +301,30 @@ def test_the_bridge_cancels_a_request_that_never_ends(monkeypatch):
             bridge.handle({"type": "http"}, b"")
     finally:
         bridge.close()
+
+
+def test_every_structured_result_matches_its_tools_output_schema(app, key):
+    # The official client checks structured content against outputSchema itself; this
+    # also checks every tool declares one and that its results keep to it.
+    async def session():
+        async with http_client(URL, key, app=app) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            added = await client.call_tool("add_memory", {"text": "Tea, not coffee"})
+            memory_id = added.structured_content["id"]
+            results = {
+                "add_memory": added,
+                "search_memories": await client.call_tool("search_memories", {"query": "tea"}),
+                "get_memory": await client.call_tool("get_memory", {"id": memory_id}),
+                "update_memory": await client.call_tool(
+                    "update_memory", {"id": memory_id, "metadata": {"k": 1}}
+                ),
+                "list_memories": await client.call_tool("list_memories", {}),
+                "delete_memory": await client.call_tool("delete_memory", {"id": memory_id}),
+            }
+            return tools, results
+
+    tools, results = run(session)
+    assert set(results) == set(tools)
+    for name, result in results.items():
+        assert not result.is_error, name
+        jsonschema.validate(result.structured_content, tools[name].output_schema)

@@ -62,6 +62,87 @@ class ListMemoriesInput(PageQuerySchema):
         unknown = RAISE  # an argument the tool does not take is an error, not ignored
 
 
+# What each tool's structured result holds (MCP's outputSchema: clients may check it).
+_STRING = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+_METADATA = {"type": "object", "description": "The memory's metadata, as stored."}
+_MEMORY = {
+    "type": "object",
+    "properties": {
+        "id": _STRING,
+        "text": _STRING,
+        "metadata": _METADATA,
+        "created_at": _TIME,
+        "updated_at": _TIME,
+    },
+    "required": ["id", "text", "metadata", "created_at", "updated_at"],
+}
+_LISTED = {
+    **_MEMORY,
+    "properties": {
+        **_MEMORY["properties"],
+        "text": {"type": "string", "description": "The text, or its first 500 characters."},
+        "length": {"type": "integer", "description": "The whole text's length, if cut."},
+    },
+}
+_HIT = {
+    "type": "object",
+    "properties": {
+        "id": _STRING,
+        "score": {"type": "number"},
+        "text": {"type": "string", "description": "The memory, or its best-matching chunk."},
+        "excerpt": {
+            "type": "object",
+            "description": "Present when `text` is a chunk: where it lies in the memory.",
+            "properties": {
+                "start": {"type": "integer"},
+                "end": {"type": "integer"},
+                "of_length": {"type": "integer"},
+            },
+            "required": ["start", "end", "of_length"],
+        },
+        "metadata": _METADATA,
+        "created_at": _TIME,
+        "updated_at": _TIME,
+    },
+    "required": ["id", "score", "text", "metadata", "created_at", "updated_at"],
+}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+OUTPUTS: dict[str, dict[str, Any]] = {
+    "add_memory": _object(
+        ["id", "metadata", "created_at"], id=_STRING, metadata=_METADATA, created_at=_TIME
+    ),
+    "search_memories": _object(
+        ["query", "mode", "results"],
+        query=_STRING,
+        mode=_STRING,
+        results={"type": "array", "items": _HIT},
+    ),
+    "get_memory": _MEMORY,
+    "update_memory": _object(
+        ["id", "metadata", "updated_at", "re_embedded"],
+        id=_STRING,
+        metadata=_METADATA,
+        updated_at=_TIME,
+        re_embedded={"type": "boolean"},
+    ),
+    "delete_memory": _object(["id", "deleted"], id=_STRING, deleted={"const": True}),
+    "list_memories": _object(
+        ["memories", "page", "limit", "total", "total_pages"],
+        memories={"type": "array", "items": _LISTED},
+        page={"type": "integer"},
+        limit={"type": "integer"},
+        total={"type": "integer"},
+        total_pages={"type": "integer"},
+    ),
+}
+
+
 @dataclass(frozen=True)
 class MemoryTool:
     """One tool: its MCP description and the function that runs it on validated arguments."""
@@ -82,6 +163,7 @@ class MemoryTool:
             title=self.title,
             description=self.description,
             input_schema=json_schema(self.input),
+            output_schema=OUTPUTS[self.name],
             annotations=ToolAnnotations(
                 title=self.title,
                 read_only_hint=self.read_only,
