@@ -60,6 +60,7 @@ def test_defaults():
         "WEBHOOK_DESTINATION_NETWORKS": (),
         "WEBHOOK_ALLOWED_NETWORKS": (),
         "WEBHOOK_CA_BUNDLE": None,
+        "MCP_ALLOWED_HOSTS": ("127.0.0.1", "localhost", "::1"),
         "MAX_CONTENT_LENGTH": 1_048_576,
         "LOG_LEVEL": "info",
     }
