@@ -18,6 +18,7 @@ import pytest
 from helpers import headers
 from mcp_clients import http_client, run
 from memory_server.mcp import bridge as bridge_module
+from memory_server.mcp.tools import TOOLS
 
 URL = "http://127.0.0.1"
 TOOL_NAMES = [
@@ -328,3 +329,29 @@ def test_every_structured_result_matches_its_tools_output_schema(app, key):
     for name, result in results.items():
         assert not result.is_error, name
         jsonschema.validate(result.structured_content, tools[name].output_schema)
+
+
+def test_a_batch_of_tool_calls_runs_nothing_and_costs_nothing(app, make_key, client):
+    free = make_key("free")
+    calls = [
+        {"jsonrpc": "2.0", "id": i, "method": "tools/call",
+         "params": {"name": "add_memory", "arguments": {"text": f"batched {i}"}}}
+        for i in range(3)
+    ]  # fmt: skip
+    answer = client.post(
+        "/mcp",
+        json=calls,
+        headers={**headers(free), "Accept": "application/json, text/event-stream"},
+    )
+    assert answer.status_code == 400 and answer.json["error"]["code"] == -32602
+    listed = client.get("/api/v1/memory", headers=headers(free))
+    assert listed.json["pagination"]["total"] == 0
+    assert listed.headers["X-RateLimit-Remaining"] == "99"  # only this GET was counted
+
+
+def test_a_tool_runs_only_in_a_request_that_is_one_counted_tool_call(app):
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    with app.test_request_context("/mcp", method="POST", json=message):
+        refused = TOOLS["add_memory"].call({"text": "sneaked in"})
+    assert refused.is_error
+    assert refused.content[0].text == "Send each tool call as a request of its own"

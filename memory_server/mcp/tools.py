@@ -19,6 +19,7 @@ from mcp_types import CallToolResult, TextContent, Tool, ToolAnnotations
 from memory_server.api.auth import current_scope
 from memory_server.api.fields import MemoryId
 from memory_server.api.http_input import validate
+from memory_server.api.mcp import TOOL_CALL, jsonrpc_message
 from memory_server.api.openapi_spec import json_schema
 from memory_server.api.schemas import (
     MemoryCreateSchema,
@@ -175,6 +176,10 @@ class MemoryTool:
 
     def call(self, arguments: dict[str, Any]) -> CallToolResult:
         """Run the tool in the current Flask request; an API error becomes a tool error."""
+        if jsonrpc_message().get("method") != TOOL_CALL:
+            # Only a request that is one tools/call was counted against the quota (api/mcp.py):
+            # a tool never runs for any other (a JSON-RPC batch, should an SDK accept one).
+            return _tool_error_text("Send each tool call as a request of its own")
         try:
             result = self.run(validate(self.input, arguments, "body"))
         except Exception as exc:  # every error the REST API renders, rendered the same way
@@ -182,6 +187,10 @@ class MemoryTool:
         return CallToolResult(
             content=[TextContent(type="text", text=_json(result))], structured_content=result
         )
+
+
+def _tool_error_text(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
 
 def _tool_error(response: Any) -> CallToolResult:
