@@ -302,9 +302,9 @@ SETTINGS: tuple[Setting, ...] = (
         ("127.0.0.1", "localhost", "::1"),
         _host_names,
         "Comma-separated host names (and addresses) MCP clients may reach `/mcp` by, as their "
-        "`Host` header says, e.g. `api.lanonasis.local,192.168.1.20`; any port. The address "
-        "in MEMORY_API_BIND is always allowed, `*` allows any name. A browser page of another "
-        "origin is refused too (DNS rebinding).",
+        "`Host` header says, e.g. `api.lanonasis.local,192.168.1.20`; any port. Loopback names "
+        "and the addresses in MEMORY_API_BIND are always allowed, `*` allows any name. A "
+        "browser page of another origin is refused too (DNS rebinding).",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

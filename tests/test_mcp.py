@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 
-import httpx2
 import jsonschema
 import pytest
 
@@ -285,12 +284,6 @@ def test_get_and_delete_are_405_in_stateless_mode(app, key):
     assert client.delete("/mcp", headers=headers(key)).status_code == 405
 
 
-def test_httpx2_never_resolves_names_in_process():
-    # The LAN-name test relies on this: an ASGI transport sends nothing to any network.
-    transport = httpx2.ASGITransport(app=lambda scope, receive, send: None)
-    assert not hasattr(transport, "_pool")
-
-
 def test_the_bridge_cancels_a_request_that_never_ends(monkeypatch):
     async def hangs(scope, receive, send):
         await asyncio.sleep(3600)
@@ -355,3 +348,36 @@ def test_a_tool_runs_only_in_a_request_that_is_one_counted_tool_call(app):
         refused = TOOLS["add_memory"].call({"text": "sneaked in"})
     assert refused.is_error
     assert refused.content[0].text == "Send each tool call as a request of its own"
+
+
+def test_allowed_hosts_are_compared_as_names_and_loopback_stays_allowed(make_app, db_path):
+    app = make_app(
+        {
+            "TESTING": True,
+            "DATABASE": str(db_path),
+            "MCP_ALLOWED_HOSTS": ("Memory.LAN:8000", "[fe80::1]"),
+            "BIND": "unix:/run/memory.sock",
+        }
+    )
+    key = app.extensions["memory_api"].keys.create("pro").plaintext
+    client = app.test_client()
+
+    def status(host: str) -> int:
+        return client.post("/mcp", json={}, headers={**headers(key), "Host": host}).status_code
+
+    assert status("memory.lan") != 421 and status("[fe80::1]:8000") != 421
+    assert status("127.0.0.1:8000") != 421 and status("[::1]:8000") != 421
+    assert status("localhost") != 421
+    assert status("unix") == 421 and status("other.lan") == 421
+
+
+def test_a_bridge_whose_app_cannot_start_fails_every_request_at_once():
+    @contextlib.asynccontextmanager
+    async def broken():
+        raise OSError("no session manager")
+        yield
+
+    bridge = bridge_module.Bridge(lambda scope, receive, send: None, broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="did not start: no session manager"):
+            bridge.handle({"type": "http"}, b"")

@@ -114,12 +114,19 @@ def jsonrpc_message() -> dict[str, Any]:
     return g.jsonrpc_message
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
 def allowed_hosts() -> set[str]:
-    """Host names MCP is served under: the setting's, and the address the server binds."""
-    names = set(current_app.config["MCP_ALLOWED_HOSTS"])
-    bound = _host_name(current_app.config["BIND"].split(",")[0])
-    if bound not in ("0.0.0.0", "::", ""):
-        names.add(bound)
+    """Host names MCP is served under: loopback, the setting's, the addresses it binds."""
+    names = {name if name == "*" else _host_name(name) for name in LOOPBACK_NAMES}
+    names |= {n if n == "*" else _host_name(n) for n in current_app.config["MCP_ALLOWED_HOSTS"]}
+    for bind in current_app.config["BIND"].split(","):
+        if bind.strip().startswith(("unix:", "fd://")):
+            continue  # a socket file or descriptor names no host
+        bound = _host_name(bind)
+        if bound not in ("0.0.0.0", "::", ""):
+            names.add(bound)
     return names
 
 

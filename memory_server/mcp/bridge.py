@@ -41,6 +41,7 @@ class Bridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_lock = threading.Lock()
         self._stopped: asyncio.Event | None = None
+        self._failed: BaseException | None = None
 
     def handle(self, scope: Message, body: bytes) -> Reply:
         """Serve one HTTP request whose body is read; runs handlers' work in this thread."""
@@ -79,6 +80,7 @@ class Bridge:
         loop = self._loop
         if loop is None:
             return
+        self._loop = None
         loop.call_soon_threadsafe(self._stopped.set)  # type: ignore[union-attr]
 
     def _started(self) -> asyncio.AbstractEventLoop:
@@ -94,6 +96,8 @@ class Bridge:
                 )
                 thread.start()
                 ready.wait()
+                if self._failed is not None:  # the app could not start: say why, every time
+                    raise RuntimeError(f"the MCP server did not start: {self._failed}")
                 self._loop = loop
         return self._loop
 
@@ -106,8 +110,13 @@ class Bridge:
                 ready.set()
                 await self._stopped.wait()
 
-        loop.run_until_complete(live())
-        loop.close()
+        try:
+            loop.run_until_complete(live())
+        except BaseException as exc:  # a lifespan that fails: never leave a request waiting
+            self._failed = exc
+        finally:
+            ready.set()
+            loop.close()
 
 
 def _settle(future: asyncio.Future, value: Any, exc: BaseException | None) -> None:

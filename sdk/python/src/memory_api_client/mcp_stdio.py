@@ -88,10 +88,13 @@ async def _raise_refusals(response: httpx2.Response) -> None:
     if response.status_code in (400, 401, 403, 421):
         await response.aread()
         try:
-            message = response.json().get("message", "")
+            body = response.json()
         except ValueError:
-            message = response.text[:200]
-        raise Refused(f"HTTP {response.status_code}: {message}")
+            return
+        # The server's own refusals ({"error": CODE, "message": ...}); a JSON-RPC error
+        # ({"error": {...}}) is the MCP client's to report.
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            raise Refused(f"HTTP {response.status_code}: {body.get('message', '')}")
 
 
 async def serve(url: str, key: str, workspace: str | None) -> None:
