@@ -75,8 +75,9 @@ def build_server() -> Server:
 def build_http_app(server: Server, max_body_bytes: int) -> Starlette:
     """The SDK's Streamable HTTP app for `server`, at /mcp, stateless, answering in JSON.
 
-    The Host and Origin checks are the Flask view's (api/mcp.py), before authentication, with
-    this server's own settings and errors; the SDK's copy of them is off.
+    The Host and Origin checks are the Flask blueprint's (api/mcp.py), after authentication
+    (a page of another site has no key: it gets the 401), with this server's own settings and
+    errors; the SDK's copy of them is off.
     """
     return server.streamable_http_app(
         streamable_http_path=PATH,
