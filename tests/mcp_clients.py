@@ -16,6 +16,16 @@ from memory_server.serving.front import WSGIFront
 
 T = TypeVar("T")
 
+# The six tools, in the order tools/list gives them.
+TOOL_NAMES = [
+    "add_memory",
+    "search_memories",
+    "get_memory",
+    "update_memory",
+    "delete_memory",
+    "list_memories",
+]
+
 
 @asynccontextmanager
 async def http_client(

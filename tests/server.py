@@ -20,6 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120
 
 
+def make_keys(db_path: Path, keys: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Migrate a database and create keys in it before a server starts: {name: plaintext}.
+
+    `keys` maps a name to (tier, owner).
+    """
+    from memory_server.api_keys import KeyStore
+    from memory_server.storage.database import Database
+
+    db = Database(db_path)
+    db.migrate()
+    store = KeyStore(db)
+    made = {name: store.create(tier, owner).plaintext for name, (tier, owner) in keys.items()}
+    db.close()
+    return made
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:

@@ -15,19 +15,11 @@ import jsonschema
 import pytest
 
 from helpers import headers
-from mcp_clients import http_client, run
+from mcp_clients import TOOL_NAMES, http_client, run
 from memory_server.mcp import bridge as bridge_module
 from memory_server.mcp.tools import TOOLS
 
 URL = "http://127.0.0.1"
-TOOL_NAMES = [
-    "add_memory",
-    "search_memories",
-    "get_memory",
-    "update_memory",
-    "delete_memory",
-    "list_memories",
-]
 
 
 def test_the_six_tools_are_described_for_a_model(app, key):

@@ -14,21 +14,11 @@ import pytest
 from mcp import MCPError
 
 from helpers import headers
-from mcp_clients import http_client, run
-from memory_server.api_keys import KeyStore
-from memory_server.storage.database import Database
-from server import GunicornServer, request
+from mcp_clients import TOOL_NAMES, http_client, run
+from server import GunicornServer, make_keys, request
 
 pytestmark = pytest.mark.server
 
-TOOL_NAMES = [
-    "add_memory",
-    "search_memories",
-    "get_memory",
-    "update_memory",
-    "delete_memory",
-    "list_memories",
-]
 KEYS = {  # name: (tier, owner)
     "agent": ("pro", "agent"),
     "alice": ("pro", "alice"),
@@ -42,11 +32,7 @@ KEYS = {  # name: (tier, owner)
 def server(tmp_path_factory):
     """gunicorn as `make run` starts it, with keys made in its database beforehand."""
     home = tmp_path_factory.mktemp("mcp-gunicorn")
-    db = Database(home / "memory.db")
-    db.migrate()
-    store = KeyStore(db)
-    keys = {name: store.create(tier, owner).plaintext for name, (tier, owner) in KEYS.items()}
-    db.close()
+    keys = make_keys(home / "memory.db", KEYS)
     running = GunicornServer(
         home / "memory.db",
         home / "gunicorn.log",

@@ -19,10 +19,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from packaging.requirements import Requirement
 
-from mcp_clients import run
-from memory_server.api_keys import KeyStore
-from memory_server.storage.database import Database
-from server import GunicornServer
+from mcp_clients import TOOL_NAMES, run
+from server import GunicornServer, make_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -107,14 +105,7 @@ def memory_mcp(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("mcp-stdio-server")
-    db = Database(home / "memory.db")
-    db.migrate()
-    keys = KeyStore(db)
-    made = {
-        "alice": keys.create("pro", "alice").plaintext,
-        "bob": keys.create("pro", "bob").plaintext,
-    }
-    db.close()
+    made = make_keys(home / "memory.db", {"alice": ("pro", "alice"), "bob": ("pro", "bob")})
     with GunicornServer(home / "memory.db", home / "gunicorn.log") as running:
         running.keys = made
         yield running
@@ -159,10 +150,7 @@ def test_an_agent_over_stdio_adds_searches_updates_and_deletes(memory_mcp, serve
             return names, memory_id, found, got, updated, listed, deleted, gone, prompt
 
     names, memory_id, found, got, updated, listed, deleted, gone, prompt = run(session)
-    assert names == [
-        "add_memory", "search_memories", "get_memory", "update_memory", "delete_memory",
-        "list_memories",
-    ]  # fmt: skip
+    assert names == TOOL_NAMES
     assert found.structured_content["results"][0]["id"] == memory_id
     assert got.structured_content["text"] == "Alice keeps her passport in the blue folder"
     assert updated.structured_content["metadata"] == {"type": "document"}

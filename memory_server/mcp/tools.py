@@ -30,6 +30,7 @@ from memory_server.api.schemas import (
 from memory_server.search.ranking import ScoredMemory
 from memory_server.services import services
 from memory_server.storage.memory_store import Memory
+from memory_server.webhooks.events import memory_data
 
 # A listed memory shows this much of its text; get_memory gives all of it.
 PREVIEW_CHARS = 500
@@ -206,18 +207,8 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _memory(memory: Memory) -> dict[str, Any]:
-    return {
-        "id": memory.id,
-        "text": memory.text,
-        "metadata": memory.metadata,
-        "created_at": memory.created_at,
-        "updated_at": memory.updated_at,
-    }
-
-
 def _preview(memory: Memory) -> dict[str, Any]:
-    shown = _memory(memory)
+    shown = memory_data(memory)
     if len(memory.text) > PREVIEW_CHARS:
         shown |= {"text": memory.text[:PREVIEW_CHARS] + "…", "length": len(memory.text)}
     return shown
@@ -255,7 +246,7 @@ def _search(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get(args: dict[str, Any]) -> dict[str, Any]:
-    return _memory(services().memories.get(current_scope(), args["id"]))
+    return memory_data(services().memories.get(current_scope(), args["id"]))
 
 
 def _update(args: dict[str, Any]) -> dict[str, Any]:
