@@ -17,6 +17,7 @@ from memory_server.api.routing import MemoryIdConverter
 from memory_server.api_keys import KeyStore
 from memory_server.cli import backup, export, import_memories, keys_cli, reembed, stats
 from memory_server.embedding.model import get_embedder
+from memory_server.expiry import ExpiryPurger
 from memory_server.mcp.bridge import Bridge
 from memory_server.mcp.protocol import build_http_app, build_server
 from memory_server.memory_service import MemoryService
@@ -36,8 +37,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then `MEMORY_API_*` variables, then `config` (tests) last.
 
     The schema is migrated here; the model is not loaded (see `MemoryService.prepare`) and the
-    webhook dispatcher is not started (gunicorn starts it in each worker), so creating the app
-    before a fork is safe.
+    webhook dispatcher and expiry purger are not started (gunicorn starts them in each
+    worker), so creating the app before a fork is safe.
     """
     app = Flask(__name__)
     app.config.from_mapping(load_settings())
@@ -72,7 +73,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     embedder.turns.limit_long_jobs(app.config["THREADS"])
     memory_service = MemoryService(
-        MemoryStore(db, outbox=outbox.enqueue), embedder, on_change=dispatcher.wake
+        MemoryStore(db, outbox=outbox.enqueue, history_versions=app.config["HISTORY_VERSIONS"]),
+        embedder,
+        on_change=dispatcher.wake,
     )
     app.extensions["memory_api"] = Services(
         db,
@@ -81,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         WebhookService(EndpointRegistry(db), outbox, dispatcher),
         dispatcher,
         IdempotencyStore(db),
+        ExpiryPurger(memory_service, app.config["EXPIRY_PURGE_SECONDS"]),
     )
 
     register_error_handlers(app)

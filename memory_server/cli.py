@@ -110,6 +110,9 @@ def stats(as_json: bool) -> None:
     lines = [
         ("Database", f"{figures['path']} ({figures['bytes']:,} bytes with its WAL)"),
         ("Memories", f"{figures['memories']:,} ({figures['chunks']:,} chunk vectors)"),
+        ("Expiring", f"{figures['memories_expiring']:,} with an expiry, "
+                     f"{figures['memories_expired_unpurged']:,} expired and not purged yet"),
+        ("History", f"{figures['history_versions']:,} earlier versions kept"),
         ("Workspaces", f"{figures['workspaces']:,} of {figures['owners']:,} owner(s)"),
         ("Keys", f"{keys['active']:,} active, {keys['revoked_or_expired']:,} revoked or expired"),
         ("Webhooks", f"{figures['webhook_endpoints']:,} endpoint(s), "

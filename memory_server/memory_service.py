@@ -18,7 +18,10 @@ from memory_server.scope import Scope
 from memory_server.search.best_chunk import BestChunks
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import Mode, ScoredMemory, SearchIndex
+from memory_server.storage.history import Version
 from memory_server.storage.memory_store import (
+    KEEP,
+    Duplicate,
     EmbeddingModelMismatch,
     ImportedMemory,
     Memory,
@@ -39,6 +42,10 @@ class InvalidEmbedding(ValueError):
         self.index = index
 
 
+class HistoryOff(LookupError):
+    """History is turned off on this server (MEMORY_API_HISTORY_VERSIONS=0)."""
+
+
 class StartupError(RuntimeError):
     """The server cannot serve with this configuration; the message says what to do."""
 
@@ -51,6 +58,19 @@ class Created:
     embedding_generated: bool
     vector_dimensions: int
     tokens_used: int
+
+
+@dataclass(frozen=True)
+class Duplicated:
+    """A create that stored nothing: `memory` already holds it (`similarity` 1.0: exactly).
+
+    `tokens_used` is what embedding the text cost when a near-duplicate check needed it.
+    """
+
+    memory: Memory
+    similarity: float
+    vector_dimensions: int
+    tokens_used: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,11 @@ class NewItem:
     metadata: dict[str, Any] | None = None
     id: str | None = None
     embedding: Sequence[float] | None = None
+    expires_at: str | None = None
+    # "skip": store nothing when a live memory of the workspace holds the same text and
+    # metadata (or, with a threshold, a vector at least that cosine-similar); "allow": copy.
+    on_duplicate: str = "skip"
+    duplicate_threshold: float | None = None
 
 
 class MemoryService:
@@ -150,9 +175,13 @@ class MemoryService:
         metadata: dict[str, Any] | None = None,
         memory_id: str | None = None,
         embedding: Sequence[float] | None = None,
-    ) -> Created:
-        """Store a memory, embedding every chunk of its text unless the client sent a vector."""
-        item = NewItem(text, metadata, memory_id, embedding)
+        **options: Any,
+    ) -> Created | Duplicated:
+        """Store a memory, embedding every chunk of its text unless the client sent a vector.
+
+        `options`: NewItem's expires_at, on_duplicate and duplicate_threshold.
+        """
+        item = NewItem(text, metadata, memory_id, embedding, **options)
         try:
             [outcome] = self.create_many(scope, [item])
         except InvalidEmbedding as exc:
@@ -161,12 +190,38 @@ class MemoryService:
             raise outcome
         return outcome
 
-    def create_many(self, scope: Scope, items: Sequence[NewItem]) -> list[Created | MemoryExists]:
+    def create_many(
+        self, scope: Scope, items: Sequence[NewItem]
+    ) -> list[Created | Duplicated | MemoryExists]:
         """Store a batch in one transaction, embedding every text that needs it in one pass.
 
-        An item whose id is taken comes back as MemoryExists while the others are stored.
+        An item whose id is taken comes back as MemoryExists while the others are stored;
+        one that duplicates a stored memory (or an earlier item) as Duplicated.
         """
         self.prepare()
+        outcomes: dict[int, Duplicated] = {}
+        for index, item in enumerate(items):
+            # An exact duplicate found now costs no embedding; the write checks again.
+            found = self._exact_duplicate(scope, item)
+            if found is not None:
+                outcomes[index] = Duplicated(found.memory, 1.0, self.store.dimension or 0)
+        pending = [index for index in range(len(items)) if index not in outcomes]
+        stored = self._store(scope, [items[index] for index in pending])
+        outcomes.update(zip(pending, stored, strict=True))
+        return [outcomes[index] for index in range(len(items))]
+
+    def _exact_duplicate(self, scope: Scope, item: NewItem) -> Duplicate | None:
+        if item.on_duplicate == "allow":
+            return None
+        probe = NewMemory(item.id or "", item.text, item.metadata or {}, content_hash(item.text),
+                          None)  # fmt: skip
+        return self.store.find_duplicate(scope, probe)
+
+    def _store(
+        self, scope: Scope, items: Sequence[NewItem]
+    ) -> list[Created | Duplicated | MemoryExists]:
+        if not items:
+            return []
         vectors: list[np.ndarray | None] = [None] * len(items)
         tokens = [0] * len(items)
         for index, item in enumerate(items):
@@ -188,6 +243,9 @@ class MemoryService:
                 item.metadata or {},
                 content_hash(item.text),
                 vectors[index],
+                item.expires_at,
+                skip_duplicates=item.on_duplicate != "allow",
+                duplicate_threshold=item.duplicate_threshold,
             )
             for index, item in enumerate(items)
         ]
@@ -197,15 +255,24 @@ class MemoryService:
             if index in to_embed
         }
         stored = self.store.insert_many(
-            scope, new, events=lambda m: memory_events.created(m, computed.get(m.id))
+            scope,
+            new,
+            events=lambda m: memory_events.created(m, computed.get(m.id)),
+            expired_events=memory_events.expired,
         )
         self.on_change()
-        return [
-            result
-            if isinstance(result, MemoryExists)
-            else Created(result, index in to_embed, new[index].vectors.shape[1], tokens[index])
-            for index, result in enumerate(stored)
-        ]
+        results: list[Created | Duplicated | MemoryExists] = []
+        for index, result in enumerate(stored):
+            dimensions = new[index].vectors.shape[1]
+            if isinstance(result, Duplicate):
+                results.append(
+                    Duplicated(result.memory, result.similarity, dimensions, tokens[index])
+                )
+            elif isinstance(result, MemoryExists):
+                results.append(result)
+            else:
+                results.append(Created(result, index in to_embed, dimensions, tokens[index]))
+        return results
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
         """One memory of the scope."""
@@ -225,11 +292,12 @@ class MemoryService:
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
         if_match: Sequence[str] | None = None,
+        expires_at: str | None = KEEP,
     ) -> Updated:
-        """Replace text and/or metadata; re-embed only when the text really changed.
+        """Replace text, metadata and/or expiry; re-embed only when the text really changed.
 
         `if_match`: the versions (ETags) the change may apply to, or `*`; else
-        PreconditionFailed and nothing changes.
+        PreconditionFailed and nothing changes. `expires_at`: None clears it, KEEP keeps it.
         """
         self.prepare()
         new_hash = None if text is None else content_hash(text)
@@ -250,7 +318,7 @@ class MemoryService:
                     events=lambda stored, computed=computed: memory_events.updated(
                         stored, computed
                     ),
-                    if_match=if_match,
+                    if_match=if_match, expires_at=expires_at,
                 )  # fmt: skip
             except TextChanged:
                 continue
@@ -303,7 +371,7 @@ class MemoryService:
             ImportedMemory(
                 Scope(r["owner"], r["workspace"]),
                 NewMemory(r["id"], r["text"], r.get("metadata") or {}, content_hash(r["text"]),
-                          None),
+                          None, r.get("expires_at")),
                 r["created_at"], r["updated_at"],
             )
             for r in records
@@ -331,6 +399,20 @@ class MemoryService:
             "unchanged": len(same),
             "embedded": len(to_embed),
         }
+
+    def history(self, scope: Scope, memory_id: str) -> list[Version]:
+        """The kept versions of one memory, oldest first (HistoryOff if history is off)."""
+        if self.store.history_versions == 0:
+            raise HistoryOff()
+        return self.store.history(scope, memory_id)
+
+    def purge_expired(self) -> int:
+        """Delete the memories whose expiry has passed, each with a memory.expired event."""
+        self.prepare()  # the vector index must be open, or purged memories leave vectors
+        purged = self.store.purge_expired(events=memory_events.expired)
+        if purged:
+            self.on_change()
+        return purged
 
     def stats(self, scope: Scope) -> dict[str, Any]:
         """The caller's own counts: this workspace and every workspace of its owner."""

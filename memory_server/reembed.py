@@ -16,13 +16,13 @@ import numpy as np
 from memory_server.embedding.model import Embedder
 from memory_server.scope import partition_sql
 from memory_server.search.vector_index import CODES, create_codes_table, create_embeddings_table
-from memory_server.storage.database import Connection, Database
-from memory_server.storage.memory_store import (
+from memory_server.storage.chunk_ids import (
     CHUNK_SLOTS,
     chunk_id_range,
     chunk_ids,
     memory_rowid_sql,
 )
+from memory_server.storage.database import Connection, Database
 
 BATCH = 64
 TARGET_KEY = "reembed_target"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from memory_server.api_keys import KeyStore
+from memory_server.expiry import ExpiryPurger
 from memory_server.memory_service import MemoryService
 from memory_server.storage.database import Database
 from memory_server.storage.idempotency_store import IdempotencyStore
@@ -16,7 +17,7 @@ from memory_server.webhooks.service import WebhookService
 
 @dataclass(frozen=True)
 class Services:
-    """The database, key store, memory service, webhooks and idempotency keys of one app."""
+    """The database, keys, memories, webhooks, idempotency keys and purger of one app."""
 
     db: Database
     keys: KeyStore
@@ -24,6 +25,7 @@ class Services:
     webhooks: WebhookService
     dispatcher: WebhookDispatcher
     idempotency: IdempotencyStore
+    purger: ExpiryPurger
 
 
 def services() -> Services:

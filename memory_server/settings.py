@@ -26,6 +26,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number >= 0")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not 0 < value < float("inf"):
@@ -305,6 +312,23 @@ SETTINGS: tuple[Setting, ...] = (
         "`Host` header says, e.g. `api.lanonasis.local,192.168.1.20`; any port. Loopback names "
         "and the addresses in MEMORY_API_BIND are always allowed, `*` allows any name. A "
         "browser page of another origin is refused too (DNS rebinding).",
+    ),
+    Setting(
+        "MEMORY_API_HISTORY_VERSIONS",
+        "HISTORY_VERSIONS",
+        50,
+        _non_negative_int,
+        "How many versions of each memory its history keeps, the current one included; the "
+        "oldest go first. 0 turns history off: no earlier versions are kept and "
+        "`GET .../history` answers 404.",
+    ),
+    Setting(
+        "MEMORY_API_EXPIRY_PURGE_SECONDS",
+        "EXPIRY_PURGE_SECONDS",
+        30.0,
+        _positive_float,
+        "How often each worker deletes expired memories for good (and sends their "
+        "`memory.expired` events). An expired memory is hidden from clients at once.",
     ),
     Setting(
         "MEMORY_API_MAX_BODY_BYTES",

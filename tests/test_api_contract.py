@@ -52,7 +52,7 @@ def test_every_route_is_documented_with_its_methods(app, document):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert documented == routes
-    assert len(routes) == 26  # 22 API operations, /health, /openapi.json, /docs and /
+    assert len(routes) == 28  # 24 API operations, /health, /openapi.json, /docs and /
 
 
 def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document):

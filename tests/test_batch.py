@@ -55,7 +55,14 @@ def test_v1_batch_returns_the_memories(client, auth):
     data = response.json["data"]
     assert [item["status"] for item in data] == ["stored", "stored"]
     assert data[0]["memory"]["id"] == "v1-a" and data[1]["memory"]["metadata"] == {"k": 1}
-    assert set(data[1]["memory"]) == {"id", "text", "metadata", "created_at", "updated_at"}
+    assert set(data[1]["memory"]) == {
+        "id",
+        "text",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    }
 
 
 def test_a_batch_is_one_embedding_pass(client, auth, app, monkeypatch):

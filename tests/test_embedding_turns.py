@@ -13,7 +13,7 @@ import pytest
 from helpers import headers, wait_until
 from memory_server.embedding.chunking import MAX_CHUNKS, split_text
 from memory_server.embedding.turns import TURN_TOKENS, EmbeddingBusy, FairTurns, turns_of
-from memory_server.storage.memory_store import CHUNK_SLOTS
+from memory_server.storage.chunk_ids import CHUNK_SLOTS
 
 CJK_50K = "記憶検索" * 12500  # 50,000 characters, ~67,000 tokens: the longest text there is
 

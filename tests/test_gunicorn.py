@@ -103,7 +103,10 @@ def test_the_seed_examples_over_http(server):
         },
         auth(key, "workspace_123"),
     )
-    assert body == {"id": management_id, "status": "updated", "embedding_regenerated": True}
+    assert body == {
+        "id": management_id, "status": "updated", "embedding_regenerated": True,
+        "expires_at": None,
+    }  # fmt: skip
 
     status, _, body = request(
         "DELETE", f"{url}/api/v1/memory/{management_id}", headers=auth(key, "workspace_123")

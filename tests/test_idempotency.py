@@ -89,9 +89,29 @@ def test_a_batch_key_is_kept_while_any_memory_it_created_remains(client, auth, p
 
 def test_without_the_header_every_create_stores(client, auth):
     path, body = SINGLE[0]
+    body = {**body, "on_duplicate": "allow"}  # a copy, not the duplicate it would be
     client.post(path, json=body, headers=auth)
     client.post(path, json=body, headers=auth)
     assert count(client, auth) == 2
+
+
+@pytest.mark.parametrize(("path", "body"), SINGLE)
+def test_a_retried_duplicate_replays_its_200_and_is_forgotten_with_that_memory(
+    client, auth, path, body
+):
+    first = client.post(path, json=body, headers=auth)
+    assert first.status_code == 201
+    sent = {**auth, "Idempotency-Key": "dup"}
+    duplicate = client.post(path, json=body, headers=sent)
+    replay = client.post(path, json=body, headers=sent)
+    assert duplicate.status_code == replay.status_code == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_data() == duplicate.get_data()
+    # The answer names the existing memory: once it is deleted, the key no longer replays.
+    memory_id = first.json["id"] if path.startswith("/api") else first.json["data"]["id"]
+    client.delete(f"/api/v1/memory/{memory_id}", headers=auth)
+    fresh = client.post(path, json=body, headers=sent)
+    assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers
 
 
 def test_the_same_key_for_another_request_is_refused(client, auth):
@@ -170,6 +190,7 @@ def test_parallel_identical_requests_store_one_memory(client, auth, app):
 
 def test_keys_expire_after_the_retention(client, auth, monkeypatch):
     path, body = SINGLE[0]
+    body = {**body, "on_duplicate": "allow"}
     sent = {**auth, "Idempotency-Key": "old"}
     client.post(path, json=body, headers=sent)
     later = time.time() + idempotency_store.RETENTION_S + 1

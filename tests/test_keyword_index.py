@@ -19,7 +19,9 @@ def keyword_scores(client, auth, query: str) -> dict[str, float]:
 
 
 def store(client, auth, text: str) -> str:
-    response = client.post("/api/v1/memory", json={"text": text}, headers=auth)
+    # Copies allowed: the random texts repeat, and each copy has postings of its own.
+    body = {"text": text, "on_duplicate": "allow"}
+    response = client.post("/api/v1/memory", json=body, headers=auth)
     assert response.status_code == 201, response.json
     return response.json["id"]
 
@@ -108,7 +110,10 @@ def test_the_index_follows_every_change(app, client, auth, seed):
         else:
             response = client.post(
                 "/api/v1/memory/batch",
-                json={"memories": [{"text": text}, {"text": text + " extra"}]},
+                json={
+                    "memories": [{"text": text}, {"text": text + " extra"}],
+                    "on_duplicate": "allow",
+                },
                 headers=auth,
             )
             ids += [r["id"] for r in response.json["results"]]

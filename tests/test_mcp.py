@@ -36,7 +36,10 @@ def test_the_six_tools_are_described_for_a_model(app, key):
         assert tool.input_schema["additionalProperties"] is False
         assert tool.annotations.open_world_hint is False
     assert by_name["add_memory"].input_schema["required"] == ["text"]
-    assert set(by_name["add_memory"].input_schema["properties"]) == {"id", "text", "metadata"}
+    assert set(by_name["add_memory"].input_schema["properties"]) == {
+        "id", "text", "metadata", "ttl_seconds", "expires_at", "on_duplicate",
+        "duplicate_threshold",
+    }  # fmt: skip
     search = by_name["search_memories"].input_schema
     assert search["properties"]["mode"]["enum"] == ["semantic", "keyword", "hybrid"]
     assert "Filters" in search["$defs"]  # the REST filter grammar, carried with the tool

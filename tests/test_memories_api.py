@@ -30,7 +30,7 @@ def test_create_memory_matches_the_seed_example(client, auth):
     body = response.json
     assert body["success"] is True
     data = body["data"]
-    assert set(data) == {"id", "text", "metadata", "created_at", "updated_at"}
+    assert set(data) == {"id", "text", "metadata", "created_at", "updated_at", "expires_at"}
     assert data["id"].startswith("mem_")
     assert data["text"] == "User works as a data scientist at TechCorp"
     assert data["metadata"] == {"category": "professional"}
@@ -138,7 +138,9 @@ def test_update_with_nothing_to_change_is_400(client, auth):
     data = create(client, auth)
     response = client.put(f"/v1/memories/{data['id']}", json={}, headers=auth)
     assert response.status_code == 400
-    assert response.json["message"] == "Provide text and/or metadata to update."
+    assert response.json["message"] == (
+        "Provide text, metadata, ttl_seconds and/or expires_at to update."
+    )
 
 
 def test_update_unknown_memory_is_404(client, auth):
@@ -166,8 +168,8 @@ def test_delete_all_requires_confirm_true(client, auth):
 
 def test_delete_all_deletes_only_the_callers_workspace(client, key):
     mine, other = headers(key), headers(key, "other")
-    for _ in range(3):
-        create(client, mine)
+    for n in range(3):
+        create(client, mine, f"User works as a data scientist at TechCorp, note {n}")
     create(client, other)
     response = client.delete("/v1/memories?confirm=true", headers=mine)
     assert response.status_code == 200

@@ -23,7 +23,9 @@ def store(client, auth, body=None):
 
 def test_post_matches_the_seed(client, auth, embedder):
     body = store(client, auth)
-    assert set(body) == {"id", "status", "embedding_generated", "vector_dimensions", "tokens_used"}
+    assert set(body) == {
+        "id", "status", "embedding_generated", "vector_dimensions", "tokens_used", "expires_at"
+    }  # fmt: skip
     assert body["id"].startswith("mem_")
     assert body["status"] == "stored"
     assert body["embedding_generated"] is True
@@ -133,7 +135,9 @@ def test_get_returns_the_memory_with_its_embedding(client, auth, embedder):
     response = client.get(f"/api/v1/memory/{body['id']}", headers=auth)
     assert response.status_code == 200
     memory = response.json
-    assert set(memory) == {"id", "text", "metadata", "embedding", "created_at", "updated_at"}
+    assert set(memory) == {
+        "id", "text", "metadata", "embedding", "created_at", "updated_at", "expires_at"
+    }  # fmt: skip
     assert memory["text"] == SEED_BODY["text"]
     assert memory["metadata"] == SEED_BODY["metadata"]
     assert len(memory["embedding"]) == 384
@@ -154,7 +158,9 @@ def test_put_matches_the_seed_and_regenerates_only_when_text_changes(client, aut
 
     metadata = {"type": "meeting", "tags": ["planning", "q4", "revised"]}
     response = client.put(path, json={"metadata": metadata}, headers=auth)
-    assert response.json == {"id": body["id"], "status": "updated", "embedding_regenerated": False}
+    assert response.json == {
+        "id": body["id"], "status": "updated", "embedding_regenerated": False, "expires_at": None
+    }  # fmt: skip
     assert client.get(path, headers=auth).json["embedding"] == before
 
     same_text = client.put(path, json={"text": SEED_BODY["text"]}, headers=auth)
@@ -163,7 +169,9 @@ def test_put_matches_the_seed_and_regenerates_only_when_text_changes(client, aut
     seed_put = {"text": "Updated meeting notes", "metadata": metadata}
     response = client.put(path, json=seed_put, headers=auth)
     assert response.status_code == 200
-    assert response.json == {"id": body["id"], "status": "updated", "embedding_regenerated": True}
+    assert response.json == {
+        "id": body["id"], "status": "updated", "embedding_regenerated": True, "expires_at": None
+    }  # fmt: skip
     after = client.get(path, headers=auth).json
     assert after["text"] == "Updated meeting notes"
     assert after["metadata"] == metadata

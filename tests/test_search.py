@@ -50,7 +50,7 @@ def test_management_surface_shape(client, auth, pets):
     assert isinstance(body["search_time_ms"], float) and body["search_time_ms"] > 0
     first = body["results"][0]
     assert set(first) == {
-        "id", "text", "metadata", "score", "created_at", "updated_at", "best_chunk",
+        "id", "text", "metadata", "score", "created_at", "updated_at", "expires_at", "best_chunk",
     }  # fmt: skip
     assert first["best_chunk"] == {
         "index": 0, "start": 0, "end": len(first["text"]), "text": first["text"],

@@ -61,6 +61,8 @@ def test_defaults():
         "WEBHOOK_ALLOWED_NETWORKS": (),
         "WEBHOOK_CA_BUNDLE": None,
         "MCP_ALLOWED_HOSTS": ("127.0.0.1", "localhost", "::1"),
+        "HISTORY_VERSIONS": 50,
+        "EXPIRY_PURGE_SECONDS": 30.0,
         "MAX_CONTENT_LENGTH": 1_048_576,
         "LOG_LEVEL": "info",
     }

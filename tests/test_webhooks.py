@@ -33,7 +33,9 @@ from memory_server.webhooks.urls import (
 from receiver import Receiver, TricklingReceiver
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-ALL_EVENTS = ["memory.created", "memory.updated", "memory.deleted", "embedding.generated"]
+ALL_EVENTS = [
+    "memory.created", "memory.updated", "memory.deleted", "memory.expired", "embedding.generated"
+]  # fmt: skip
 
 
 def verify(secret: str, request: dict) -> bool:
@@ -137,7 +139,7 @@ URL_RULE = (
         (
             {"url": "http://127.0.0.1:9/", "events": []},
             "events",
-            ["Length must be between 1 and 4."],
+            ["Length must be between 1 and 5."],
         ),
         ({"url": "http://127.0.0.1:9/"}, "events", MISSING),
         ({"events": ["memory.created"]}, "url", MISSING),
@@ -412,7 +414,7 @@ def test_events_arrive_signed_with_the_right_payloads_from_both_surfaces(hc, hau
     first = receiver.events("memory.created")[0]["data"]
     assert first["text"] == "Meeting notes from Q4 planning"
     assert first["metadata"] == {"type": "meeting"}
-    assert set(first) == {"id", "text", "metadata", "created_at", "updated_at"}
+    assert set(first) == {"id", "text", "metadata", "created_at", "updated_at", "expires_at"}
     generated = receiver.events("embedding.generated")[0]["data"]
     assert generated["vector_dimensions"] == 384 and generated["tokens_used"] > 0
     assert generated["model"] == "sentence-transformers/all-MiniLM-L6-v2"

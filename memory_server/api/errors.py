@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from memory_server.embedding.model import ModelLoadError
 from memory_server.embedding.turns import EmbeddingBusy
-from memory_server.memory_service import InvalidEmbedding, StartupError
+from memory_server.memory_service import HistoryOff, InvalidEmbedding, StartupError
 from memory_server.search.vector_index import ModelChanged
 from memory_server.storage.database import StorageFull
 from memory_server.storage.memory_store import MemoryExists, MemoryNotFound, PreconditionFailed
@@ -97,6 +97,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(APIError, error_response)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(MemoryNotFound, _not_found)
+    app.register_error_handler(HistoryOff, _history_off)
     app.register_error_handler(MemoryExists, _conflict)
     app.register_error_handler(InvalidEmbedding, _invalid_embedding)
     app.register_error_handler(WebhookNotFound, _webhook_not_found)
@@ -128,6 +129,15 @@ def _http_exception(exc: HTTPException) -> Response:
 
 def _not_found(exc: MemoryNotFound) -> Response:
     return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.memory_id!r} not found"))
+
+
+def _history_off(exc: HistoryOff) -> Response:
+    return error_response(
+        APIError(
+            404, "HISTORY_DISABLED",
+            "This server keeps no memory history (MEMORY_API_HISTORY_VERSIONS=0)",
+        )
+    )  # fmt: skip
 
 
 def conflict_message(memory_id: str) -> str:

@@ -148,6 +148,27 @@ class UtcTimestamp(fields.Field):
         return format_timestamp(moment)
 
 
+# A memory may live up to ~100 years from now: far enough for any real use, and a bound
+# that keeps `now + ttl` a valid time.
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
+
+
+class FutureTimestamp(UtcTimestamp):
+    """`expires_at`: an ISO 8601 date-time (naive ones are UTC) later than now."""
+
+    openapi: ClassVar[dict[str, Any]] = {
+        "type": "string",
+        "format": "date-time",
+        "description": "When the memory expires (ISO 8601, in the future; naive is UTC).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment <= format_timestamp(datetime.now(UTC)):
+            raise ValidationError("Must be in the future (use DELETE to forget a memory now).")
+        return moment
+
+
 def _depth(value: Any) -> int:
     """Nesting depth of a JSON value (a flat object is 1), without recursion."""
     deepest, stack = 0, [(value, 1)]

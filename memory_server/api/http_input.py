@@ -12,6 +12,27 @@ from marshmallow import Schema, ValidationError
 from memory_server.api.errors import APIError, invalid_request
 from memory_server.api.schemas import REQUIRED
 
+# What a create may say besides its text: expiry and what to do with a duplicate.
+CREATE_OPTIONS = ("expires_at", "on_duplicate", "duplicate_threshold")
+
+
+def create_options(body: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The create options of a validated body (a batch item over its batch's `defaults`)."""
+    found = {key: body[key] for key in CREATE_OPTIONS if key in body}
+    return {**(defaults or {}), **found}
+
+
+def update_options(body: dict[str, Any]) -> dict[str, Any]:
+    """An update's expiry, if the validated body names one (null: no expiry any more)."""
+    return {"expires_at": body["expires_at"]} if "expires_at" in body else {}
+
+
+def batch_status(stored: int, failed: int) -> int:
+    """A batch's status: 207 if an item failed, else 201 if one was stored, else 200."""
+    if failed:
+        return 207  # every item says whether it was stored, a duplicate or refused
+    return 201 if stored else 200
+
 
 def if_match() -> list[str] | None:
     """The entity tags of the If-Match header (`*` included), or None if there is none.

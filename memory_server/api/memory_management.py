@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, url_for
 
 from memory_server.api.auth import current_scope, protect
 from memory_server.api.errors import conflict_message
-from memory_server.api.http_input import if_match, json_body, query_args
+from memory_server.api.http_input import (
+    batch_status,
+    create_options,
+    if_match,
+    json_body,
+    query_args,
+    update_options,
+)
 from memory_server.api.http_output import versioned
 from memory_server.api.idempotency import created, idempotent
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.response_schemas import (
     BatchResponseSchema,
     DeletedSchema,
+    DuplicateSchema,
+    HistorySchema,
     MemoryListSchema,
     MemorySchema,
     MemoryWithEmbeddingSchema,
@@ -22,6 +34,7 @@ from memory_server.api.response_schemas import (
     StatsSchema,
     StoredSchema,
     UpdatedSchema,
+    VersionSchema,
 )
 from memory_server.api.schemas import (
     MemoryBatchSchema,
@@ -31,7 +44,7 @@ from memory_server.api.schemas import (
     SearchRequestSchema,
     schema,
 )
-from memory_server.memory_service import NewItem
+from memory_server.memory_service import Created, Duplicated, NewItem
 from memory_server.services import services
 from memory_server.storage.memory_store import MemoryExists
 
@@ -41,50 +54,74 @@ protect(bp)
 
 @bp.post("")
 @documented(
-    {201: Reply("Stored.", StoredSchema, ("Location", "ETag"))},
+    {
+        201: Reply("Stored.", StoredSchema, ("Location", "ETag")),
+        200: Reply("A duplicate: nothing stored; the memory already holding it.",
+                   DuplicateSchema, ("Location", "ETag")),
+    },
     body=MemoryCreateSchema,
     errors=[409],
-)
+)  # fmt: skip
 @idempotent
 def create_memory() -> tuple[Response, int]:
-    """Store a memory, embedding its text unless an `embedding` is given."""
+    """Store a memory, embedding its text unless an `embedding` is given.
+
+    A memory with the same text and metadata already in the workspace is not stored again
+    (200, status duplicate) unless `on_duplicate` is allow.
+    """
     body = json_body(schema(MemoryCreateSchema))
-    stored = services().memories.create(
-        current_scope(), body["text"], body.get("metadata"), body.get("id"), body.get("embedding")
-    )
-    created([stored.memory.id])
-    response = jsonify(schema(StoredSchema).dump(stored))
-    response.headers["Location"] = url_for(".get_memory", memory_id=stored.memory.id)
-    response.headers["ETag"] = stored.memory.etag
-    return response, 201
+    outcome = services().memories.create(
+        current_scope(), body["text"], body.get("metadata"), body.get("id"), body.get("embedding"),
+        **create_options(body),
+    )  # fmt: skip
+    created([outcome.memory.id])
+    duplicate = isinstance(outcome, Duplicated)
+    response = jsonify(schema(DuplicateSchema if duplicate else StoredSchema).dump(outcome))
+    response.headers["Location"] = url_for(".get_memory", memory_id=outcome.memory.id)
+    response.headers["ETag"] = outcome.memory.etag
+    return response, 200 if duplicate else 201
 
 
 @bp.post("/batch")
 @documented(
     {
-        201: Reply("Every memory stored.", BatchResponseSchema),
-        207: Reply("Some stored, some not (an id was taken): each item says which.",
+        201: Reply("Every memory stored or a duplicate, at least one stored.",
+                   BatchResponseSchema),
+        200: Reply("Every memory a duplicate: nothing stored.", BatchResponseSchema),
+        207: Reply("Some not stored because an id was taken: each item says which.",
                    BatchResponseSchema),
     },
     body=MemoryBatchSchema,
 )  # fmt: skip
 @idempotent
 def create_memories() -> tuple[Response, int]:
-    """Store up to 100 memories: one embedding pass, one transaction, a result per item."""
-    items = [NewItem(**item) for item in json_body(schema(MemoryBatchSchema))["memories"]]
+    """Store up to 100 memories: one embedding pass, one transaction, a result per item.
+
+    Items are deduplicated against the workspace and each other (status duplicate).
+    """
+    body = json_body(schema(MemoryBatchSchema))
+    defaults = create_options(body)
+    items = [NewItem(**{**defaults, **item}) for item in body["memories"]]
     outcomes = services().memories.create_many(current_scope(), items)
     created(o.memory.id for o in outcomes if not isinstance(o, MemoryExists))
-    results = [
-        {"index": index, "id": outcome.memory_id, "status": "error", "error": "CONFLICT",
-         "message": conflict_message(outcome.memory_id)}
-        if isinstance(outcome, MemoryExists)
-        else {"index": index, **schema(StoredSchema).dump(outcome)}
-        for index, outcome in enumerate(outcomes)
-    ]  # fmt: skip
-    failed = sum(isinstance(outcome, MemoryExists) for outcome in outcomes)
-    body = {"results": results, "stored": len(results) - failed, "failed": failed}
-    # 207: some items were stored and some were not; every item says which.
-    return jsonify(body), 201 if failed == 0 else 207
+    results = [_batch_item(index, outcome) for index, outcome in enumerate(outcomes)]
+    counts = Counter(result["status"] for result in results)
+    reply = {
+        "results": results,
+        "stored": counts["stored"],
+        "duplicates": counts["duplicate"],
+        "failed": counts["error"],
+    }
+    return jsonify(reply), batch_status(counts["stored"], counts["error"])
+
+
+def _batch_item(index: int, outcome: Created | Duplicated | MemoryExists) -> dict[str, Any]:
+    if isinstance(outcome, MemoryExists):
+        return {"index": index, "id": outcome.memory_id, "status": "error", "error": "CONFLICT",
+                "message": conflict_message(outcome.memory_id)}  # fmt: skip
+    if isinstance(outcome, Duplicated):
+        return {"index": index, **schema(DuplicateSchema).dump(outcome)}
+    return {"index": index, **schema(StoredSchema).dump(outcome)}
 
 
 @bp.get("")
@@ -146,14 +183,23 @@ def get_memory(memory_id: str) -> Response:
     if_match=True,
 )
 def update_memory(memory_id: str) -> Response:
-    """Change text and/or metadata; says if it was re-embedded. If-Match guards it."""
+    """Change text, metadata and/or expiry; says if it was re-embedded. If-Match guards it."""
     body = json_body(schema(MemoryUpdateSchema))
     updated = services().memories.update(
-        current_scope(), memory_id, body.get("text"), body.get("metadata"), if_match()
-    )
+        current_scope(), memory_id, body.get("text"), body.get("metadata"), if_match(),
+        **update_options(body),
+    )  # fmt: skip
     response = jsonify(schema(UpdatedSchema).dump(updated))
     response.headers["ETag"] = updated.memory.etag
     return response
+
+
+@bp.get("/<memory_id:memory_id>/history")
+@documented({200: Reply("Its versions, oldest first.", HistorySchema)}, errors=[404])
+def memory_history(memory_id: str) -> Response:
+    """A memory's kept versions, oldest first: each create and update, with when and what."""
+    versions = services().memories.history(current_scope(), memory_id)
+    return jsonify({"history": schema(VersionSchema, many=True).dump(versions)})
 
 
 @bp.delete("/<memory_id:memory_id>")

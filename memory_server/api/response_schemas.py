@@ -18,6 +18,16 @@ def _timestamp(**kwargs: Any) -> fields.String:
     return fields.String(required=True, metadata={"format": "date-time"}, **kwargs)
 
 
+def _expires_at(**kwargs: Any) -> fields.String:
+    """When the memory expires, or null: it never does."""
+    return fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"format": "date-time", "description": "When it expires; null: never."},
+        **kwargs,
+    )
+
+
 def _one_of(*values: str) -> fields.String:
     return fields.String(required=True, validate=validate.OneOf(values))
 
@@ -33,6 +43,23 @@ class MemorySchema(Schema):
     metadata = fields.Dict(required=True)
     created_at = _timestamp()
     updated_at = _timestamp()
+    expires_at = _expires_at()
+
+
+class VersionSchema(Schema):
+    """One version in a memory's history."""
+
+    version = fields.Integer(required=True, metadata={"description": "1 for the create, then +1."})
+    event = _one_of("created", "updated")
+    text = fields.String(required=True)
+    metadata = fields.Dict(required=True)
+    changed_at = _timestamp()
+
+
+class HistorySchema(Schema):
+    """200 of GET /api/v1/memory/:id/history: the kept versions, oldest first."""
+
+    history = fields.List(fields.Nested(VersionSchema), required=True)
 
 
 class MemoryWithEmbeddingSchema(MemorySchema):
@@ -76,6 +103,7 @@ class SearchResultSchema(Schema):
     )
     created_at = _timestamp(attribute="memory.created_at")
     updated_at = _timestamp(attribute="memory.updated_at")
+    expires_at = _expires_at(attribute="memory.expires_at")
     best_chunk = fields.Nested(
         BestChunkSchema,
         required=True,
@@ -112,6 +140,29 @@ class StoredSchema(Schema):
     embedding_generated = fields.Boolean(required=True)
     vector_dimensions = fields.Integer(required=True)
     tokens_used = fields.Integer(required=True)
+    expires_at = _expires_at(attribute="memory.expires_at")
+
+
+class DuplicateSchema(Schema):
+    """200 of POST /api/v1/memory when nothing was stored: the memory that already holds it."""
+
+    id = fields.String(
+        attribute="memory.id",
+        required=True,
+        metadata={"description": "The existing memory's id."},
+    )
+    status = fields.Constant("duplicate", required=True)
+    similarity = fields.Float(
+        required=True,
+        metadata={"description": "1.0: the same text and metadata; else the vectors' cosine."},
+    )
+    embedding_generated = fields.Constant(False, required=True)
+    vector_dimensions = fields.Integer(required=True)
+    tokens_used = fields.Integer(
+        required=True,
+        metadata={"description": "Tokens embedded to check for a near duplicate (else 0)."},
+    )
+    expires_at = _expires_at(attribute="memory.expires_at")
 
 
 class UpdatedSchema(Schema):
@@ -120,6 +171,7 @@ class UpdatedSchema(Schema):
     id = fields.String(attribute="memory.id", required=True)
     status = fields.Constant("updated", required=True)
     embedding_regenerated = fields.Boolean(required=True)
+    expires_at = _expires_at(attribute="memory.expires_at")
 
 
 class MemoryListSchema(Schema):
@@ -142,20 +194,25 @@ class BatchItemSchema(Schema):
     """One item of POST /api/v1/memory/batch: stored (with StoredSchema's fields) or not."""
 
     index = fields.Integer(required=True)
-    id = fields.String(required=True)
-    status = _one_of("stored", "error")
+    id = fields.String(
+        required=True, metadata={"description": "For a duplicate: the existing memory's id."}
+    )
+    status = _one_of("stored", "duplicate", "error")
+    similarity = fields.Float(metadata={"description": "A duplicate's similarity (1.0: exact)."})
     embedding_generated = fields.Boolean()
     vector_dimensions = fields.Integer()
     tokens_used = fields.Integer()
+    expires_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     error = fields.String(metadata={"description": "CONFLICT: the id is taken."})
     message = fields.String()
 
 
 class BatchResponseSchema(Schema):
-    """201 or 207 of POST /api/v1/memory/batch."""
+    """200, 201 or 207 of POST /api/v1/memory/batch."""
 
     results = fields.List(fields.Nested(BatchItemSchema), required=True)
     stored = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
     failed = fields.Integer(required=True)
 
 
@@ -202,6 +259,22 @@ class MemoryV1Schema(_EnvelopeV1):
     data = fields.Nested(MemorySchema, required=True)
 
 
+class DuplicateV1Schema(MemoryV1Schema):
+    """200 of POST /v1/memories when nothing was stored: `data` is the memory holding it."""
+
+    duplicate = fields.Constant(True, required=True)
+    similarity = fields.Float(
+        required=True,
+        metadata={"description": "1.0: the same text and metadata; else the vectors' cosine."},
+    )
+
+
+class HistoryV1Schema(_EnvelopeV1):
+    """200 of GET /v1/memories/:id/history: the kept versions, oldest first."""
+
+    data = fields.List(fields.Nested(VersionSchema), required=True)
+
+
 class MemoryPageV1Schema(_EnvelopeV1):
     """200 of GET /v1/memories."""
 
@@ -219,14 +292,18 @@ class BatchItemV1Schema(Schema):
     """One item of POST /v1/memories/batch: the stored memory, or why it was not stored."""
 
     index = fields.Integer(required=True)
-    status = _one_of("stored", "error")
-    memory = fields.Nested(MemorySchema)
+    status = _one_of("stored", "duplicate", "error")
+    memory = fields.Nested(
+        MemorySchema, metadata={"description": "The stored memory, or for a duplicate the one "
+                                "already holding it."}
+    )  # fmt: skip
+    similarity = fields.Float(metadata={"description": "A duplicate's similarity (1.0: exact)."})
     error = fields.String(metadata={"description": "CONFLICT: the id is taken."})
     message = fields.String()
 
 
 class BatchV1Schema(_EnvelopeV1):
-    """201 or 207 of POST /v1/memories/batch."""
+    """200, 201 or 207 of POST /v1/memories/batch."""
 
     data = fields.List(fields.Nested(BatchItemV1Schema), required=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from marshmallow import (
@@ -18,7 +19,9 @@ from marshmallow import (
 from memory_server.api.fields import (
     ID_PATTERN,
     MAX_TAGS,
+    MAX_TTL_SECONDS,
     Embedding,
+    FutureTimestamp,
     MemoryId,
     Metadata,
     MetadataFilter,
@@ -29,6 +32,7 @@ from memory_server.api.fields import (
     UtcTimestamp,
 )
 from memory_server.api_keys import NAME_PATTERN
+from memory_server.clock import format_timestamp
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import MODES
 from memory_server.webhooks.endpoints import EVENT_TYPES
@@ -59,7 +63,63 @@ _METADATA_DOC = {"description": "Any JSON object (see Metadata); filterable in s
 _ID_DOC = {"description": "Your own id for the memory (default: a generated mem_...)."}
 
 
-class MemoryCreateV1Schema(Schema):
+def _ttl() -> StrictInteger:
+    return StrictInteger(
+        validate=validate.Range(1, MAX_TTL_SECONDS),
+        metadata={"description": "Expire this many seconds from now (instead of expires_at)."},
+    )
+
+
+class _Expiry(Schema):
+    """`ttl_seconds` or `expires_at`, loaded as one `expires_at` (present only if given)."""
+
+    ttl_seconds = _ttl()
+    expires_at = FutureTimestamp()
+
+    @validates_schema
+    def _one_expiry(self, data: dict, **kwargs: Any) -> None:
+        if "ttl_seconds" in data and "expires_at" in data:
+            raise ValidationError("Give ttl_seconds or expires_at, not both.", "ttl_seconds")
+
+    @post_load
+    def _to_expires_at(self, data: dict, **kwargs: Any) -> dict:
+        ttl = data.pop("ttl_seconds", None)
+        if ttl is not None:
+            data["expires_at"] = format_timestamp(datetime.now(UTC) + timedelta(seconds=ttl))
+        return data
+
+
+ON_DUPLICATE = ("skip", "allow")
+
+
+def _on_duplicate() -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(ON_DUPLICATE),
+        metadata={
+            "description": "skip (default): a memory with the same text and metadata already "
+            "in the workspace is answered (200, status duplicate) and nothing is stored; "
+            "allow: store a copy anyway."
+        },
+    )
+
+
+def _duplicate_threshold() -> StrictFloat:
+    return StrictFloat(
+        allow_nan=False,
+        validate=validate.Range(0, 1, min_inclusive=False),
+        metadata={
+            "description": "Also a duplicate: a memory whose vector is at least this "
+            "cosine-similar (0-1, e.g. 0.95), whatever its metadata."
+        },
+    )
+
+
+class _Dedupe(Schema):
+    on_duplicate = _on_duplicate()
+    duplicate_threshold = _duplicate_threshold()
+
+
+class MemoryCreateV1Schema(_Expiry, _Dedupe):
     """POST /v1/memories."""
 
     text = Text(required=True, error_messages={"required": REQUIRED}, metadata=_TEXT_DOC)
@@ -67,7 +127,7 @@ class MemoryCreateV1Schema(Schema):
     memory_id = MemoryId(metadata=_ID_DOC)
 
 
-class MemoryCreateSchema(Schema):
+class MemoryCreateSchema(_Expiry, _Dedupe):
     """POST /api/v1/memory."""
 
     id = MemoryId(metadata=_ID_DOC)
@@ -95,6 +155,7 @@ class ImportRecordSchema(Schema):
     metadata = Metadata(load_default=dict)
     created_at = fields.String(required=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
     updated_at = fields.String(required=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
+    expires_at = fields.String(allow_none=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
     embedding_model = fields.String()
     embeddings = fields.List(
         fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096)),
@@ -112,30 +173,42 @@ def _batch_of(item: type[Schema]) -> fields.List:
     )
 
 
-class MemoryBatchV1Schema(Schema):
-    """POST /v1/memories/batch: 1-100 memories shaped as for POST /v1/memories."""
+class MemoryBatchV1Schema(_Dedupe):
+    """POST /v1/memories/batch: 1-100 memories shaped as for POST /v1/memories.
+
+    on_duplicate and duplicate_threshold here apply to every item that does not set its own.
+    """
 
     memories = _batch_of(MemoryCreateV1Schema)
 
 
-class MemoryBatchSchema(Schema):
-    """POST /api/v1/memory/batch: 1-100 memories shaped as for POST /api/v1/memory."""
+class MemoryBatchSchema(_Dedupe):
+    """POST /api/v1/memory/batch: 1-100 memories shaped as for POST /api/v1/memory.
+
+    on_duplicate and duplicate_threshold here apply to every item that does not set its own.
+    """
 
     memories = _batch_of(MemoryCreateSchema)
 
 
-class MemoryUpdateSchema(Schema):
-    """PUT on either surface: text and/or metadata (metadata replaces the old one)."""
+class MemoryUpdateSchema(_Expiry):
+    """PUT on either surface: text, metadata and/or expiry (metadata replaces the old one)."""
 
     openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
     text = Text(metadata={"description": "The new text; re-embedded only if it changed."})
     metadata = Metadata(metadata={"description": "Replaces the whole metadata object."})
+    expires_at = FutureTimestamp(
+        allow_none=True,
+        metadata={"description": "A new expiry (ISO 8601, in the future), or null for none."},
+    )
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
         if not data:
-            raise ValidationError("Provide text and/or metadata to update.", "_schema")
+            raise ValidationError(
+                "Provide text, metadata, ttl_seconds and/or expires_at to update.", "_schema"
+            )
 
 
 class _Query(Schema):

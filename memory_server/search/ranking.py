@@ -13,16 +13,14 @@ from memory_server.scope import Scope
 from memory_server.search import keyword_terms
 from memory_server.search.filters import Filters
 from memory_server.search.keyword_index import KeywordIndex, matching
+from memory_server.storage.chunk_ids import chunk_ids, chunk_position, memory_rowid
 from memory_server.storage.database import Connection
 from memory_server.storage.memory_store import (
     MEMORY_COLUMNS,
     Memory,
     MemoryStore,
     VectorIndexNotReady,
-    chunk_ids,
-    chunk_position,
     memory_from_row,
-    memory_rowid,
 )
 
 Mode = Literal["semantic", "keyword", "hybrid"]
@@ -98,15 +96,17 @@ class SearchIndex:
         # The position of each semantically ranked memory's best chunk, by rowid.
         chunks: dict[int, int] = {}
         with self.db.snapshot() as conn:
+            # Expired memories are gone for clients at once, before the purger deletes them.
+            gone = self.store.expired_rowids(conn, scope)
             if mode == "semantic":
-                ranked = self._semantic(conn, scope, vector, limit, filters, chunks)
+                ranked = self._semantic(conn, scope, vector, limit, filters, chunks, gone)
             elif mode == "keyword":
-                ranked = self._keyword(conn, scope, query, limit, filters)
+                ranked = self._keyword(conn, scope, query, limit, filters, gone)
             else:
                 depth = min(max(limit * 5, 50), 500)
                 ranked = fuse(
-                    self._semantic(conn, scope, vector, depth, filters, chunks),
-                    self._keyword(conn, scope, query, depth, filters, coordinated=True),
+                    self._semantic(conn, scope, vector, depth, filters, chunks, gone),
+                    self._keyword(conn, scope, query, depth, filters, gone, coordinated=True),
                 )
             if threshold is not None:
                 ranked = [(rowid, score) for rowid, score in ranked if score >= threshold]
@@ -151,15 +151,17 @@ class SearchIndex:
         limit: int,
         filters: Filters,
         chunks: dict[int, int],
+        gone: set[int],
     ) -> list[tuple[int, float]]:
         """Memories by the cosine similarity of their best chunk to the query vector.
 
-        The position of each ranked memory's best chunk goes into `chunks`.
+        The position of each ranked memory's best chunk goes into `chunks`; the memories
+        in `gone` (expired) are never ranked.
         """
         candidates = None
         if filters.active:
             rows = _filtered(conn, scope, filters, "m.rowid, m.chunk_count")
-            candidates = [i for row in rows for i in chunk_ids(*row)]
+            candidates = [i for row in rows if row[0] not in gone for i in chunk_ids(*row)]
             if not candidates:
                 return []
         if self.store.vectors is None:
@@ -169,6 +171,8 @@ class SearchIndex:
         while True:
             nearest = self.store.vectors.nearest(conn, scope.partition, vector, k, candidates)
             best = _best_per_memory(nearest)
+            for rowid in gone.intersection(best):
+                del best[rowid]
             # Fewer chunks than asked for: the search has already seen every chunk there is.
             if len(best) >= limit or len(nearest) < k:
                 break
@@ -184,6 +188,7 @@ class SearchIndex:
         query: str,
         limit: int,
         filters: Filters,
+        gone: set[int],
         coordinated: bool = False,
     ) -> list[tuple[int, float]]:
         """Memories by BM25 relevance (higher is better) to the words of the query.
@@ -195,6 +200,8 @@ class SearchIndex:
         terms = query_terms(query)
         rowids, scores, matched = KeywordIndex.search(conn, scope.owner, scope.workspace, terms)
         keep = np.ones(len(rowids), dtype=bool)
+        if gone:
+            keep &= ~np.isin(rowids, np.fromiter(gone, dtype=np.int64))
         if coordinated and len(terms) > 1:
             keep &= matched > len(terms) / 2
         if filters.active and keep.any():

@@ -118,7 +118,7 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """In each worker, after the fork: model, first key, webhook dispatcher."""
+    """In each worker, after the fork: model, first key, webhook dispatcher, expiry purger."""
     from memory_server.api.request_log import log_to_stderr
     from memory_server.embedding.model import ModelLoadError
     from memory_server.memory_service import StartupError
@@ -150,6 +150,7 @@ def post_worker_init(worker):
     # every full collection, which paused requests for 200-250 ms each time (measured).
     gc.freeze()
     found.dispatcher.start()
+    found.purger.start()
     if not app.extensions["rate_limiter"].storage.check():
         worker.log.warning(
             "Rate limit storage %s is unreachable: API requests get 503 until it is back.",
@@ -161,7 +162,9 @@ def worker_exit(server, worker):
     """Stop delivering webhooks; an attempt cut short is retried by whoever holds the lease next."""
     front = getattr(worker, "asgi", None)  # absent when the worker failed to boot
     if front is not None:
-        front.wsgi_app.extensions["memory_api"].dispatcher.stop()
+        found = front.wsgi_app.extensions["memory_api"]
+        found.purger.stop()
+        found.dispatcher.stop()
 
 
 def _command() -> str:

@@ -14,7 +14,10 @@ from memory_server.clock import utc_now
 from memory_server.scope import Scope
 from memory_server.search.keyword_index import KeywordIndex, postings
 from memory_server.search.vector_index import VectorIndex
+from memory_server.storage import duplicates
+from memory_server.storage.chunk_ids import CHUNK_SLOTS, chunk_ids
 from memory_server.storage.database import Connection, Database, IntegrityError
+from memory_server.storage.history import Version, keep_previous, versions
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Memory:
     updated_at: str
     embedding: list[float] | None = None
     etag: str = ""
+    expires_at: str | None = None
 
 
 def memory_etag(rowid: int, updated_at: str, content_hash: str, metadata_json: str) -> str:
@@ -65,6 +69,17 @@ class PreconditionFailed(Exception):
         self.current_etag = current_etag
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A create that stored nothing: the live memory that already holds what it would.
+
+    `similarity` is 1.0 for the same text and metadata, else the cosine of the vectors.
+    """
+
+    memory: Memory
+    similarity: float
+
+
 class TextChanged(Exception):
     """An update without new vectors found the text changed since it was checked: re-embed."""
 
@@ -87,48 +102,37 @@ class NewMemory:
     metadata: dict[str, Any]
     content_hash: str
     vectors: np.ndarray | None  # None only while an import asks what is unchanged
+    expires_at: str | None = None
+    # Whether to store nothing when a live memory of the scope has the same text and
+    # metadata, or (with a threshold) a vector at least this cosine-similar.
+    skip_duplicates: bool = False
+    duplicate_threshold: float | None = None
 
 
 class VectorIndexNotReady(RuntimeError):
     """Vectors were used before `bind_embedding_model` created the index."""
 
 
-# A memory's chunk vectors have ids rowid * CHUNK_SLOTS + position: deleting them needs no
-# lookup, and a KNN hit names its memory without a join. The chunker never makes more than
-# this many chunks (embedding/chunking.py, MAX_CHUNKS); part of the file format, never to change.
-CHUNK_SLOTS = 1024
+MEMORY_COLUMNS = (
+    "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count, expires_at,"
+    " version"
+)
 
 
-def chunk_ids(rowid: int, count: int) -> list[int]:
-    """The vector ids of a memory's chunks."""
-    return [rowid * CHUNK_SLOTS + position for position in range(count)]
+def live(alias: str = "") -> str:
+    """SQL: the memory has not expired at the time bound to the `?` it holds."""
+    column = f"{alias}.expires_at" if alias else "expires_at"
+    return f"({column} IS NULL OR {column} > ?)"
 
 
-def memory_rowid(chunk_id: int) -> int:
-    """The memory a chunk vector belongs to."""
-    return chunk_id // CHUNK_SLOTS
-
-
-def chunk_position(chunk_id: int) -> int:
-    """Which of its memory's chunks a chunk vector is (0 for the first)."""
-    return chunk_id % CHUNK_SLOTS
-
-
-def chunk_id_range(rowid: int) -> tuple[int, int]:
-    """The vector ids a memory may use: from the first, up to (not including) the second."""
-    return rowid * CHUNK_SLOTS, (rowid + 1) * CHUNK_SLOTS
-
-
-def memory_rowid_sql(chunk_id: str = "chunk_id") -> str:
-    """`memory_rowid` computed by SQLite from a chunk id column (integer division)."""
-    return f"{chunk_id} / {CHUNK_SLOTS}"
-
-
-MEMORY_COLUMNS = "rowid, id, text, metadata, content_hash, created_at, updated_at, chunk_count"
+# An update's `expires_at` when the client did not name one: the memory keeps its own.
+KEEP = "keep"
 
 
 # Writes the events of a change into the outbox, inside the change's own transaction.
 Outbox = Callable[[Connection, "Scope", list[Any]], Any]
+# The events of a purged memory, from its id, workspace and expiry time.
+ExpiredEvents = Callable[[str, str, str], list[Any]]
 
 
 class MemoryStore:
@@ -138,9 +142,13 @@ class MemoryStore:
     goes to the `outbox` in the same transaction, so no committed change loses its events.
     """
 
-    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, db: Database, outbox: Outbox | None = None, history_versions: int = 50
+    ) -> None:
         self.db = db
         self.outbox = outbox
+        # Versions kept per memory, the current one included (0: history is off).
+        self.history_versions = history_versions
         self.vectors: VectorIndex | None = None
         self.keywords = KeywordIndex()
 
@@ -186,12 +194,25 @@ class MemoryStore:
         scope: Scope,
         items: list[NewMemory],
         events: Callable[[Memory], list[Any]] | None = None,
-    ) -> list[Memory | MemoryExists]:
-        """Store several memories in one transaction; a taken id is reported, not raised."""
-        results: list[Memory | MemoryExists] = []
+        expired_events: ExpiredEvents | None = None,
+    ) -> list[Memory | MemoryExists | Duplicate]:
+        """Store several memories in one transaction; a taken id is reported, not raised.
+
+        Items are stored in order, so a later item can be a duplicate of an earlier one.
+        An expired memory still holding a wanted id is purged first (`expired_events`).
+        """
+        results: list[Memory | MemoryExists | Duplicate] = []
         now = utc_now()
         with self.db.transaction() as conn:
             for item in items:
+                self._purge(conn, self._expired_with_id(conn, scope, item.id, now), expired_events)
+                # A taken id is a conflict even when the content is a duplicate too.
+                duplicate = None if self._taken(conn, scope, item.id) else (
+                    self._duplicate(conn, scope, item, now)
+                )  # fmt: skip
+                if duplicate is not None:
+                    results.append(duplicate)
+                    continue
                 try:
                     memory = self._insert(conn, scope, item, now, now)
                 except MemoryExists as conflict:
@@ -201,6 +222,90 @@ class MemoryStore:
                 results.append(memory)
         return results
 
+    def find_duplicate(self, scope: Scope, item: NewMemory) -> Duplicate | None:
+        """The live memory an item would duplicate by text and metadata (read-only check).
+
+        None too when the item names an id already taken: that create is a conflict.
+        """
+        with self.db.snapshot() as conn:
+            if item.id and self._taken(conn, scope, item.id):
+                return None
+            rowid = duplicates.exact(conn, scope, item.content_hash, item.metadata, utc_now())
+            return None if rowid is None else Duplicate(self._memory_at(conn, rowid), 1.0)
+
+    def _duplicate(
+        self, conn: Connection, scope: Scope, item: NewMemory, now: str
+    ) -> Duplicate | None:
+        if not item.skip_duplicates:
+            return None
+        rowid = duplicates.exact(conn, scope, item.content_hash, item.metadata, now)
+        if rowid is not None:
+            return Duplicate(self._memory_at(conn, rowid), 1.0)
+        if item.duplicate_threshold is None or item.vectors is None or self.vectors is None:
+            return None
+        found = duplicates.similar(
+            conn, self.vectors, scope, item.vectors, item.duplicate_threshold, now
+        )
+        return None if found is None else Duplicate(self._memory_at(conn, found[0]), found[1])
+
+    def _taken(self, conn: Connection, scope: Scope, memory_id: str) -> bool:
+        """Whether a live memory of the scope has this id."""
+        row = conn.execute(
+            f"SELECT 1 FROM memories WHERE owner = ? AND workspace = ? AND id = ? AND {live()}",
+            (scope.owner, scope.workspace, memory_id, utc_now()),
+        )
+        return row.fetchone() is not None
+
+    def _memory_at(self, conn: Connection, rowid: int) -> Memory:
+        row = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE rowid = ?", (rowid,))
+        return memory_from_row(row.fetchone())
+
+    def _expired_with_id(
+        self, conn: Connection, scope: Scope, memory_id: str, now: str
+    ) -> list[Any]:
+        return conn.execute(
+            "SELECT rowid, chunk_count, id, owner, workspace, expires_at FROM memories"
+            " WHERE owner = ? AND workspace = ? AND id = ? AND expires_at <= ?",
+            (scope.owner, scope.workspace, memory_id, now),
+        ).fetchall()
+
+    def purge_expired(self, events: ExpiredEvents | None = None, batch: int = 500) -> int:
+        """Delete every memory whose time has come, with its events; return how many.
+
+        In transactions of `batch` memories, so a backlog never holds the write lock long.
+        """
+        purged = 0
+        while True:
+            with self.db.transaction() as conn:
+                rows = conn.execute(
+                    "SELECT rowid, chunk_count, id, owner, workspace, expires_at FROM memories"
+                    " WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at"
+                    " LIMIT ?",
+                    (utc_now(), batch),
+                ).fetchall()
+                self._purge(conn, rows, events)
+            purged += len(rows)
+            if len(rows) < batch:
+                return purged
+
+    def _purge(self, conn: Connection, rows: list[Any], events: ExpiredEvents | None) -> None:
+        """Delete these expired memories (their history goes too, by trigger)."""
+        for row in rows:
+            conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
+            self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+            if events is not None and self.outbox is not None:
+                scope = Scope(row["owner"], row["workspace"])
+                self.outbox(conn, scope, events(row["id"], scope.workspace, row["expires_at"]))
+
+    def expired_rowids(self, conn: Connection, scope: Scope) -> set[int]:
+        """The scope's memories that have expired but are not purged yet (usually none)."""
+        rows = conn.execute(
+            "SELECT rowid FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+            " AND owner = ? AND workspace = ?",
+            (utc_now(), scope.owner, scope.workspace),
+        )
+        return {row[0] for row in rows}
+
     def _insert(
         self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
     ) -> Memory:
@@ -208,9 +313,10 @@ class MemoryStore:
         try:
             cursor = conn.execute(
                 "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
-                " created_at, updated_at, keyword_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, keyword_tokens, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
-                 item.content_hash, created_at, updated_at, length),
+                 item.content_hash, created_at, updated_at, length, item.expires_at),
             )  # fmt: skip
         except IntegrityError as exc:
             raise MemoryExists(item.id) from exc
@@ -220,7 +326,7 @@ class MemoryStore:
         etag = memory_etag(cursor.lastrowid, updated_at, item.content_hash, _dump(item.metadata))
         return Memory(
             item.id, item.text, item.metadata, item.content_hash, created_at, updated_at,
-            etag=etag,
+            etag=etag, expires_at=item.expires_at,
         )  # fmt: skip
 
     def get(self, scope: Scope, memory_id: str, with_embedding: bool = False) -> Memory:
@@ -233,14 +339,15 @@ class MemoryStore:
     def page(self, scope: Scope, limit: int, offset: int) -> tuple[list[Memory], int]:
         """One page of the scope's memories, newest first, and how many there are in all."""
         with self.db.snapshot() as conn:
+            now = utc_now()
             total = conn.execute(
-                "SELECT count(*) FROM memories WHERE owner = ? AND workspace = ?",
-                (scope.owner, scope.workspace),
+                f"SELECT count(*) FROM memories WHERE owner = ? AND workspace = ? AND {live()}",
+                (scope.owner, scope.workspace, now),
             ).fetchone()[0]
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ?"
-                " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                (scope.owner, scope.workspace, limit, offset),
+                f" AND {live()} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                (scope.owner, scope.workspace, now, limit, offset),
             ).fetchall()
         return [memory_from_row(row) for row in rows], total
 
@@ -254,12 +361,14 @@ class MemoryStore:
         vectors: np.ndarray | None = None,
         events: Callable[[Memory], list[Any]] | None = None,
         if_match: Sequence[str] | None = None,
+        expires_at: str | None = KEEP,
     ) -> Memory:
-        """Change text and/or metadata (and the vectors with the text) in one transaction.
+        """Change text, metadata and/or expiry (and the vectors with the text) at once.
 
         A new text without `vectors` is taken only if the stored text still has
         `content_hash` (else TextChanged: the caller embeds it); `if_match` names the
-        versions the change may apply to (else PreconditionFailed).
+        versions the change may apply to (else PreconditionFailed). `expires_at`: a new
+        expiry, None for none, KEEP (default) to leave it. The old version goes to history.
         """
         with self.db.transaction() as conn:
             row = self._row(conn, scope, memory_id)
@@ -269,11 +378,13 @@ class MemoryStore:
             text = row["text"] if text is None else text
             content_hash = row["content_hash"] if content_hash is None else content_hash
             metadata = json.loads(row["metadata"]) if metadata is None else metadata
+            expires_at = row["expires_at"] if expires_at == KEEP else expires_at
             now = utc_now()
+            keep_previous(conn, row, self.history_versions)
             conn.execute(
-                "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, updated_at = ?"
-                " WHERE rowid = ?",
-                (text, _dump(metadata), content_hash, now, row["rowid"]),
+                "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, updated_at = ?,"
+                " expires_at = ?, version = version + 1 WHERE rowid = ?",
+                (text, _dump(metadata), content_hash, now, expires_at, row["rowid"]),
             )
             if text != row["text"]:
                 self._reindex_words(conn, scope, row["rowid"], text)
@@ -281,10 +392,17 @@ class MemoryStore:
                 self._write_vectors(conn, row["rowid"], scope, vectors, row["chunk_count"])
             etag = memory_etag(row["rowid"], now, content_hash, _dump(metadata))
             memory = Memory(
-                memory_id, text, metadata, content_hash, row["created_at"], now, etag=etag
-            )
+                memory_id, text, metadata, content_hash, row["created_at"], now, etag=etag,
+                expires_at=expires_at,
+            )  # fmt: skip
             self._emit(conn, scope, events, memory)
         return memory
+
+    def history(self, scope: Scope, memory_id: str) -> list[Version]:
+        """The kept versions of one live memory, oldest first; MemoryNotFound otherwise."""
+        with self.db.snapshot() as conn:
+            row = self._row(conn, scope, memory_id)
+            return versions(conn, row, max(self.history_versions, 1))
 
     def delete(
         self,
@@ -305,13 +423,16 @@ class MemoryStore:
     def delete_all(self, scope: Scope, events: Callable[[str], list[Any]] | None = None) -> int:
         """Delete every memory of the scope (and nothing outside it); return how many."""
         with self.db.transaction() as conn:
+            # Expired memories are not the client's any more: the purger deletes those.
+            now = utc_now()
             rows = conn.execute(
-                "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?",
-                (scope.owner, scope.workspace),
+                "SELECT rowid, chunk_count, id FROM memories WHERE owner = ? AND workspace = ?"
+                f" AND {live()}",
+                (scope.owner, scope.workspace, now),
             ).fetchall()
             conn.execute(
-                "DELETE FROM memories WHERE owner = ? AND workspace = ?",
-                (scope.owner, scope.workspace),
+                f"DELETE FROM memories WHERE owner = ? AND workspace = ? AND {live()}",
+                (scope.owner, scope.workspace, now),
             )
             self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row[:2])])
             if events is not None and self.outbox is not None:  # one outbox call for them all
@@ -326,8 +447,8 @@ class MemoryStore:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS}, owner, workspace FROM memories"
                 " WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR workspace = ?2)"
-                " ORDER BY rowid",
-                (owner, workspace),
+                " AND (expires_at IS NULL OR expires_at > ?3) ORDER BY rowid",
+                (owner, workspace, utc_now()),
             )
             for row in rows:
                 record = {
@@ -338,6 +459,7 @@ class MemoryStore:
                     "metadata": json.loads(row["metadata"]),
                     "created_at": row["created_at"],
                     "updated_at": row["updated_at"],
+                    "expires_at": row["expires_at"],
                 }
                 if with_vectors and self.vectors is not None:
                     ids = chunk_ids(row["rowid"], row["chunk_count"])
@@ -351,16 +473,19 @@ class MemoryStore:
         with self.db.snapshot() as conn:
             for index, item in enumerate(items):
                 row = conn.execute(
-                    "SELECT text, metadata, created_at, updated_at FROM memories"
+                    "SELECT text, metadata, created_at, updated_at, expires_at FROM memories"
                     " WHERE owner = ? AND workspace = ? AND id = ?",
                     (item.scope.owner, item.scope.workspace, item.memory.id),
                 ).fetchone()
-                if row is not None and (
-                    row["text"],
-                    json.loads(row["metadata"]),
-                    row["created_at"],
-                    row["updated_at"],
-                ) == (item.memory.text, item.memory.metadata, item.created_at, item.updated_at):
+                stored = None if row is None else (
+                    row["text"], duplicates.canonical_metadata(json.loads(row["metadata"])),
+                    row["created_at"], row["updated_at"], row["expires_at"],
+                )  # fmt: skip
+                wanted = (
+                    item.memory.text, duplicates.canonical_metadata(item.memory.metadata),
+                    item.created_at, item.updated_at, item.memory.expires_at,
+                )  # fmt: skip
+                if stored == wanted:
                     same.add(index)
         return same
 
@@ -371,7 +496,7 @@ class MemoryStore:
             for item in items:
                 memory, scope = item.memory, item.scope
                 row = conn.execute(
-                    "SELECT rowid, chunk_count, text FROM memories"
+                    f"SELECT {MEMORY_COLUMNS} FROM memories"
                     " WHERE owner = ? AND workspace = ? AND id = ?",
                     (scope.owner, scope.workspace, memory.id),
                 ).fetchone()
@@ -379,11 +504,13 @@ class MemoryStore:
                     self._insert(conn, scope, memory, item.created_at, item.updated_at)
                     outcomes.append("created")
                     continue
+                keep_previous(conn, row, self.history_versions)
                 conn.execute(
                     "UPDATE memories SET text = ?, metadata = ?, content_hash = ?,"
-                    " created_at = ?, updated_at = ? WHERE rowid = ?",
+                    " created_at = ?, updated_at = ?, expires_at = ?, version = version + 1"
+                    " WHERE rowid = ?",
                     (memory.text, _dump(memory.metadata), memory.content_hash,
-                     item.created_at, item.updated_at, row["rowid"]),
+                     item.created_at, item.updated_at, memory.expires_at, row["rowid"]),
                 )  # fmt: skip
                 if memory.text != row["text"]:
                     self._reindex_words(conn, scope, row["rowid"], memory.text)
@@ -396,9 +523,11 @@ class MemoryStore:
             self.outbox(conn, scope, events(subject))
 
     def _row(self, conn: Connection, scope: Scope, memory_id: str) -> Any:
+        """The live memory with this id; an expired one is gone (MemoryNotFound)."""
         row = conn.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ? AND id = ?",
-            (scope.owner, scope.workspace, memory_id),
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ? AND id = ?"
+            f" AND {live()}",
+            (scope.owner, scope.workspace, memory_id, utc_now()),
         ).fetchone()
         if row is None:
             raise MemoryNotFound(memory_id)
@@ -482,4 +611,5 @@ def memory_from_row(row: Any, embedding: list[float] | None = None) -> Memory:
         updated_at=row["updated_at"],
         embedding=embedding,
         etag=memory_etag(row["rowid"], row["updated_at"], row["content_hash"], row["metadata"]),
+        expires_at=row["expires_at"],
     )

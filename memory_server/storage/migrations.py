@@ -288,6 +288,29 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at, endpoint_id);
     CREATE INDEX webhook_deliveries_lease ON webhook_deliveries (endpoint_id, lease_until);
     """,
+    # 9: memories that stay clean. `expires_at` (NULL: never) hides a memory at once and the
+    # purger deletes it soon after; the partial index finds the few expired ones. Duplicates
+    # are found by content hash within a workspace. `version` counts a memory's versions;
+    # `memory_history` keeps the earlier ones (the current one is the memory's own row) and
+    # goes with the memory when it is deleted or purged.
+    """
+    ALTER TABLE memories ADD COLUMN expires_at TEXT;
+    ALTER TABLE memories ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX memories_content ON memories (owner, workspace, content_hash);
+    CREATE TABLE memory_history (
+        memory_rowid INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('created', 'updated')),
+        text TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (memory_rowid, version)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER memory_history_forget AFTER DELETE ON memories BEGIN
+        DELETE FROM memory_history WHERE memory_rowid = old.rowid;
+    END;
+    """,
 )
 
 

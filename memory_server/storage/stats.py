@@ -7,16 +7,22 @@ from typing import Any
 from memory_server.clock import utc_now
 from memory_server.scope import Scope, partition_sql
 from memory_server.storage.database import Database
+from memory_server.storage.history import count as history_count
 
 
 def database_stats(db: Database) -> dict[str, Any]:
     """Memories, workspaces, owners, keys, webhooks and file size of the whole database."""
     with db.snapshot() as conn:
+        now = utc_now()
         memories, chunks, workspaces, owners = conn.execute(
             "SELECT count(*), coalesce(sum(chunk_count), 0),"
             f" count(DISTINCT {partition_sql()}), count(DISTINCT owner) FROM memories"
         ).fetchone()
-        now = utc_now()
+        expiring, expired = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE expires_at <= ?) FROM memories"
+            " WHERE expires_at IS NOT NULL",
+            (now,),
+        ).fetchone()
         active, inactive = conn.execute(
             "SELECT count(*) FILTER (WHERE revoked_at IS NULL"
             "  AND (expires_at IS NULL OR expires_at > ?)),"
@@ -28,12 +34,16 @@ def database_stats(db: Database) -> dict[str, Any]:
             "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
         ).fetchone()[0]
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        versions = history_count(conn)
     files = [db.path, db.path.with_name(db.path.name + "-wal")]
     return {
         "path": str(db.path),
         "bytes": sum(path.stat().st_size for path in files if path.exists()),
         "memories": memories,
         "chunks": chunks,
+        "memories_expiring": expiring,
+        "memories_expired_unpurged": expired,
+        "history_versions": versions,
         "workspaces": workspaces,
         "owners": owners,
         "keys": {"active": active, "revoked_or_expired": inactive},
@@ -52,8 +62,9 @@ def owner_stats(db: Database, scope: Scope) -> dict[str, Any]:
         rows = conn.execute(
             "SELECT workspace, count(*), coalesce(sum(chunk_count), 0),"
             " min(created_at), max(updated_at)"
-            " FROM memories WHERE owner = ? GROUP BY workspace ORDER BY workspace",
-            (scope.owner,),
+            " FROM memories WHERE owner = ? AND (expires_at IS NULL OR expires_at > ?)"
+            " GROUP BY workspace ORDER BY workspace",
+            (scope.owner, utc_now()),
         ).fetchall()
     workspaces = [
         {"workspace": workspace, "memories": memories, "chunks": chunks,

@@ -12,7 +12,13 @@ from memory_server.clock import utc_now
 from memory_server.scope import Scope
 from memory_server.storage.database import Database
 
-EVENT_TYPES = ("memory.created", "memory.updated", "memory.deleted", "embedding.generated")
+EVENT_TYPES = (
+    "memory.created",
+    "memory.updated",
+    "memory.deleted",
+    "memory.expired",
+    "embedding.generated",
+)
 MAX_ENDPOINTS_PER_WORKSPACE = 50
 
 

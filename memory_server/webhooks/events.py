@@ -16,6 +16,7 @@ def memory_data(memory: Memory) -> dict[str, Any]:
         "metadata": memory.metadata,
         "created_at": memory.created_at,
         "updated_at": memory.updated_at,
+        "expires_at": memory.expires_at,
     }
 
 
@@ -48,3 +49,12 @@ def updated(memory: Memory, embedded: dict[str, Any] | None) -> list[Event]:
 def deleted(memory_id: str, workspace: str) -> list[Event]:
     """`memory.deleted`: the id and workspace of what is gone."""
     return [Event("memory.deleted", {"id": memory_id, "workspace_id": workspace})]
+
+
+def expired(memory_id: str, workspace: str, expires_at: str) -> list[Event]:
+    """`memory.expired`: the id and workspace of a memory purged at the end of its life."""
+    return [
+        Event(
+            "memory.expired", {"id": memory_id, "workspace_id": workspace, "expires_at": expires_at}
+        )
+    ]
