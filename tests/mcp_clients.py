@@ -16,12 +16,13 @@ from memory_server.serving.front import WSGIFront
 
 T = TypeVar("T")
 
-# The six tools, in the order tools/list gives them.
+# The seven tools, in the order tools/list gives them.
 TOOL_NAMES = [
     "add_memory",
     "search_memories",
     "get_memory",
     "update_memory",
+    "memory_history",
     "delete_memory",
     "list_memories",
 ]

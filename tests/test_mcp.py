@@ -125,10 +125,45 @@ def test_bad_arguments_are_tool_errors_and_change_nothing(app, key, client, auth
     assert results[0].structured_content["details"]["fields"]["text"]
     assert results[1].structured_content["details"]["fields"] == {"embedding": ["Unknown field."]}
     assert results[2].content[0].text == "Invalid field: mode"
-    assert results[3].content[0].text == "Provide text and/or metadata to update."
+    assert results[3].content[0].text == (
+        "Provide text, metadata, ttl_seconds and/or expires_at to update."
+    )
     assert results[4].content[0].text == "Invalid field: limit"
     assert "No tool named 'forget_everything'" in results[5].content[0].text
     assert client.get("/api/v1/memory", headers=auth).json["pagination"]["total"] == 0
+
+
+def test_agents_get_duplicates_expiry_and_history(app, key):
+    fact = "My sister Anna lives in Porto and works as a nurse."
+
+    async def session():
+        async with http_client(URL, key, app=app) as client:
+            first = await client.call_tool("add_memory", {"text": fact, "ttl_seconds": 3600})
+            again = await client.call_tool("add_memory", {"text": fact})
+            reworded = await client.call_tool(
+                "add_memory",
+                {"text": fact.replace("works", "she works"), "duplicate_threshold": 0.95},
+            )
+            memory_id = first.structured_content["id"]
+            kept = await client.call_tool(
+                "update_memory", {"id": memory_id, "text": fact + " Since 2020.",
+                                  "expires_at": None}
+            )  # fmt: skip
+            history = await client.call_tool("memory_history", {"id": memory_id})
+            return first, again, reworded, kept, history
+
+    first, again, reworded, kept, history = run(session)
+    assert first.structured_content["status"] == "stored"
+    assert first.structured_content["expires_at"] is not None
+    for duplicate in (again, reworded):
+        assert not duplicate.is_error
+        assert duplicate.structured_content["status"] == "duplicate"
+        assert duplicate.structured_content["id"] == first.structured_content["id"]
+    assert again.structured_content["similarity"] == 1.0
+    assert kept.structured_content["expires_at"] is None
+    versions = history.structured_content["history"]
+    assert [(v["version"], v["event"]) for v in versions] == [(1, "created"), (2, "updated")]
+    assert versions[0]["text"] == fact
 
 
 def test_a_bad_key_is_refused_before_any_tool(app, key):
@@ -307,6 +342,7 @@ def test_every_structured_result_matches_its_tools_output_schema(app, key):
                 "update_memory": await client.call_tool(
                     "update_memory", {"id": memory_id, "metadata": {"k": 1}}
                 ),
+                "memory_history": await client.call_tool("memory_history", {"id": memory_id}),
                 "list_memories": await client.call_tool("list_memories", {}),
                 "delete_memory": await client.call_tool("delete_memory", {"id": memory_id}),
             }

@@ -18,10 +18,14 @@ What to store: durable facts, preferences, decisions and their reasons, each as 
 self-contained statement that makes sense on its own months later ("The user's daughter
 Ana was born in 2019", not "she was born then"). Add metadata when it helps to filter later:
 {"type": "preference" | "fact" | "decision" | "task", "tags": [...], "source": "..."}.
-Do not store secrets (passwords, keys), or what is only true for this conversation.
+Do not store secrets (passwords, keys), or what is only true for this conversation. A fact
+that stops being true at a known time ("in a meeting until 3", a one-week door code) gets
+`ttl_seconds`: it is forgotten then.
 
 Keep it clean: search before adding, and update_memory a memory that has changed instead of
-adding a contradicting one; delete_memory what is wrong or what the user asks you to forget.
+adding a contradicting one (memory_history keeps what it said before); delete_memory what is
+wrong or what the user asks you to forget. Storing the same text and metadata again stores
+nothing (status "duplicate"); add `duplicate_threshold: 0.95` to also skip rewordings.
 """
 
 GUIDE_PROMPT = types.Prompt(

@@ -1,4 +1,4 @@
-"""The six memory tools: what a model is told about each, its input schema, and what it does.
+"""The seven memory tools: what a model is told about each, its input schema, and what it does.
 
 Each tool validates its arguments with the REST API's own marshmallow schemas and calls the
 same MemoryService; it runs inside a Flask request (bridge.py), so a tool's errors are the
@@ -18,15 +18,18 @@ from mcp_types import CallToolResult, TextContent, Tool, ToolAnnotations
 
 from memory_server.api.auth import current_scope
 from memory_server.api.fields import MemoryId
-from memory_server.api.http_input import validate
+from memory_server.api.http_input import create_options, update_options, validate
 from memory_server.api.mcp import TOOL_CALL, jsonrpc_message
 from memory_server.api.openapi_spec import json_schema
+from memory_server.api.response_schemas import VersionSchema
 from memory_server.api.schemas import (
     MemoryCreateSchema,
     MemoryUpdateSchema,
     PageQuerySchema,
     SearchRequestSchema,
+    schema,
 )
+from memory_server.memory_service import Duplicated
 from memory_server.search.ranking import ScoredMemory
 from memory_server.services import services
 from memory_server.storage.memory_store import Memory
@@ -42,19 +45,22 @@ class MemoryRefInput(Schema):
     id = MemoryId(required=True, metadata={"description": "The memory's id (from add or search)."})
 
 
-class UpdateMemoryInput(MemoryUpdateSchema):
-    """update_memory: the id, and new text and/or metadata."""
+_CHANGES = ("text", "metadata", "ttl_seconds", "expires_at")
 
-    openapi: ClassVar[dict[str, Any]] = {
-        "anyOf": [{"required": ["text"]}, {"required": ["metadata"]}]
-    }
+
+class UpdateMemoryInput(MemoryUpdateSchema):
+    """update_memory: the id, and new text, metadata and/or expiry."""
+
+    openapi: ClassVar[dict[str, Any]] = {"anyOf": [{"required": [name]} for name in _CHANGES]}
 
     id = MemoryId(required=True, metadata={"description": "The memory to change."})
 
     @validates_schema
     def _something_to_change(self, data: dict, **kwargs: Any) -> None:
-        if "text" not in data and "metadata" not in data:
-            raise ValidationError("Provide text and/or metadata to update.", "_schema")
+        if not any(name in data for name in _CHANGES):
+            raise ValidationError(
+                "Provide text, metadata, ttl_seconds and/or expires_at to update.", "_schema"
+            )
 
 
 class ListMemoriesInput(PageQuerySchema):
@@ -68,6 +74,11 @@ class ListMemoriesInput(PageQuerySchema):
 _STRING = {"type": "string"}
 _TIME = {"type": "string", "format": "date-time"}
 _METADATA = {"type": "object", "description": "The memory's metadata, as stored."}
+_EXPIRES = {
+    "type": ["string", "null"],
+    "format": "date-time",
+    "description": "When it expires; null: never.",
+}
 _MEMORY = {
     "type": "object",
     "properties": {
@@ -76,8 +87,9 @@ _MEMORY = {
         "metadata": _METADATA,
         "created_at": _TIME,
         "updated_at": _TIME,
+        "expires_at": _EXPIRES,
     },
-    "required": ["id", "text", "metadata", "created_at", "updated_at"],
+    "required": ["id", "text", "metadata", "created_at", "updated_at", "expires_at"],
 }
 _LISTED = {
     **_MEMORY,
@@ -117,7 +129,16 @@ def _object(required: list[str], **properties: Any) -> dict[str, Any]:
 
 OUTPUTS: dict[str, dict[str, Any]] = {
     "add_memory": _object(
-        ["id", "metadata", "created_at"], id=_STRING, metadata=_METADATA, created_at=_TIME
+        ["id", "status", "metadata", "created_at", "expires_at"],
+        id=_STRING,
+        status={
+            "enum": ["stored", "duplicate"],
+            "description": "duplicate: nothing stored; `id` is the memory already holding it.",
+        },
+        similarity={"type": "number", "description": "A duplicate's similarity (1.0: exact)."},
+        metadata=_METADATA,
+        created_at=_TIME,
+        expires_at=_EXPIRES,
     ),
     "search_memories": _object(
         ["query", "mode", "results"],
@@ -127,11 +148,27 @@ OUTPUTS: dict[str, dict[str, Any]] = {
     ),
     "get_memory": _MEMORY,
     "update_memory": _object(
-        ["id", "metadata", "updated_at", "re_embedded"],
+        ["id", "metadata", "updated_at", "expires_at", "re_embedded"],
         id=_STRING,
         metadata=_METADATA,
         updated_at=_TIME,
+        expires_at=_EXPIRES,
         re_embedded={"type": "boolean"},
+    ),
+    "memory_history": _object(
+        ["id", "history"],
+        id=_STRING,
+        history={
+            "type": "array",
+            "items": _object(
+                ["version", "event", "text", "metadata", "changed_at"],
+                version={"type": "integer"},
+                event={"enum": ["created", "updated"]},
+                text=_STRING,
+                metadata=_METADATA,
+                changed_at=_TIME,
+            ),
+        },
     ),
     "delete_memory": _object(["id", "deleted"], id=_STRING, deleted={"const": True}),
     "list_memories": _object(
@@ -233,11 +270,19 @@ def _hit(result: ScoredMemory) -> dict[str, Any]:
 
 
 def _add(args: dict[str, Any]) -> dict[str, Any]:
-    stored = services().memories.create(
-        current_scope(), args["text"], args.get("metadata"), args.get("id")
-    )
-    memory = stored.memory
-    return {"id": memory.id, "metadata": memory.metadata, "created_at": memory.created_at}
+    outcome = services().memories.create(
+        current_scope(), args["text"], args.get("metadata"), args.get("id"),
+        **create_options(args),
+    )  # fmt: skip
+    memory = outcome.memory
+    result: dict[str, Any] = {"id": memory.id, "status": "stored"}
+    if isinstance(outcome, Duplicated):
+        result |= {"status": "duplicate", "similarity": round(outcome.similarity, 4)}
+    return result | {
+        "metadata": memory.metadata,
+        "created_at": memory.created_at,
+        "expires_at": memory.expires_at,
+    }
 
 
 def _search(args: dict[str, Any]) -> dict[str, Any]:
@@ -251,15 +296,22 @@ def _get(args: dict[str, Any]) -> dict[str, Any]:
 
 def _update(args: dict[str, Any]) -> dict[str, Any]:
     updated = services().memories.update(
-        current_scope(), args["id"], args.get("text"), args.get("metadata")
-    )
+        current_scope(), args["id"], args.get("text"), args.get("metadata"),
+        **update_options(args),
+    )  # fmt: skip
     memory = updated.memory
     return {
         "id": memory.id,
         "metadata": memory.metadata,
         "updated_at": memory.updated_at,
+        "expires_at": memory.expires_at,
         "re_embedded": updated.embedding_regenerated,
     }
+
+
+def _history(args: dict[str, Any]) -> dict[str, Any]:
+    versions = services().memories.history(current_scope(), args["id"])
+    return {"id": args["id"], "history": schema(VersionSchema, many=True).dump(versions)}
 
 
 def _delete(args: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +340,11 @@ TOOLS: dict[str, MemoryTool] = {
             "words (for example 'The user prefers dark mode in every editor'), with optional "
             'metadata such as {"type": "preference", "tags": ["ui"]}. Use it when you '
             "learn something worth knowing in a later conversation. Returns the new memory's "
-            "id. Give `id` only to choose the id yourself; an id already used is an error.",
+            "id. The same text and metadata stored again is not stored twice (status "
+            "duplicate, with the existing id); `duplicate_threshold` 0.95 also catches the "
+            "same fact reworded. For short-lived facts (a door code, 'in a meeting until 3') "
+            "give `ttl_seconds`: the memory is forgotten then. Give `id` only to choose the "
+            "id yourself; an id already used is an error.",
             MemoryCreateSchema(exclude=("embedding",)),
             _add,
         ),
@@ -321,10 +377,22 @@ TOOLS: dict[str, MemoryTool] = {
             "Correct a memory",
             "Change a memory's text and/or metadata when a fact has changed (the user moved, "
             "a decision was reversed); metadata replaces the old object whole. Prefer this "
-            "over adding a contradicting memory. Returns the id and whether the text was "
-            "re-embedded.",
+            "over adding a contradicting memory; the old version stays in memory_history. "
+            "`ttl_seconds` or `expires_at` sets when it expires, `expires_at: null` keeps it "
+            "for good. Returns the id and whether the text was re-embedded.",
             UpdateMemoryInput(),
             _update,
+            idempotent=True,
+        ),
+        MemoryTool(
+            "memory_history",
+            "Show a memory's history",
+            "Every kept version of one memory, oldest first: what it said at its creation "
+            "and after each update, and when. Use it to see what a memory said before it "
+            "was corrected, or to undo a wrong update (update_memory with an old text).",
+            MemoryRefInput(),
+            _history,
+            read_only=True,
             idempotent=True,
         ),
         MemoryTool(
