@@ -163,3 +163,20 @@ def test_the_lines_before_a_bad_one_are_imported_as_the_message_says(fresh, tmp_
     assert result.exit_code == 1
     assert "line 4" in result.output and "The 3 lines before it are imported" in result.output
     assert [row[2] for row in rows(fresh)] == ["m0", "m1", "m2"]
+
+
+def test_an_expiry_survives_the_round_trip(client, auth, runner, fresh, tmp_path):
+    expiring = {"id": "code", "text": "Door code 4711", "expires_at": "2999-01-01T00:00:00Z"}
+    client.post("/api/v1/memory", json=expiring, headers=auth)
+    client.post("/api/v1/memory", json={"id": "plain", "text": "No expiry"}, headers=auth)
+    records = {r["id"]: r for r in export_lines(runner)}
+    assert records["code"]["expires_at"] == "2999-01-01T00:00:00.000Z"
+    assert records["plain"]["expires_at"] is None
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records.values()) + "\n")
+    assert "2 created" in import_file(fresh, path)
+    assert "0 updated, 2 unchanged" in import_file(fresh, path)  # the expiry is compared too
+    restored = fresh.test_client()
+    key = fresh.extensions["memory_api"].keys.create("pro").plaintext
+    body = restored.get("/api/v1/memory/code", headers=headers(key)).json
+    assert body["expires_at"] == "2999-01-01T00:00:00.000Z"
