@@ -156,11 +156,11 @@ MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
 class FutureTimestamp(UtcTimestamp):
     """`expires_at`: an ISO 8601 date-time (naive ones are UTC) later than now."""
 
-    openapi: ClassVar[dict[str, Any]] = {
-        "type": "string",
-        "format": "date-time",
-        "description": "When the memory expires (ISO 8601, in the future; naive is UTC).",
-    }
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # An instance's own: null is a value only where the field allows none (updates).
+        kind = ["string", "null"] if self.allow_none else "string"
+        self.openapi = {"type": kind, "format": "date-time"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         moment = super()._deserialize(value, attr, data, **kwargs)

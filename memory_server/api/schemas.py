@@ -70,11 +70,18 @@ def _ttl() -> StrictInteger:
     )
 
 
+_ONE_EXPIRY = {"not": {"required": ["ttl_seconds", "expires_at"]}}
+
+
 class _Expiry(Schema):
     """`ttl_seconds` or `expires_at`, loaded as one `expires_at` (present only if given)."""
 
+    openapi: ClassVar[dict[str, Any]] = _ONE_EXPIRY
+
     ttl_seconds = _ttl()
-    expires_at = FutureTimestamp()
+    expires_at = FutureTimestamp(
+        metadata={"description": "When it expires: ISO 8601, in the future (naive is UTC)."}
+    )
 
     @validates_schema
     def _one_expiry(self, data: dict, **kwargs: Any) -> None:
@@ -104,7 +111,7 @@ def _on_duplicate() -> fields.String:
 
 
 def _duplicate_threshold() -> StrictFloat:
-    return StrictFloat(
+    threshold = StrictFloat(
         allow_nan=False,
         validate=validate.Range(0, 1, min_inclusive=False),
         metadata={
@@ -112,6 +119,8 @@ def _duplicate_threshold() -> StrictFloat:
             "cosine-similar (0-1, e.g. 0.95), whatever its metadata."
         },
     )
+    threshold.openapi = {"exclusiveMinimum": 0}  # apispec writes the range as `minimum` only
+    return threshold
 
 
 class _Dedupe(Schema):
@@ -194,7 +203,7 @@ class MemoryBatchSchema(_Dedupe):
 class MemoryUpdateSchema(_Expiry):
     """PUT on either surface: text, metadata and/or expiry (metadata replaces the old one)."""
 
-    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1, **_ONE_EXPIRY}
 
     text = Text(metadata={"description": "The new text; re-embedded only if it changed."})
     metadata = Metadata(metadata={"description": "Replaces the whole metadata object."})

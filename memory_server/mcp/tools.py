@@ -51,7 +51,10 @@ _CHANGES = ("text", "metadata", "ttl_seconds", "expires_at")
 class UpdateMemoryInput(MemoryUpdateSchema):
     """update_memory: the id, and new text, metadata and/or expiry."""
 
-    openapi: ClassVar[dict[str, Any]] = {"anyOf": [{"required": [name]} for name in _CHANGES]}
+    openapi: ClassVar[dict[str, Any]] = {
+        **MemoryUpdateSchema.openapi,
+        "anyOf": [{"required": [name]} for name in _CHANGES],
+    }
 
     id = MemoryId(required=True, metadata={"description": "The memory to change."})
 
