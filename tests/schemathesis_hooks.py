@@ -2,7 +2,7 @@
 
 `expires_at` must lie in the future: JSON Schema cannot say so, so a generated time that has
 passed would be refused (400, rightly) although the document allows its shape. Before each
-call such a time is moved ahead by 100 years; every other value is sent as generated.
+call such a time is moved a century ahead; every other value is sent as generated.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import schemathesis
 
 
 def _in_the_future(value: Any) -> Any:
-    """A passed ISO time as the same moment 100 years later; anything else unchanged."""
+    """A passed ISO time as the same moment of a year a century from now; else unchanged."""
     if not isinstance(value, str):
         return value
     try:
@@ -25,8 +25,9 @@ def _in_the_future(value: Any) -> Any:
     try:
         if aware > datetime.now(UTC):
             return value
-        return moment.replace(year=min(moment.year + 100, 9999)).isoformat()
-    except (OverflowError, ValueError):  # year 9999, or 29 February of a century year
+        ahead = datetime.now(UTC).year + 100
+        return moment.replace(year=ahead, day=min(moment.day, 28)).isoformat()
+    except (OverflowError, ValueError):  # an offset past the year's end: leave it
         return value
 
 

@@ -261,3 +261,20 @@ def test_short_ttls_through_a_real_server(tmp_path):
         assert [json.loads(line)["id"] for line in exported.stdout.splitlines()] == [kept["id"]]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 1
+
+
+def test_times_before_the_year_1000_keep_their_width(client, auth):
+    # "0420-..." once became "420-...", which sorts after every real time as text.
+    client.post("/v1/memories", json={"text": TEXT}, headers=auth)
+    response = client.post(
+        "/v1/memories", json={"text": TEXT, "expires_at": "0420-06-19T15:46:07+00:00"},
+        headers=auth,
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert format_timestamp(datetime(420, 6, 19, tzinfo=UTC)) == "0420-06-19T00:00:00.000Z"
+    found = client.post(
+        "/v1/memories/search",
+        json={"query": "door", "filters": {"created_before": "0999-01-01T00:00:00Z"}},
+        headers=auth,
+    )
+    assert found.status_code == 200 and found.json["data"] == []
