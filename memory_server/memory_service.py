@@ -199,14 +199,24 @@ class MemoryService:
         one that duplicates a stored memory (or an earlier item) as Duplicated.
         """
         self.prepare()
-        outcomes: dict[int, Duplicated] = {}
+        # Every client vector is checked first: a bad one refuses the request, duplicate or not.
+        client_vectors: dict[int, np.ndarray] = {}
+        for index, item in enumerate(items):
+            if item.embedding is not None:
+                try:
+                    client_vectors[index] = self._client_vector(item.embedding)[np.newaxis]
+                except InvalidEmbedding as exc:
+                    raise InvalidEmbedding(str(exc), index) from exc
+        outcomes: dict[int, Created | Duplicated | MemoryExists] = {}
         for index, item in enumerate(items):
             # An exact duplicate found now costs no embedding; the write checks again.
             found = self._exact_duplicate(scope, item)
             if found is not None:
                 outcomes[index] = Duplicated(found.memory, 1.0, self.store.dimension or 0)
         pending = [index for index in range(len(items)) if index not in outcomes]
-        stored = self._store(scope, [items[index] for index in pending])
+        stored = self._store(
+            scope, [items[index] for index in pending], [client_vectors.get(i) for i in pending]
+        )
         outcomes.update(zip(pending, stored, strict=True))
         return [outcomes[index] for index in range(len(items))]
 
@@ -218,18 +228,12 @@ class MemoryService:
         return self.store.find_duplicate(scope, probe)
 
     def _store(
-        self, scope: Scope, items: Sequence[NewItem]
+        self, scope: Scope, items: Sequence[NewItem], vectors: list[np.ndarray | None]
     ) -> list[Created | Duplicated | MemoryExists]:
+        """Embed what has no vector yet, then write them all in one transaction."""
         if not items:
             return []
-        vectors: list[np.ndarray | None] = [None] * len(items)
         tokens = [0] * len(items)
-        for index, item in enumerate(items):
-            if item.embedding is not None:
-                try:
-                    vectors[index] = self._client_vector(item.embedding)[np.newaxis]
-                except InvalidEmbedding as exc:
-                    raise InvalidEmbedding(str(exc), index) from exc
         to_embed = [index for index, vector in enumerate(vectors) if vector is None]
         documents = self.embedder.embed_documents(
             [items[index].text for index in to_embed], scope.owner

@@ -241,3 +241,17 @@ def test_webhooks_fire_only_for_what_was_stored(tmp_path, embedder, make_app):
         services.dispatcher.deliver_due()
         texts = sorted(event["data"]["text"] for event in receiver.events("memory.created"))
     assert texts == sorted([ANNA, "Ben plays the cello."])
+
+
+def test_a_bad_embedding_is_refused_even_when_the_text_is_a_duplicate(client, auth):
+    client.post("/api/v1/memory", json={"text": ANNA}, headers=auth)
+    single = client.post("/api/v1/memory", json={"text": ANNA, "embedding": [1.0]}, headers=auth)
+    assert single.status_code == 400 and "embedding" in single.json["message"]
+    batch = client.post(
+        "/api/v1/memory/batch",
+        json={"memories": [{"text": ANNA}, {"text": "new", "embedding": [1.0, 2.0]}]},
+        headers=auth,
+    )
+    # The item named is the one with the bad vector, counted from the batch's start.
+    assert batch.status_code == 400 and "1" in batch.json["details"]["fields"]["memories"]
+    assert count(client, auth) == 1
