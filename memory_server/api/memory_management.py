@@ -90,9 +90,11 @@ def create_memories() -> tuple[Response, int]:
 @bp.get("")
 @documented({200: Reply("A page of memories.", MemoryListSchema)}, query=PageQuerySchema)
 def list_memories() -> Response:
-    """A page of memories, newest first."""
+    """A page of memories, newest first; `filters` (JSON, as in search) narrows it."""
     query = query_args(schema(PageQuerySchema))
-    page = services().memories.list(current_scope(), query["page"], query["limit"])
+    page = services().memories.list(
+        current_scope(), query["page"], query["limit"], filters=query.get("filters")
+    )
     return jsonify(
         {
             "memories": schema(MemorySchema, many=True).dump(page.items),
