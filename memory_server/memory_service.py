@@ -284,9 +284,11 @@ class MemoryService:
             self.prepare()
         return self.store.get(scope, memory_id, with_embedding=with_embedding)
 
-    def list(self, scope: Scope, page: int, per_page: int) -> Page:
-        """A page of the scope's memories, newest first."""
-        items, total = self.store.page(scope, limit=per_page, offset=(page - 1) * per_page)
+    def list(self, scope: Scope, page: int, per_page: int, filters: Filters | None = None) -> Page:
+        """A page of the scope's memories (those matching `filters`), newest first."""
+        items, total = self.store.page(
+            scope, limit=per_page, offset=(page - 1) * per_page, filters=filters
+        )
         return Page(items, page, per_page, total)
 
     def update(

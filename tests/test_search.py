@@ -107,7 +107,7 @@ def test_default_limit_is_10(client, auth):
         ({"filters": {"tags": {"some": ["a"]}}}, "filters"),
         ({"filters": {"tags": {}}}, "filters"),
         ({"filters": {"created_after": "yesterday"}}, "filters"),
-        ({"filters": {"metadata": {"k": {"gt": 1}}}}, "filters"),
+        ({"filters": {"metadata": {"k": {"between": [1, 2]}}}}, "filters"),
         ({"filters": {"metadata": {"k": [1, 2]}}}, "filters"),
         ({"filters": {"metadata": {'bad"key': 1}}}, "filters"),
         ({"filters": {"metadata": {}}}, "filters"),

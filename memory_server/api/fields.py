@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from marshmallow import (
 )
 
 from memory_server.clock import format_timestamp
+from memory_server.search.filters import OPERATORS, Condition
 
 MAX_TEXT_CHARS = 50_000
 
@@ -259,43 +261,124 @@ class Embedding(fields.List):
         super().__init__(value, validate=[validate.Length(1, 4096), _has_direction], **kwargs)
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool)
+MAX_IN_VALUES = 100
 
 
-def _metadata_condition(condition: Any) -> tuple | str:
-    """The values a metadata key may have, or why the condition is invalid."""
-    if _is_scalar(condition):
-        return (condition,)
-    if isinstance(condition, dict) and list(condition) == ["in"]:
-        values = condition["in"]
-        if isinstance(values, list) and 1 <= len(values) <= 100 and all(map(_is_scalar, values)):
-            return tuple(values)
-    return 'Must be a string, number, boolean, or {"in": [1-100 of those]}.'
+MAX_METADATA_FILTER_KEYS = 20
+
+
+def _is_value(value: Any) -> bool:
+    """A JSON scalar a metadata value can equal: string, number, boolean or null."""
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_VALUE = "a string, number, boolean or null"
+
+
+def _operand_problem(operator: str, operand: Any) -> str | None:
+    """Why `operand` cannot go with `operator`, or None if it can."""
+    if operator in ("eq", "ne"):
+        return None if _is_value(operand) else f"`{operator}` takes {_VALUE}."
+    if operator in ("in", "nin"):
+        problem = f"`{operator}` takes a list of 1-{MAX_IN_VALUES} values, each {_VALUE}."
+        if isinstance(operand, list) and 1 <= len(operand) <= MAX_IN_VALUES:
+            return None if all(map(_is_value, operand)) else problem
+        return problem
+    if operator == "exists":
+        return None if isinstance(operand, bool) else "`exists` takes true or false."
+    if _is_number(operand) or (isinstance(operand, str) and _timestamp(operand) is None):
+        return None
+    return f"`{operator}` takes a number or an ISO 8601 date-time string."
+
+
+def _metadata_condition(condition: Any) -> Condition | list[str] | dict[str, list[str]]:
+    """One key's condition as (operator, operand) pairs, or what is wrong with it."""
+    if _is_value(condition):
+        return (("eq", condition),)
+    if not isinstance(condition, dict) or not condition:
+        return [f'Must be {_VALUE}, or an object of operators such as {{"gte": 2, "lt": 5}}.']
+    found, errors = [], {}
+    for operator, operand in condition.items():
+        if operator not in OPERATORS:
+            errors[operator] = [f"Unknown operator; use {', '.join(OPERATORS)}."]
+        elif problem := _operand_problem(operator, operand):
+            errors[operator] = [problem]
+        else:
+            found.append((operator, tuple(operand) if operator in ("in", "nin") else operand))
+    return errors or tuple(found)
 
 
 class MetadataFilter(fields.Field):
-    """`filters.metadata`: {key: value} equality or {key: {"in": [values]}} on top-level keys."""
+    """`filters.metadata`: top-level keys and the value each must equal, or operators on it."""
 
     openapi: ClassVar[dict[str, Any]] = {"$ref": "#/components/schemas/MetadataFilter"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
-        if not isinstance(value, dict) or not 1 <= len(value) <= 20:
-            raise ValidationError("Must be an object of 1-20 metadata keys and conditions.")
+        if not isinstance(value, dict) or not 1 <= len(value) <= MAX_METADATA_FILTER_KEYS:
+            raise ValidationError(
+                f"Must be an object of 1-{MAX_METADATA_FILTER_KEYS} metadata keys and conditions."
+            )
         found, errors = {}, {}
         for key, condition in value.items():
             # '"' and '\' are refused so a key always makes an exact quoted JSON path.
             if not 1 <= len(key) <= 128 or '"' in key or "\\" in key:
                 errors[key] = ["Keys are 1-128 characters, without double quotes or backslashes."]
                 continue
-            values = _metadata_condition(condition)
-            if isinstance(values, str):
-                errors[key] = [values]
+            parsed = _metadata_condition(condition)
+            if isinstance(parsed, tuple):
+                found[key] = parsed
             else:
-                found[key] = values
+                errors[key] = parsed
         if errors:
             raise ValidationError(errors)
         return found
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_object_text(text: Any) -> dict[str, Any]:
+    """A query parameter's JSON object: no NaN/Infinity, no lone surrogates; else invalid."""
+    message = "Must be a JSON object (URL-encoded)"
+    if not isinstance(text, str):
+        raise ValidationError(f"{message}.")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # RecursionError: brackets nested thousands deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValidationError(f"{message}: {reason}.") from exc
+    if not isinstance(value, dict):
+        raise ValidationError(f"{message}.")
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item, *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"{message}: numbers must be finite.")
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValidationError(f"{message}: a lone surrogate is not text.") from exc
+    return value
+
+
+class JsonNested(fields.Nested):
+    """A query parameter holding a JSON object that a nested schema loads (`?filters={...}`).
+
+    The OpenAPI document describes it as `content: application/json`, not as a string.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return super()._deserialize(json_object_text(value), attr, data, **kwargs)
 
 
 class StrictBoolean(fields.Boolean):

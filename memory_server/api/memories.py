@@ -134,9 +134,11 @@ def _batch_item(index: int, outcome: Created | Duplicated | MemoryExists) -> dic
 @bp.get("")
 @documented({200: Reply("A page of memories.", MemoryPageV1Schema)}, query=PageQueryV1Schema)
 def list_memories() -> tuple[Response, int]:
-    """A page of memories, newest first."""
+    """A page of memories, newest first; `filters` (JSON, as in search) narrows it."""
     query = query_args(schema(PageQueryV1Schema))
-    page = services().memories.list(current_scope(), query["page"], query["per_page"])
+    page = services().memories.list(
+        current_scope(), query["page"], query["per_page"], filters=query.get("filters")
+    )
     return _ok(_memories.dump(page.items), pagination=schema(PaginationV1Schema).dump(page))
 
 

@@ -127,9 +127,11 @@ def _batch_item(index: int, outcome: Created | Duplicated | MemoryExists) -> dic
 @bp.get("")
 @documented({200: Reply("A page of memories.", MemoryListSchema)}, query=PageQuerySchema)
 def list_memories() -> Response:
-    """A page of memories, newest first."""
+    """A page of memories, newest first; `filters` (JSON, as in search) narrows it."""
     query = query_args(schema(PageQuerySchema))
-    page = services().memories.list(current_scope(), query["page"], query["limit"])
+    page = services().memories.list(
+        current_scope(), query["page"], query["limit"], filters=query.get("filters")
+    )
     return jsonify(
         {
             "memories": schema(MemorySchema, many=True).dump(page.items),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import re
@@ -15,16 +16,25 @@ from marshmallow import Schema, fields
 from memory_server.api.auth import is_protected
 from memory_server.api.fields import (
     ID_PATTERN,
+    MAX_IN_VALUES,
     MAX_METADATA_BYTES,
     MAX_METADATA_DEPTH,
+    MAX_METADATA_FILTER_KEYS,
     MAX_TAGS,
     Embedding,
+    JsonNested,
 )
 from memory_server.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from memory_server.api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from memory_server.api.openapi_operations import Operation, Reply
 from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema
+from memory_server.api.schemas import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_OBJECTS,
+)
 from memory_server.api_keys import NAME_PATTERN
+from memory_server.search.filters import OPERATORS
 
 VERSION = "1.0.0"
 DESCRIPTION = """\
@@ -63,6 +73,9 @@ ERRORS = {
     412: "If-Match names no current version of the memory (PRECONDITION_FAILED): it changed "
     "since; nothing was changed. The answer's ETag is the current version.",
     413: "The request body is larger than MEMORY_API_MAX_BODY_BYTES.",
+    414: "The URL is longer than the server reads (a request line of 4,094 bytes): a "
+    "`filters` parameter that large is better split. Answered by the HTTP front in plain "
+    "text, not as an Error object.",
     415: "The body is not sent as Content-Type: application/json.",
     429: "The key's hourly quota is used up (RATE_LIMITED), or two long texts of this owner "
     "are being embedded already (EMBEDDING_BUSY); `retry_after` and Retry-After say when to "
@@ -221,30 +234,43 @@ def _json_value_components(spec: APISpec) -> None:
             },
         },
     )
-    comparable = {"type": ["string", "number", "boolean"]}
+    value = {"type": ["string", "number", "boolean", "null"]}
+    values = {"type": "array", "minItems": 1, "maxItems": MAX_IN_VALUES, "items": value}
+    bound = {
+        "anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}],
+        "description": "A number, or an ISO 8601 date-time: then stored ISO date-times "
+        "(Z or +HH:MM offsets) compare as instants.",
+    }
+    operators = {
+        "eq": {**value, "description": "Equals (null: the key holds null)."},
+        "ne": {**value, "description": "Does not equal; true for a memory without the key."},
+        "in": {**values, "description": "Equals one of these."},
+        "nin": {**values, "description": "Equals none of these; true without the key."},
+        "gt": bound,
+        "gte": bound,
+        "lt": bound,
+        "lte": bound,
+        "exists": {"type": "boolean", "description": "The key is there (even holding null)."},
+    }
+    assert list(operators) == list(OPERATORS)
     spec.components.schema(
         "MetadataFilter",
         {
             "type": "object",
-            "description": 'Top-level metadata keys and the value each must have, or `{"in": '
-            "[values]}` for any of several; every condition must hold.",
+            "description": "Top-level metadata keys, each with the value it must equal or an "
+            'object of operators that must all hold (`{"gte": 2, "lt": 5}`). Types are '
+            "strict: true is not 1, a string is not a number, an array or object equals no "
+            "value.",
             "minProperties": 1,
-            "maxProperties": 20,
+            "maxProperties": MAX_METADATA_FILTER_KEYS,
             "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": '^[^"\\\\]*$'},
             "additionalProperties": {
                 "anyOf": [
-                    comparable,
+                    value,
                     {
                         "type": "object",
-                        "properties": {
-                            "in": {
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": 100,
-                                "items": comparable,
-                            }
-                        },
-                        "required": ["in"],
+                        "properties": operators,
+                        "minProperties": 1,
                         "additionalProperties": False,
                     },
                 ]
@@ -269,6 +295,37 @@ def _schema_level_rules(
                     description=f"Your own vector for this text: {dimension} numbers (this "
                     "server's model). Without it the server embeds the text.",
                 )
+    _filter_levels(components)
+
+
+def _filter_levels(components: dict[str, Any]) -> None:
+    """`or` and `not` nest at most MAX_FILTER_DEPTH levels: one component per level.
+
+    apispec draws the recursive schema as one self-referring NestedFilters; the levels
+    unrolled say the depth limit exactly, and give fuzzers a finite schema.
+    """
+    nested = components.pop("NestedFilters", None)
+    if nested is None:
+        return
+    components["Filters"]["description"] = (
+        "Conditions a memory must all meet; `or` and `not` combine whole filters, nested at "
+        f"most {MAX_FILTER_DEPTH} levels deep; at most {MAX_FILTER_CONDITIONS} conditions "
+        f"(each field and metadata operator) and {MAX_FILTER_OBJECTS} filter objects in all. "
+        "`{}` is no condition at the top, and an error inside `or` or `not`."
+    )
+    levels = [components["Filters"]]
+    for level in range(1, MAX_FILTER_DEPTH + 1):
+        levels.append(copy.deepcopy(nested))
+        components[f"FiltersLevel{level}"] = levels[-1]
+        levels[-1]["description"] = f"A filter nested {level} level(s) deep in `or`/`not`."
+    for level, component in enumerate(levels):
+        properties = component["properties"]
+        if level == MAX_FILTER_DEPTH:
+            del properties["or"], properties["not"]
+            continue
+        ref = f"#/components/schemas/FiltersLevel{level + 1}"
+        properties["or"]["items"] = {"$ref": ref}
+        properties["not"]["$ref"] = ref
 
 
 def _operation(
@@ -289,7 +346,7 @@ def _operation(
         result["description"] = description.strip()
     parameters = [_path_parameter(name) for name in re.findall(r"{(\w+)}", path)]
     if operation.query is not None:
-        parameters.append({"in": "query", "schema": operation.query})
+        parameters += _query_parameters(operation.query)
     errors = set(operation.errors)
     if protected:
         parameters.append(
@@ -349,6 +406,8 @@ def _operation(
         errors |= {400, 408, 413, 415}
     if operation.query is not None:
         errors.add(400)
+        if _json_query_fields(operation.query):
+            errors.add(414)  # a JSON parameter can make the URL as long as it likes
     responses = {
         str(status): _reply(reply, protected, idempotent)
         for status, reply in operation.replies.items()
@@ -362,6 +421,33 @@ def _operation(
         responses[str(status)] = _error_reply(status, v1)
     result["responses"] = responses
     return result
+
+
+def _query_parameters(query: type[Schema]) -> list[dict[str, Any]]:
+    """The query string's parameters; a JSON one (`?filters={...}`) as JSON content."""
+    json_fields = _json_query_fields(query)
+    if not json_fields:
+        return [{"in": "query", "schema": query}]
+    parameters: list[dict[str, Any]] = [
+        {"in": "query", "schema": query(exclude=tuple(json_fields))}
+    ]
+    for name, field in json_fields.items():
+        parameters.append(
+            {
+                "in": "query",
+                "name": field.data_key or name,
+                "description": field.metadata.get("description", ""),
+                "content": {"application/json": {"schema": type(field.schema)}},
+            }
+        )
+    return parameters
+
+
+def _json_query_fields(query: type[Schema]) -> dict[str, JsonNested]:
+    return {
+        name: field for name, field in query._declared_fields.items()
+        if isinstance(field, JsonNested)
+    }  # fmt: skip
 
 
 def _path_parameter(name: str) -> dict[str, Any]:
@@ -387,6 +473,8 @@ def _reply(reply: Reply, protected: bool, idempotent: bool) -> dict[str, Any]:
 
 
 def _error_reply(status: int, v1: bool) -> dict[str, Any]:
+    if status == 414:  # gunicorn's own plain answer, before the app sees the request
+        return {"description": ERRORS[status]}
     name = "ErrorV1" if v1 else "Error"
     result: dict[str, Any] = {
         "description": ERRORS[status],

@@ -12,6 +12,7 @@ from marshmallow import (
     ValidationError,
     fields,
     post_load,
+    pre_load,
     validate,
     validates_schema,
 )
@@ -22,6 +23,7 @@ from memory_server.api.fields import (
     MAX_TTL_SECONDS,
     Embedding,
     FutureTimestamp,
+    JsonNested,
     MemoryId,
     Metadata,
     MetadataFilter,
@@ -225,6 +227,12 @@ class _Query(Schema):
         unknown = EXCLUDE
 
 
+_LIST_FILTERS = (
+    "Only memories matching these search filters (a JSON object, URL-encoded); the total "
+    "counts them."
+)
+
+
 class PageQueryV1Schema(_Query):
     """GET /v1/memories query string."""
 
@@ -236,6 +244,7 @@ class PageQueryV1Schema(_Query):
     per_page = fields.Integer(
         load_default=50, validate=validate.Range(1, 100), metadata={"description": "Page size."}
     )
+    filters = JsonNested(lambda: FiltersSchema(), metadata={"description": _LIST_FILTERS})
 
 
 class PageQuerySchema(_Query):
@@ -247,6 +256,7 @@ class PageQuerySchema(_Query):
         metadata={"description": "Page number, from 1; newest memories first."},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    filters = JsonNested(lambda: FiltersSchema(), metadata={"description": _LIST_FILTERS})
 
 
 class DeleteAllQuerySchema(_Query):
@@ -279,8 +289,60 @@ class TagsFilterSchema(Schema):
             raise ValidationError("Give `any` and/or `all`: a list of tags.", "_schema")
 
 
+MAX_FILTER_DEPTH = 5  # levels of `or` / `not` inside one another
+
+
+# Bounds on the SQL one filter makes: a condition binds at most ~106 values (`in` of 100),
+# so 200 stay well under SQLite's 32,766 parameters.
+MAX_FILTER_CONDITIONS = 200
+
+
+MAX_FILTER_OBJECTS = 100
+
+
+MAX_ALTERNATIVES = 20
+
+
+def _filter_tree_problem(raw: Any) -> tuple[str, str] | None:
+    """(field, message) if raw `filters` nest too deep or are too big.
+
+    Read on the raw JSON, without recursion, before marshmallow descends into it: a
+    10,000-deep `{"not": {"not": ...}}` is an error, never a RecursionError. A condition is
+    each field but `or` and `not`, and each metadata operator (a bare value counts one); the
+    filter objects are the top one and each one inside `or` or `not`.
+    """
+    conditions, objects, stack = 0, 1, [(raw, 0, "_schema")]
+    while stack:
+        node, depth, top = stack.pop()
+        if not isinstance(node, dict):
+            continue  # marshmallow says what is wrong with it
+        for key, value in node.items():
+            children = []
+            if key == "or" and isinstance(value, list):
+                children = value
+            elif key == "not":
+                children = [value]
+            elif key == "metadata" and isinstance(value, dict):
+                conditions += sum(
+                    len(c) if isinstance(c, dict) and c else 1 for c in value.values()
+                )
+            else:
+                conditions += 1
+            if children and depth == MAX_FILTER_DEPTH:
+                return top, f"`or` and `not` nest at most {MAX_FILTER_DEPTH} levels deep."
+            objects += len(children)
+            if conditions > MAX_FILTER_CONDITIONS or objects > MAX_FILTER_OBJECTS:
+                return "_schema", (
+                    f"At most {MAX_FILTER_CONDITIONS} conditions (each field and metadata "
+                    f"operator) and {MAX_FILTER_OBJECTS} filter objects (the top one and each "
+                    "inside `or` or `not`) in all."
+                )
+            stack.extend((child, depth + 1, key if depth == 0 else top) for child in children)
+    return None
+
+
 class FiltersSchema(Schema):
-    """`filters` of a search; unknown keys are an error, every condition must hold."""
+    """`filters` of a search or list; unknown keys are an error, every condition must hold."""
 
     type = fields.String(validate=validate.Length(1, 256))
     source = fields.String(validate=validate.Length(1, 256))
@@ -290,13 +352,46 @@ class FiltersSchema(Schema):
     updated_after = UtcTimestamp()
     updated_before = UtcTimestamp()
     metadata = MetadataFilter()
+    or_ = fields.List(
+        fields.Nested(lambda: NestedFiltersSchema()),
+        data_key="or",
+        validate=validate.Length(1, MAX_ALTERNATIVES),
+        metadata={"description": "At least one of these filters must hold too."},
+    )
+    not_ = fields.Nested(
+        lambda: NestedFiltersSchema(),
+        data_key="not",
+        metadata={"description": "This filter must not hold."},
+    )
+
+    @pre_load
+    def _bounded(self, data: Any, **kwargs: Any) -> Any:
+        problem = _filter_tree_problem(data)
+        if problem:
+            raise ValidationError(problem[1], problem[0])
+        return data
 
     @post_load
     def _to_filters(self, data: dict, **kwargs: Any) -> Filters:
         tags = data.pop("tags", {})
         return Filters(
-            tags_any=tuple(tags.get("any", ())), tags_all=tuple(tags.get("all", ())), **data
+            tags_any=tuple(tags.get("any", ())),
+            tags_all=tuple(tags.get("all", ())),
+            any_of=tuple(data.pop("or_", ())),
+            negated=data.pop("not_", None),
+            **data,
         )
+
+
+class NestedFiltersSchema(FiltersSchema):
+    """A filter inside `or` or `not`: the same grammar, but it must say something."""
+
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    @validates_schema
+    def _not_empty(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one condition: {} inside or/not says nothing.")
 
 
 class SearchRequestSchema(Schema):

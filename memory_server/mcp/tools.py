@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from flask import current_app
-from marshmallow import RAISE, Schema, ValidationError, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from mcp_types import CallToolResult, TextContent, Tool, ToolAnnotations
 
 from memory_server.api.auth import current_scope
@@ -23,6 +23,7 @@ from memory_server.api.mcp import TOOL_CALL, jsonrpc_message
 from memory_server.api.openapi_spec import json_schema
 from memory_server.api.response_schemas import VersionSchema
 from memory_server.api.schemas import (
+    FiltersSchema,
     MemoryCreateSchema,
     MemoryUpdateSchema,
     PageQuerySchema,
@@ -71,6 +72,10 @@ class ListMemoriesInput(PageQuerySchema):
 
     class Meta:  # noqa: D106 - marshmallow's options
         unknown = RAISE  # an argument the tool does not take is an error, not ignored
+
+    filters = fields.Nested(
+        FiltersSchema, metadata={"description": "Only memories matching these search filters."}
+    )
 
 
 # What each tool's structured result holds (MCP's outputSchema: clients may check it).
@@ -323,7 +328,9 @@ def _delete(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list(args: dict[str, Any]) -> dict[str, Any]:
-    page = services().memories.list(current_scope(), args["page"], args["limit"])
+    page = services().memories.list(
+        current_scope(), args["page"], args["limit"], filters=args.get("filters")
+    )
     return {
         "memories": [_preview(memory) for memory in page.items],
         "page": page.page,

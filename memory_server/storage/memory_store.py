@@ -12,6 +12,7 @@ import numpy as np
 
 from memory_server.clock import utc_now
 from memory_server.scope import Scope
+from memory_server.search.filters import Filters
 from memory_server.search.keyword_index import KeywordIndex, postings
 from memory_server.search.vector_index import VectorIndex
 from memory_server.storage import duplicates
@@ -336,18 +337,23 @@ class MemoryStore:
             embedding = self._memory_vector(conn, row) if with_embedding else None
         return memory_from_row(row, embedding)
 
-    def page(self, scope: Scope, limit: int, offset: int) -> tuple[list[Memory], int]:
-        """One page of the scope's memories, newest first, and how many there are in all."""
+    def page(
+        self, scope: Scope, limit: int, offset: int, filters: Filters | None = None
+    ) -> tuple[list[Memory], int]:
+        """One page of the scope's memories matching `filters`, newest first, and how many."""
+        where, params = filters.to_sql() if filters is not None and filters.active else ("1", [])
         with self.db.snapshot() as conn:
             now = utc_now()
             total = conn.execute(
-                f"SELECT count(*) FROM memories WHERE owner = ? AND workspace = ? AND {live()}",
-                (scope.owner, scope.workspace, now),
+                f"SELECT count(*) FROM memories m WHERE owner = ? AND workspace = ?"
+                f" AND {live('m')} AND {where}",
+                (scope.owner, scope.workspace, now, *params),
             ).fetchone()[0]
             rows = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE owner = ? AND workspace = ?"
-                f" AND {live()} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                (scope.owner, scope.workspace, now, limit, offset),
+                f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE owner = ? AND workspace = ?"
+                f" AND {live('m')} AND {where} ORDER BY created_at DESC, rowid DESC"
+                " LIMIT ? OFFSET ?",
+                (scope.owner, scope.workspace, now, *params, limit, offset),
             ).fetchall()
         return [memory_from_row(row) for row in rows], total
 
