@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from memory_api_client import BestChunk, DeliveryAttempt, SearchResult
+from memory_api_client import (
+    BatchResult,
+    BestChunk,
+    DeliveryAttempt,
+    Memory,
+    MemoryVersion,
+    SearchResult,
+)
 
 RESULT = {
     "id": "mem_1",
@@ -36,3 +43,24 @@ def test_a_search_result_reads_its_best_chunk():
     result = SearchResult.from_json({**RESULT, "best_chunk": chunk})
     assert result.best_chunk == BestChunk(2, 10, 16, "a note")
     assert SearchResult.from_json(RESULT).best_chunk is None  # a server without the field
+
+
+def test_expires_at_is_read_where_the_server_sends_it_and_none_where_it_does_not():
+    expiring = {**RESULT, "expires_at": "2100-01-01T00:00:00.000Z"}
+    assert Memory.from_json(expiring).expires_at == "2100-01-01T00:00:00.000Z"
+    assert SearchResult.from_json(expiring).expires_at == "2100-01-01T00:00:00.000Z"
+    assert Memory.from_json(RESULT).expires_at is None  # a server older than expiry
+    assert SearchResult.from_json(RESULT).expires_at is None
+
+
+def test_a_version_and_a_batch_from_a_newer_or_older_server():
+    version = {
+        "version": 2,
+        "event": "updated",
+        "text": "a note",
+        "metadata": {},
+        "changed_at": "2026-12-02T08:01:15.250Z",
+    }
+    assert MemoryVersion.from_json({**version, "added_later": 1}) == MemoryVersion(**version)
+    older = BatchResult.from_json({"results": [], "stored": 0, "failed": 0})
+    assert older.duplicates == 0  # a server older than duplicates

@@ -2,15 +2,17 @@
 
 import { ConflictError, ConnectionError, NotFoundError, RateLimitError, errorFromResponse } from "./errors.js";
 import type {
+  BatchOptions,
   BatchResult,
   ClientOptions,
   Conditional,
   CreateOptions,
   DeliveryAttempt,
   Memory,
+  MemoryChanges,
   MemoryPage,
   MemoryStats,
-  Metadata,
+  MemoryVersion,
   NewMemory,
   SearchInput,
   SearchResults,
@@ -96,40 +98,41 @@ export class MemoryClient {
    * Without an `id`, one is generated here, so a retried create never stores twice. With an
    * `idempotencyKey` and no `id`, the id is derived from the key: a retry the server can no
    * longer replay (its record was lost in a crash) then updates instead of storing twice.
+   *
+   * A live memory with the same text and metadata is not stored again: the result has
+   * `status: "duplicate"` and that memory's id (unless `onDuplicate: "allow"`).
    */
   async upsert(input: NewMemory, options: CreateOptions = {}): Promise<UpsertResult> {
     const id = input.id ?? (await newMemoryId(options.idempotencyKey));
-    const body: Record<string, unknown> = { id, text: input.text };
-    if (input.metadata !== undefined) body.metadata = input.metadata;
-    if (input.embedding !== undefined) body.embedding = input.embedding;
     try {
-      const { body: found, headers } = await this.exchange<wire.WireStored>("POST", "/api/v1/memory", {
-        body,
-        idempotent: true,
-        idempotencyKey: options.idempotencyKey,
-      });
-      return wire.stored(found, replayed(headers), headers.get("ETag"));
+      const { body: found, headers } = await this.exchange<wire.WireStored | wire.WireDuplicate>(
+        "POST",
+        "/api/v1/memory",
+        { body: wire.newMemory({ ...input, id }), idempotent: true, idempotencyKey: options.idempotencyKey },
+      );
+      return wire.created(found, replayed(headers), headers.get("ETag"));
     } catch (error) {
       // Only "the id exists": a reused or busy Idempotency-Key is the caller's to see.
       if (!(error instanceof ConflictError) || error.code !== "CONFLICT") throw error;
-      const changes: { text: string; metadata?: Metadata } = { text: input.text };
-      if (input.metadata !== undefined) changes.metadata = input.metadata;
-      const updated = await this.update(id, changes);
-      return { id, status: "updated", embeddingGenerated: updated.embeddingRegenerated };
+      const { text, metadata, ttlSeconds, expiresAt } = input;
+      const updated = await this.update(id, { text, metadata, ttlSeconds, expiresAt });
+      return { id, status: "updated", embeddingGenerated: updated.embeddingRegenerated, expiresAt: updated.expiresAt };
     }
   }
 
   /**
    * Store 1-100 memories in one call: one embedding pass, one transaction, a result per item.
-   * An item whose id is taken comes back with `status: "error"` while the others are stored.
+   * An item whose id is taken comes back with `status: "error"` while the others are stored;
+   * one a memory already holds (in the workspace or earlier in the batch) with `status:
+   * "duplicate"`. `onDuplicate` and `duplicateThreshold` apply to every item that sets none.
    * Every batch is sent with an Idempotency-Key (`idempotencyKey`, or one made here), so a
    * retry after a lost answer gets the first answer back; pass your own key to retry the
    * batch yourself just as safely.
    */
-  async createMany(memories: NewMemory[], options: CreateOptions = {}): Promise<BatchResult> {
+  async createMany(memories: NewMemory[], options: BatchOptions = {}): Promise<BatchResult> {
     const idempotencyKey = options.idempotencyKey ?? `sdk-${crypto.randomUUID()}`;
     const { body, headers } = await this.exchange<wire.WireBatch>("POST", "/api/v1/memory/batch", {
-      body: { memories },
+      body: { memories: memories.map(wire.newMemory), ...wire.duplicateOptions(options) },
       idempotent: true,
       idempotencyKey,
     });
@@ -146,19 +149,25 @@ export class MemoryClient {
   }
 
   /**
-   * Change the text and/or replace the metadata of a memory. With `ifMatch` (a `Memory.etag`),
-   * only if it is still that version: else PreconditionFailedError, carrying the current etag.
+   * Change the text, replace the metadata and/or change the expiry of a memory (`expiresAt:
+   * null` clears it). With `ifMatch` (a `Memory.etag`), only if it is still that version:
+   * else PreconditionFailedError, carrying the current etag.
    */
-  async update(
-    id: string,
-    changes: { text?: string; metadata?: Metadata },
-    options: Conditional = {},
-  ): Promise<UpdateResult> {
+  async update(id: string, changes: MemoryChanges, options: Conditional = {}): Promise<UpdateResult> {
     const { body, headers } = await this.exchange<wire.WireUpdated>("PUT", `/api/v1/memory/${segment(id)}`, {
-      body: changes,
+      body: wire.changes(changes),
       ...options,
     });
     return wire.updated(body, headers.get("ETag"));
+  }
+
+  /**
+   * A memory's kept versions, oldest first: its create, then each update. NotFoundError for
+   * an unknown (or expired) id; its `code` is "HISTORY_DISABLED" when the server keeps none.
+   */
+  async history(id: string): Promise<MemoryVersion[]> {
+    const found = await this.request<{ history: wire.WireVersion[] }>("GET", `/api/v1/memory/${segment(id)}/history`);
+    return found.history.map(wire.version);
   }
 
   /** Delete a memory (with `ifMatch`: only the version with that etag). */

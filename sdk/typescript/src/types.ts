@@ -11,20 +11,50 @@ export interface Memory {
   metadata: Metadata;
   createdAt: string;
   updatedAt: string;
+  /** When it expires (then it is gone everywhere); null: never. */
+  expiresAt: string | null;
   /** Filled by `get` only. */
   embedding?: number[];
   /** Its version (the ETag header), filled by `get`: pass it as `ifMatch` to change only it. */
   etag?: string;
 }
 
+/** `skip` (the server's default): a copy of a live memory is not stored; `allow`: store it anyway. */
+export type OnDuplicate = "skip" | "allow";
+
+/** How a create treats a memory already in the workspace (a batch's apply to items that set none). */
+export interface DuplicateOptions {
+  onDuplicate?: OnDuplicate;
+  /**
+   * Also a duplicate: a memory whose vector is at least this cosine-similar, in (0, 1] (e.g.
+   * 0.95), whatever its metadata. Without it only the same text and metadata is one.
+   */
+  duplicateThreshold?: number;
+}
+
 /** A memory to store: one `upsert`, or one item of `createMany`. */
-export interface NewMemory {
+export interface NewMemory extends DuplicateOptions {
   text: string;
   metadata?: Metadata;
   /** Your own id (default: one is generated). `upsert` updates the memory with it if it exists. */
   id?: string;
   /** A vector of the model's dimension (384) to store instead of computing one. */
   embedding?: number[];
+  /** Expire this many seconds from now (1 or more); or give `expiresAt`. */
+  ttlSeconds?: number;
+  /** Expire at this time, in the future: a Date, or ISO 8601 text (no offset = UTC). */
+  expiresAt?: Moment;
+}
+
+/** What `update` changes; what is left out stays as it is. */
+export interface MemoryChanges {
+  text?: string;
+  /** Replaces the whole metadata object. */
+  metadata?: Metadata;
+  /** A new expiry, this many seconds from now. */
+  ttlSeconds?: number;
+  /** A new expiry (a Date or ISO 8601 text, in the future), or `null`: never expire. */
+  expiresAt?: Moment | null;
 }
 
 export interface CreateOptions {
@@ -43,7 +73,30 @@ export interface StoredMemory {
   embeddingGenerated: boolean;
   vectorDimensions: number;
   tokensUsed: number;
+  /** When it expires; null: never. */
+  expiresAt: string | null;
   /** The new memory's version; absent on a replayed answer (`get` it for the current one). */
+  etag?: string;
+  /** True if this is the server's first answer to this `idempotencyKey`, sent again. */
+  replayed: boolean;
+}
+
+/**
+ * `upsert` stored nothing: a live memory already holds this text and metadata (or, with
+ * `duplicateThreshold`, a vector that close). `id` is that memory's.
+ */
+export interface DuplicateMemory {
+  id: string;
+  status: "duplicate";
+  /** 1 for the same text and metadata, else the vectors' cosine. */
+  similarity: number;
+  embeddingGenerated: false;
+  vectorDimensions: number;
+  /** Tokens embedded to look for a near duplicate (0 for an exact one). */
+  tokensUsed: number;
+  /** The existing memory's expiry; null: never. */
+  expiresAt: string | null;
+  /** The existing memory's version; absent on a replayed answer. */
   etag?: string;
   /** True if this is the server's first answer to this `idempotencyKey`, sent again. */
   replayed: boolean;
@@ -55,16 +108,29 @@ export interface UpdatedMemory {
   status: "updated";
   /** Whether the text changed, so it was embedded again. */
   embeddingGenerated: boolean;
+  /** Its expiry now; null: never. */
+  expiresAt: string | null;
 }
 
-export type UpsertResult = StoredMemory | UpdatedMemory;
+export type UpsertResult = StoredMemory | UpdatedMemory | DuplicateMemory;
 
 export interface UpdateResult {
   id: string;
   status: "updated";
   embeddingRegenerated: boolean;
+  /** Its expiry now; null: never. */
+  expiresAt: string | null;
   /** The memory's new version. */
   etag?: string;
+}
+
+/** One version of a memory, from `history`: version 1 is its create, each update adds one. */
+export interface MemoryVersion {
+  version: number;
+  event: "created" | "updated";
+  text: string;
+  metadata: Metadata;
+  changedAt: string;
 }
 
 /** One item of a batch that was stored. */
@@ -76,6 +142,21 @@ export interface BatchItemStored {
   embeddingGenerated: boolean;
   vectorDimensions: number;
   tokensUsed: number;
+  expiresAt: string | null;
+}
+
+/** One item of a batch not stored because a memory (stored, or earlier in the batch) holds it. */
+export interface BatchItemDuplicate {
+  index: number;
+  /** The memory holding it. */
+  id: string;
+  status: "duplicate";
+  /** 1 for the same text and metadata, else the vectors' cosine. */
+  similarity: number;
+  embeddingGenerated: false;
+  vectorDimensions: number;
+  tokensUsed: number;
+  expiresAt: string | null;
 }
 
 /** One item of a batch that was not stored (`error: "CONFLICT"`: its id is taken). */
@@ -87,12 +168,17 @@ export interface BatchItemFailed {
   message: string;
 }
 
-export type BatchItemResult = BatchItemStored | BatchItemFailed;
+export type BatchItemResult = BatchItemStored | BatchItemDuplicate | BatchItemFailed;
 
-/** What `createMany` did: a result per item, in order (HTTP 201 if all stored, 207 if not). */
+/** `createMany`'s options: its Idempotency-Key, and duplicate options for items that set none. */
+export interface BatchOptions extends CreateOptions, DuplicateOptions {}
+
+/** What `createMany` did: a result per item, in order (HTTP 207 if one failed). */
 export interface BatchResult {
   results: BatchItemResult[];
   stored: number;
+  /** Items not stored because a memory already held them. */
+  duplicates: number;
   failed: number;
   /** True if this is the server's first answer to this batch's Idempotency-Key, sent again. */
   replayed: boolean;
@@ -178,6 +264,8 @@ export interface SearchResult {
   score: number;
   createdAt: string;
   updatedAt: string;
+  /** When it expires; null: never. */
+  expiresAt: string | null;
   bestChunk: BestChunk;
 }
 
@@ -207,7 +295,12 @@ export interface MemoryStats extends WorkspaceStats {
   };
 }
 
-export type WebhookEvent = "memory.created" | "memory.updated" | "memory.deleted" | "embedding.generated";
+export type WebhookEvent =
+  | "memory.created"
+  | "memory.updated"
+  | "memory.deleted"
+  | "memory.expired"
+  | "embedding.generated";
 
 export interface Webhook {
   id: string;

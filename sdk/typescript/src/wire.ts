@@ -8,10 +8,15 @@ import type {
   BatchItemResult,
   BatchResult,
   DeliveryAttempt,
+  DuplicateMemory,
+  DuplicateOptions,
   Memory,
+  MemoryChanges,
   MemoryPage,
   MemoryStats,
+  MemoryVersion,
   Moment,
+  NewMemory,
   SearchFilters,
   SearchInput,
   SearchResult,
@@ -29,6 +34,8 @@ export interface WireMemory {
   metadata: Record<string, unknown>;
   created_at: string;
   updated_at: string;
+  /** Absent only from a server older than expiry. */
+  expires_at?: string | null;
   embedding?: number[];
 }
 
@@ -38,12 +45,32 @@ export interface WireStored {
   embedding_generated: boolean;
   vector_dimensions: number;
   tokens_used: number;
+  expires_at?: string | null;
+}
+
+export interface WireDuplicate {
+  id: string;
+  status: "duplicate";
+  similarity: number;
+  embedding_generated: false;
+  vector_dimensions: number;
+  tokens_used: number;
+  expires_at?: string | null;
 }
 
 export interface WireUpdated {
   id: string;
   status: "updated";
   embedding_regenerated: boolean;
+  expires_at?: string | null;
+}
+
+export interface WireVersion {
+  version: number;
+  event: "created" | "updated";
+  text: string;
+  metadata: Record<string, unknown>;
+  changed_at: string;
 }
 
 export interface WirePage {
@@ -53,11 +80,14 @@ export interface WirePage {
 
 type WireBatchItem =
   | ({ index: number } & WireStored)
+  | ({ index: number } & WireDuplicate)
   | { index: number; id: string; status: "error"; error: string; message: string };
 
 export interface WireBatch {
   results: WireBatchItem[];
   stored: number;
+  /** Absent only from a server older than duplicates. */
+  duplicates?: number;
   failed: number;
 }
 
@@ -116,6 +146,7 @@ export function memory(found: WireMemory): Memory {
     metadata: found.metadata,
     createdAt: found.created_at,
     updatedAt: found.updated_at,
+    expiresAt: found.expires_at ?? null,
   };
   if (found.embedding !== undefined) result.embedding = found.embedding;
   return result;
@@ -126,21 +157,33 @@ export function page(found: WirePage): MemoryPage {
   return { memories: found.memories.map(memory), page, limit, total, pages };
 }
 
-export function stored(found: WireStored, replayed: boolean, etag: string | null): StoredMemory {
-  const result: StoredMemory = {
+/** A single create's answer: stored, or the duplicate that made storing it needless. */
+export function created(
+  found: WireStored | WireDuplicate,
+  replayed: boolean,
+  etag: string | null,
+): StoredMemory | DuplicateMemory {
+  const common = {
     id: found.id,
-    status: "stored",
-    embeddingGenerated: found.embedding_generated,
     vectorDimensions: found.vector_dimensions,
     tokensUsed: found.tokens_used,
-    replayed,
+    expiresAt: found.expires_at ?? null,
   };
+  const result: StoredMemory | DuplicateMemory =
+    found.status === "duplicate"
+      ? { ...common, status: "duplicate", similarity: found.similarity, embeddingGenerated: false, replayed }
+      : { ...common, status: "stored", embeddingGenerated: found.embedding_generated, replayed };
   if (etag !== null) result.etag = etag;
   return result;
 }
 
 export function updated(found: WireUpdated, etag: string | null): UpdateResult {
-  const result: UpdateResult = { id: found.id, status: "updated", embeddingRegenerated: found.embedding_regenerated };
+  const result: UpdateResult = {
+    id: found.id,
+    status: "updated",
+    embeddingRegenerated: found.embedding_regenerated,
+    expiresAt: found.expires_at ?? null,
+  };
   if (etag !== null) result.etag = etag;
   return result;
 }
@@ -149,21 +192,70 @@ function batchItem(item: WireBatchItem): BatchItemResult {
   if (item.status === "error") {
     return { index: item.index, id: item.id, status: "error", error: item.error, message: item.message };
   }
-  return {
+  const common = {
     index: item.index,
     id: item.id,
-    status: "stored",
-    embeddingGenerated: item.embedding_generated,
     vectorDimensions: item.vector_dimensions,
     tokensUsed: item.tokens_used,
+    expiresAt: item.expires_at ?? null,
   };
+  if (item.status === "duplicate") {
+    return { ...common, status: "duplicate", similarity: item.similarity, embeddingGenerated: false };
+  }
+  return { ...common, status: "stored", embeddingGenerated: item.embedding_generated };
 }
 
 export function batch(found: WireBatch, replayed: boolean): BatchResult {
-  return { results: found.results.map(batchItem), stored: found.stored, failed: found.failed, replayed };
+  return {
+    results: found.results.map(batchItem),
+    stored: found.stored,
+    duplicates: found.duplicates ?? 0,
+    failed: found.failed,
+    replayed,
+  };
+}
+
+export function version(found: WireVersion): MemoryVersion {
+  return {
+    version: found.version,
+    event: found.event,
+    text: found.text,
+    metadata: found.metadata,
+    changedAt: found.changed_at,
+  };
 }
 
 const moment = (value: Moment) => (value instanceof Date ? value.toISOString() : value);
+
+/** `onDuplicate` and `duplicateThreshold` as the server spells them, if given. */
+export function duplicateOptions(given: DuplicateOptions): Record<string, unknown> {
+  const sent: Record<string, unknown> = {};
+  if (given.onDuplicate !== undefined) sent.on_duplicate = given.onDuplicate;
+  if (given.duplicateThreshold !== undefined) sent.duplicate_threshold = given.duplicateThreshold;
+  return sent;
+}
+
+/** A memory to create (a single create's body, or a batch item) as the server spells it. */
+export function newMemory(given: NewMemory): Record<string, unknown> {
+  const sent: Record<string, unknown> = {};
+  if (given.id !== undefined) sent.id = given.id;
+  sent.text = given.text;
+  if (given.metadata !== undefined) sent.metadata = given.metadata;
+  if (given.embedding !== undefined) sent.embedding = given.embedding;
+  if (given.ttlSeconds !== undefined) sent.ttl_seconds = given.ttlSeconds;
+  if (given.expiresAt !== undefined) sent.expires_at = moment(given.expiresAt);
+  return { ...sent, ...duplicateOptions(given) };
+}
+
+/** An update's body; `expiresAt: null` is sent as null, which clears the expiry. */
+export function changes(given: MemoryChanges): Record<string, unknown> {
+  const sent: Record<string, unknown> = {};
+  if (given.text !== undefined) sent.text = given.text;
+  if (given.metadata !== undefined) sent.metadata = given.metadata;
+  if (given.ttlSeconds !== undefined) sent.ttl_seconds = given.ttlSeconds;
+  if (given.expiresAt !== undefined) sent.expires_at = given.expiresAt === null ? null : moment(given.expiresAt);
+  return sent;
+}
 
 /** The `filters` object as the server spells it. */
 function filters(given: SearchFilters): Record<string, unknown> {
@@ -198,6 +290,7 @@ function searchResult(found: WireSearchResult): SearchResult {
     score: found.score,
     createdAt: found.created_at,
     updatedAt: found.updated_at,
+    expiresAt: found.expires_at ?? null,
     bestChunk: { index, start, end, text },
   };
 }

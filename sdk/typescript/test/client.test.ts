@@ -92,7 +92,7 @@ describe("memories", () => {
     const page = await memories.list(1, 2);
     assert.deepEqual(page.memories.map((m) => m.id), [ids[4], ids[3]]);
     assert.deepEqual([page.page, page.limit, page.total, page.pages], [1, 2, 5, 3]);
-    assert.deepEqual(Object.keys(page.memories[0]).sort(), ["createdAt", "id", "metadata", "text", "updatedAt"]);
+    assert.deepEqual(Object.keys(page.memories[0]).sort(), ["createdAt", "expiresAt", "id", "metadata", "text", "updatedAt"]);
     assert.match(page.memories[0].createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const all: string[] = [];
     for await (const memory of memories.iterMemories(2)) all.push(memory.id);

@@ -84,7 +84,7 @@ describe("createMany", () => {
     ]);
     assert.deepEqual(posts(log), [[201, false]]);
     assert.match(log[0].idempotencyKey ?? "", /^sdk-[0-9a-f-]{36}$/);
-    assert.deepEqual([batch.stored, batch.failed, batch.replayed], [3, 0, false]);
+    assert.deepEqual([batch.stored, batch.duplicates, batch.failed, batch.replayed], [3, 0, 0, false]);
     const [first, second, third] = batch.results;
     assert.ok(first.status === "stored" && second.status === "stored" && third.status === "stored");
     assert.deepEqual(
@@ -95,7 +95,7 @@ describe("createMany", () => {
     assert.equal(second.id, "q4-notes");
     assert.deepEqual(
       { ...first, id: "", tokensUsed: 0 },
-      { index: 0, id: "", status: "stored", embeddingGenerated: true, vectorDimensions: 384, tokensUsed: 0 },
+      { index: 0, id: "", status: "stored", embeddingGenerated: true, vectorDimensions: 384, tokensUsed: 0, expiresAt: null },
     );
     assert.ok(first.tokensUsed > 0);
     assert.deepEqual([third.embeddingGenerated, third.tokensUsed, third.vectorDimensions], [false, 0, 384]);

@@ -147,7 +147,7 @@ describe("search", () => {
 
     const party = (await chunked.search({ query: "birthday party on Saturday", limit: 1 })).results[0];
     assert.equal(party.id, shortId);
-    assert.deepEqual(Object.keys(party).sort(), ["bestChunk", "createdAt", "id", "metadata", "score", "text", "updatedAt"]);
+    assert.deepEqual(Object.keys(party).sort(), ["bestChunk", "createdAt", "expiresAt", "id", "metadata", "score", "text", "updatedAt"]);
     // Offsets count code points: the emoji is one, not two UTF-16 units.
     assert.deepEqual(party.bestChunk, { index: 0, start: 0, end: Array.from(short).length, text: short });
     assert.equal(party.bestChunk.end, short.length - 1);

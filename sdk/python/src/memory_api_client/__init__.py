@@ -12,7 +12,7 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
-from .inputs import MetadataIn, NewMemory, SearchFilters, SearchMode, TagsFilter
+from .inputs import MetadataIn, NewMemory, OnDuplicate, SearchFilters, SearchMode, TagsFilter
 from .models import (
     BatchItemResult,
     BatchResult,
@@ -21,6 +21,7 @@ from .models import (
     Memory,
     MemoryPage,
     MemoryStats,
+    MemoryVersion,
     OwnerStats,
     SearchResult,
     SearchResults,
@@ -45,9 +46,11 @@ __all__ = [
     "MemoryClient",
     "MemoryPage",
     "MemoryStats",
+    "MemoryVersion",
     "MetadataIn",
     "NewMemory",
     "NotFoundError",
+    "OnDuplicate",
     "OwnerStats",
     "PreconditionFailedError",
     "RateLimitError",

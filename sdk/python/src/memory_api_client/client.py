@@ -9,18 +9,20 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from .errors import ConflictError, ConnectionError, NotFoundError, error_from_response
-from .inputs import NewMemory, SearchFilters, SearchMode, filters_json
+from .inputs import NewMemory, OnDuplicate, SearchFilters, SearchMode, filters_json, item_json
 from .models import (
     BatchResult,
     DeliveryAttempt,
     Memory,
     MemoryPage,
     MemoryStats,
+    MemoryVersion,
     SearchResult,
     SearchResults,
     UpdateResult,
@@ -81,6 +83,11 @@ class MemoryClient:
         id: str | None = None,
         embedding: builtins.list[float] | None = None,
         idempotency_key: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        expires_at: datetime | str | None = None,
+        on_duplicate: OnDuplicate | None = None,
+        duplicate_threshold: float | None = None,
     ) -> UpsertResult:
         """Store a memory, or update the memory with this id if it exists.
 
@@ -89,13 +96,21 @@ class MemoryClient:
         call, another process) and the server answers with its first answer (`replayed`);
         without an `id`, the id is then derived from the key, so that even a retry the server
         does not replay (it died after storing, before answering) updates, not stores twice.
+
+        `ttl_seconds` or `expires_at` (a `datetime`, naive meaning UTC, or ISO 8601 text) make
+        it expire. A live memory with the same text and metadata is not stored again: status
+        "duplicate" with that memory's id, unless `on_duplicate="allow"`; with
+        `duplicate_threshold` (0-1], a memory whose vector is that cosine-close is one too.
         """
         memory_id = id or _memory_id(idempotency_key)
-        body: dict[str, Any] = {"id": memory_id, "text": text}
-        if metadata is not None:
-            body["metadata"] = metadata
-        if embedding is not None:
-            body["embedding"] = embedding
+        expiry = _given(ttl_seconds=ttl_seconds, expires_at=expires_at)
+        body = {
+            "id": memory_id,
+            "text": text,
+            **_given(metadata=metadata, embedding=embedding),
+            **expiry,
+            **_given(on_duplicate=on_duplicate, duplicate_threshold=duplicate_threshold),
+        }
         try:
             stored, headers = self._exchange(
                 "POST",
@@ -107,8 +122,10 @@ class MemoryClient:
         except ConflictError as error:
             if error.code != "CONFLICT":  # not "the id exists" but a reused or busy key
                 raise
-            updated = self.update(memory_id, text=text, metadata=metadata)
-            return UpsertResult(memory_id, "updated", updated.embedding_regenerated)
+            updated = self.update(memory_id, text=text, metadata=metadata, **expiry)
+            return UpsertResult(
+                memory_id, "updated", updated.embedding_regenerated, expires_at=updated.expires_at
+            )
         return UpsertResult(
             stored["id"],
             stored["status"],
@@ -116,20 +133,32 @@ class MemoryClient:
             stored["vector_dimensions"],
             stored["tokens_used"],
             _replayed(headers),
+            stored.get("similarity"),
+            stored.get("expires_at"),
         )
 
     def create_many(
-        self, memories: Sequence[NewMemory], idempotency_key: str | None = None
+        self,
+        memories: Sequence[NewMemory],
+        idempotency_key: str | None = None,
+        *,
+        on_duplicate: OnDuplicate | None = None,
+        duplicate_threshold: float | None = None,
     ) -> BatchResult:
         """Store 1-100 memories in one call: one embedding pass, one transaction.
 
-        An item whose id is taken comes back with status "error" while the others are stored.
-        Every batch goes with an Idempotency-Key (`idempotency_key`, or one made here), so a
-        retry after a lost answer gets the first answer back; pass your own key to retry
+        An item whose id is taken comes back with status "error" while the others are stored;
+        one a memory already holds (in the workspace or earlier in the batch) with status
+        "duplicate". `on_duplicate` and `duplicate_threshold` apply to every item that sets
+        none. Every batch goes with an Idempotency-Key (`idempotency_key`, or one made here),
+        so a retry after a lost answer gets the first answer back; pass your own key to retry
         the batch yourself just as safely.
         """
         key = idempotency_key or f"sdk-{uuid.uuid4()}"
-        body = {"memories": [dict(memory) for memory in memories]}
+        body = {
+            "memories": [item_json(memory) for memory in memories],
+            **_given(on_duplicate=on_duplicate, duplicate_threshold=duplicate_threshold),
+        }
         found, headers = self._exchange(
             "POST", "/api/v1/memory/batch", json=body, idempotent=True, idempotency_key=key
         )
@@ -146,19 +175,42 @@ class MemoryClient:
         text: str | None = None,
         metadata: dict[str, Any] | None = None,
         if_match: str | None = None,
+        *,
+        ttl_seconds: int | None = None,
+        expires_at: datetime | str | None = None,
+        clear_expiry: bool = False,
     ) -> UpdateResult:
-        """Change the text and/or replace the metadata of a memory.
+        """Change the text, replace the metadata and/or change the expiry of a memory.
 
+        What is None stays as it is. `ttl_seconds` or `expires_at` set a new expiry;
+        `clear_expiry=True` removes it, so the memory never expires.
         `if_match`: the `etag` of the version read; if the memory changed since, nothing
         changes and PreconditionFailedError carries the current etag.
         """
-        body = {k: v for k, v in (("text", text), ("metadata", metadata)) if v is not None}
+        if clear_expiry and (ttl_seconds is not None or expires_at is not None):
+            raise ValueError("clear_expiry=True removes the expiry: give no other expiry with it")
+        body = _given(text=text, metadata=metadata, ttl_seconds=ttl_seconds, expires_at=expires_at)
+        if clear_expiry:
+            body["expires_at"] = None
         found, headers = self._exchange(
             "PUT", f"/api/v1/memory/{_segment(id)}", json=body, if_match=if_match
         )
         return UpdateResult(
-            found["id"], found["status"], found["embedding_regenerated"], headers.get("ETag")
+            found["id"],
+            found["status"],
+            found["embedding_regenerated"],
+            headers.get("ETag"),
+            found.get("expires_at"),
         )
+
+    def history(self, id: str) -> builtins.list[MemoryVersion]:
+        """A memory's kept versions, oldest first: its create, then each update.
+
+        NotFoundError for an unknown (or expired) id; its `code` is "HISTORY_DISABLED" when
+        the server keeps no history (MEMORY_API_HISTORY_VERSIONS=0).
+        """
+        found = self._request("GET", f"/api/v1/memory/{_segment(id)}/history")
+        return [MemoryVersion.from_json(version) for version in found["history"]]
 
     def delete(self, id: str, if_match: str | None = None) -> None:
         """Delete a memory (with `if_match`: only the version with that etag)."""
@@ -377,6 +429,11 @@ def _memory_id(idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return f"mem_{uuid.uuid4().hex[:24]}"
     return f"mem_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not None, as the server reads them (a datetime as ISO 8601 UTC)."""
+    return item_json({name: value for name, value in options.items() if value is not None})
 
 
 def _replayed(headers: Mapping[str, str]) -> bool:

@@ -1,4 +1,4 @@
-"""Typed shapes of what the client sends: batch items, search modes and search filters."""
+"""Typed shapes of what the client sends: batch items, create options, search filters."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
 SearchMode = Literal["semantic", "keyword", "hybrid"]
+
+OnDuplicate = Literal["skip", "allow"]
+"""skip (the server's default): a copy of a live memory is not stored; allow: store it anyway."""
 
 Scalar = str | int | float | bool
 
@@ -20,11 +23,19 @@ class _NewMemoryText(TypedDict):
 
 
 class NewMemory(_NewMemoryText, total=False):
-    """One item of `create_many`, shaped as for a single create: only `text` is required."""
+    """One item of `create_many`, shaped as for a single create: only `text` is required.
+
+    `ttl_seconds` or `expires_at` (a `datetime`, naive meaning UTC, or ISO 8601 text) make it
+    expire; `on_duplicate` and `duplicate_threshold` override the batch's for this item.
+    """
 
     id: str
     metadata: dict[str, Any]
     embedding: list[float]
+    ttl_seconds: int
+    expires_at: datetime | str
+    on_duplicate: OnDuplicate
+    duplicate_threshold: float
 
 
 class TagsFilter(TypedDict, total=False):
@@ -57,9 +68,20 @@ TIME_FILTERS = frozenset({"created_after", "created_before", "updated_after", "u
 def filters_json(filters: Mapping[str, Any]) -> dict[str, Any]:
     """The filters as the server reads them: datetimes as ISO 8601 UTC text, the rest as given."""
     return {
-        key: iso_utc(value) if key in TIME_FILTERS and isinstance(value, datetime) else value
-        for key, value in filters.items()
+        key: moment_json(value) if key in TIME_FILTERS else value for key, value in filters.items()
     }
+
+
+def item_json(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch item as the server reads it: a datetime `expires_at` as ISO 8601 UTC text."""
+    return {
+        key: moment_json(value) if key == "expires_at" else value for key, value in item.items()
+    }
+
+
+def moment_json(moment: datetime | str) -> str:
+    """A time as the server reads it: a datetime as ISO 8601 UTC text, text as given."""
+    return iso_utc(moment) if isinstance(moment, datetime) else moment
 
 
 def iso_utc(moment: datetime) -> str:

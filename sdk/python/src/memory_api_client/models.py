@@ -16,7 +16,10 @@ def _known(cls: type[T], data: dict[str, Any]) -> T:
 
 @dataclass(frozen=True)
 class Memory:
-    """A stored memory; `embedding` and `etag` (its version) are filled by `get` only."""
+    """A stored memory; `embedding` and `etag` (its version) are filled by `get` only.
+
+    `expires_at`: when it expires (then it is gone), None if it never does.
+    """
 
     id: str
     text: str
@@ -25,6 +28,7 @@ class Memory:
     updated_at: str
     embedding: list[float] | None = None
     etag: str | None = None
+    expires_at: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any], etag: str | None = None) -> Memory:
@@ -37,47 +41,63 @@ class Memory:
             updated_at=data["updated_at"],
             embedding=data.get("embedding"),
             etag=etag,
+            expires_at=data.get("expires_at"),
         )
 
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What `upsert` did: `status` is "stored" (created) or "updated"."""
+    """What `upsert` did: `status` is "stored" (created), "updated" or "duplicate".
+
+    "duplicate": nothing was stored, a live memory already holds this text and metadata (or
+    a vector at least `duplicate_threshold` close); `id` is that memory's, `similarity` 1.0
+    for an exact copy, else the vectors' cosine. `expires_at` is the memory's expiry, if any.
+    """
 
     id: str
-    status: str
+    status: Literal["stored", "updated", "duplicate"]
     embedding_generated: bool
     vector_dimensions: int | None = None
     tokens_used: int | None = None
     replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+    similarity: float | None = None
+    expires_at: str | None = None
 
 
 @dataclass(frozen=True)
 class BatchItemResult:
     """One item of `create_many`, by its `index` in the batch.
 
-    `status` "stored" (with the embedding fields), or "error" with `error` (e.g. "CONFLICT":
-    the id is taken) and `message`; such an item was not stored.
+    `status` "stored" (with the embedding fields), "duplicate" (not stored: `id` is the memory
+    already holding it, in the workspace or earlier in the batch, and `similarity` says how
+    close), or "error" with `error` (e.g. "CONFLICT": the id is taken) and `message`; such an
+    item was not stored.
     """
 
     index: int
     id: str
-    status: Literal["stored", "error"]
+    status: Literal["stored", "duplicate", "error"]
     embedding_generated: bool | None = None
     vector_dimensions: int | None = None
     tokens_used: int | None = None
     error: str | None = None
     message: str | None = None
+    similarity: float | None = None
+    expires_at: str | None = None
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What `create_many` did: a result per item, in the order sent; `failed` > 0 means 207."""
+    """What `create_many` did: a result per item, in the order sent; `failed` > 0 means 207.
+
+    `duplicates`: how many items were not stored because a memory already held them.
+    """
 
     results: list[BatchItemResult]
     stored: int
     failed: int
     replayed: bool = False  # the first answer to this Idempotency-Key, sent again
+    duplicates: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any], replayed: bool = False) -> BatchResult:
@@ -87,17 +107,35 @@ class BatchResult:
             data["stored"],
             data["failed"],
             replayed,
+            data.get("duplicates", 0),
         )
 
 
 @dataclass(frozen=True)
 class UpdateResult:
-    """What `update` did; `etag` is the memory's new version."""
+    """What `update` did; `etag` is the memory's new version, `expires_at` its expiry now."""
 
     id: str
     status: str
     embedding_regenerated: bool
     etag: str | None = None
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryVersion:
+    """One version of a memory, from `history`: `version` 1 is its create, then +1 an update."""
+
+    version: int
+    event: Literal["created", "updated"]
+    text: str
+    metadata: dict[str, Any]
+    changed_at: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemoryVersion:
+        """Build from the server's JSON."""
+        return _known(cls, data)
 
 
 @dataclass(frozen=True)
@@ -129,7 +167,8 @@ class BestChunk:
 class SearchResult:
     """A memory found by a search, with its score (see the server's docs/api.md for each mode).
 
-    `best_chunk` is None only from a server older than that field.
+    `best_chunk` is None only from a server older than that field; `expires_at` is None
+    for a memory that never expires.
     """
 
     id: str
@@ -139,6 +178,7 @@ class SearchResult:
     created_at: str
     updated_at: str
     best_chunk: BestChunk | None = None
+    expires_at: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchResult:
