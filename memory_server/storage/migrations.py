@@ -288,6 +288,15 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at, endpoint_id);
     CREATE INDEX webhook_deliveries_lease ON webhook_deliveries (endpoint_id, lease_until);
     """,
+    # 9: least-privilege keys. A read-only key may read, list and search, nothing else;
+    # `workspaces` is the JSON list of the workspaces a key may use, NULL for every one.
+    # Keys made before keep full access.
+    """
+    ALTER TABLE api_keys ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0
+        CHECK (read_only IN (0, 1));
+    ALTER TABLE api_keys ADD COLUMN workspaces TEXT
+        CHECK (workspaces IS NULL OR json_array_length(workspaces) > 0);
+    """,
 )
 
 
