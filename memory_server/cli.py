@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from memory_server import __version__
 from memory_server import reembed as reembedding
 from memory_server.api.schemas import ImportRecordSchema
-from memory_server.api_keys import DEFAULT_OWNER, KeyNotFound
+from memory_server.api_keys import DEFAULT_OWNER, ApiKey, KeyNotFound
 from memory_server.embedding.model import ModelLoadError
 from memory_server.services import services
 from memory_server.settings import TIERS
@@ -34,14 +34,35 @@ keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 @click.option("--owner", default=DEFAULT_OWNER, show_default=True, help="Whose memories it opens.")
 @click.option("--name", help="A label to recognise the key by.")
 @click.option("--expires-in-days", type=click.IntRange(min=1), help="Expire after N days.")
-def create_key(tier: str, owner: str, name: str | None, expires_in_days: int | None) -> None:
+@click.option("--read-only", is_flag=True, help="It may read, list and search, never write.")
+@click.option(
+    "--workspace",
+    "workspaces",
+    multiple=True,
+    metavar="NAME",
+    help="A workspace it may use (repeat for several); default: every workspace.",
+)
+def create_key(
+    tier: str,
+    owner: str,
+    name: str | None,
+    expires_in_days: int | None,
+    read_only: bool,
+    workspaces: tuple[str, ...],
+) -> None:
     """Create a key; its plaintext is the last line of output, shown only this once."""
     try:
-        new = services().keys.create(tier, owner, name, expires_in_days)
+        new = services().keys.create(
+            tier, owner, name, expires_in_days, read_only, workspaces or None
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    expiry = f", expires {new.key.expires_at}" if new.key.expires_at else ""
-    click.echo(f"Created {new.key.tier} key {new.key.id} for owner {new.key.owner!r}{expiry}.")
+    key = new.key
+    expiry = f", expires {key.expires_at}" if key.expires_at else ""
+    click.echo(
+        f"Created {key.tier} key {key.id} for owner {key.owner!r}: {key.access}, "
+        f"workspaces {_workspaces(key)}{expiry}."
+    )
     click.echo("Store it now: it cannot be shown again.", err=True)
     click.echo(new.plaintext)
 
@@ -53,16 +74,22 @@ def list_keys() -> None:
     if not keys:
         click.echo("No API keys.")
         return
-    rows = [("ID", "TIER", "OWNER", "NAME", "CREATED", "EXPIRES", "STATUS")]
+    rows = [("ID", "TIER", "OWNER", "NAME", "ACCESS", "WORKSPACES", "CREATED", "EXPIRES", "STATUS")]
     rows += [
-        (k.id, k.tier, k.owner, k.name or "-", k.created_at, k.expires_at or "never", k.status)
+        (k.id, k.tier, k.owner, k.name or "-", k.access, _workspaces(k), k.created_at,
+         k.expires_at or "never", k.status)
         for k in keys
-    ]
+    ]  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def _workspaces(key: ApiKey) -> str:
+    """`all`, or the workspaces the key may use: `a,b`."""
+    return "all" if key.workspaces is None else ",".join(key.workspaces)
 
 
 @keys_cli.command("revoke")

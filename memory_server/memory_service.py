@@ -420,9 +420,12 @@ class MemoryService:
             self.on_change()
         return purged
 
-    def stats(self, scope: Scope) -> dict[str, Any]:
-        """The caller's own counts: this workspace and every workspace of its owner."""
-        return owner_stats(self.store.db, scope)
+    def stats(self, scope: Scope, workspaces: Sequence[str] | None = None) -> dict[str, Any]:
+        """The caller's own counts: this workspace and every workspace of its owner.
+
+        `workspaces`: only those (the ones its key may use).
+        """
+        return owner_stats(self.store.db, scope, workspaces)
 
     def delete(self, scope: Scope, memory_id: str, if_match: Sequence[str] | None = None) -> None:
         """Delete one memory of the scope (only at one of the versions `if_match` names)."""

@@ -57,6 +57,11 @@ def invalid_request(message: str, details: dict[str, Any] | None = None) -> APIE
     return APIError(400, "INVALID_REQUEST", message, details)
 
 
+def forbidden(message: str, details: dict[str, Any] | None = None) -> APIError:
+    """A 403 FORBIDDEN: the key is valid but may not do this (read-only, another workspace)."""
+    return APIError(403, "FORBIDDEN", message, details)
+
+
 def unauthorized() -> APIError:
     """The seed's 401, identical for every authentication failure (no hint what was wrong)."""
     return APIError(

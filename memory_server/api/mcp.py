@@ -14,7 +14,7 @@ import mcp_types as types
 from flask import Blueprint, Response, current_app, g, request
 from flask_limiter import RateLimitExceeded
 
-from memory_server.api.auth import protect
+from memory_server.api.auth import protect, reads
 from memory_server.api.errors import APIError
 from memory_server.api.quotas import too_many_requests
 from memory_server.mcp.bridge import Bridge, BridgeTimeout
@@ -33,6 +33,7 @@ def mcp_bridge() -> Bridge:
 # POST only: stateless JSON mode keeps no session to DELETE and opens no event stream on
 # GET; the spec's answer to both is 405, which Flask gives with an Allow header.
 @bp.post("/mcp")
+@reads  # each tool says whether it writes; a read-only key gets only the rest (tools.py)
 def mcp_endpoint() -> Response:
     """One MCP message (JSON-RPC over Streamable HTTP), answered in JSON."""
     message = jsonrpc_message()

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from memory_server.api.auth import current_scope, protect
+from memory_server.api.auth import current_scope, protect, reads
 from memory_server.api.errors import conflict_message
 from memory_server.api.http_input import (
     batch_status,
@@ -143,6 +143,7 @@ def list_memories() -> tuple[Response, int]:
 
 
 @bp.post("/search")
+@reads  # a search changes nothing: a read-only key may send it
 @documented(
     {200: Reply("The matches, best first.", SearchResultsV1Schema)}, body=SearchRequestSchema
 )

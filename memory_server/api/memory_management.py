@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from memory_server.api.auth import current_scope, protect
+from memory_server.api.auth import current_key, current_scope, protect, reads
 from memory_server.api.errors import conflict_message
 from memory_server.api.http_input import (
     batch_status,
@@ -141,6 +141,7 @@ def list_memories() -> Response:
 
 
 @bp.post("/search")
+@reads  # a search changes nothing: a read-only key may send it
 @documented(
     {200: Reply("The matches, best first.", SearchResponseSchema)}, body=SearchRequestSchema
 )
@@ -161,8 +162,8 @@ def search_memories() -> Response:
 @bp.get("/stats")
 @documented({200: Reply("The caller's counts.", StatsSchema)})
 def memory_stats() -> Response:
-    """The caller's own counts: this workspace, and every workspace of the key's owner."""
-    return jsonify(services().memories.stats(current_scope()))
+    """The caller's own counts: this workspace, and each workspace of the owner the key may use."""
+    return jsonify(services().memories.stats(current_scope(), current_key().workspaces))
 
 
 @bp.get("/<memory_id:memory_id>")

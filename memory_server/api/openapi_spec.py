@@ -13,7 +13,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
-from memory_server.api.auth import is_protected
+from memory_server.api.auth import is_protected, is_write
 from memory_server.api.fields import (
     ID_PATTERN,
     MAX_IN_VALUES,
@@ -44,6 +44,8 @@ Two REST surfaces share one store: `/v1/memories` wraps every answer in
 `{"success": true, "data": ...}`; `/api/v1/memory` answers with plain objects. Every call
 except `/health`, `/openapi.json` and `/docs` needs `Authorization: Bearer <key>`
 (`memory-server keys create`). `X-Workspace-ID` picks the workspace (default `default`).
+A key made `--read-only` may only read, list and search, and a key made for some workspaces
+(`--workspace`) may use only those: anything else is 403 FORBIDDEN.
 
 Errors always have one JSON shape: `{"error": CODE, "message": text, "details": {...}}`,
 plus `"success": false` on `/v1`.
@@ -61,9 +63,11 @@ TAGS = {
 ERRORS = {
     400: "Invalid request: a field, query parameter or header is not valid; `details` says which.",
     401: "Missing, invalid, revoked or expired API key.",
-    403: "The webhook URL is well formed but this server's network policy does not let "
-    "webhooks call it (WEBHOOK_URL_NOT_ALLOWED): loopback, link-local, metadata or outside "
-    "MEMORY_API_WEBHOOK_DESTINATION_NETWORKS.",
+    403: "Forbidden (FORBIDDEN): the API key is valid but may not do this: it is a read-only "
+    "key and the operation writes, or the key may not use the workspace X-Workspace-ID names "
+    "(none means `default`). On webhook registration and changes also WEBHOOK_URL_NOT_ALLOWED: "
+    "the URL is well formed but this server's network policy does not let webhooks call it "
+    "(loopback, link-local, metadata or outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS).",
     404: "No such memory or webhook in this workspace.",
     409: "Conflict: the id is taken (CONFLICT), the webhook limit is reached (CONFLICT), a "
     "request with the same Idempotency-Key is still running (IDEMPOTENCY_KEY_IN_USE, retry "
@@ -353,12 +357,13 @@ def _operation(
             {
                 "in": "header",
                 "name": "X-Workspace-ID",
-                "description": "The workspace to work in (default `default`).",
+                "description": "The workspace to work in (default `default`); a key made for "
+                "some workspaces may name only those (else 403).",
                 "schema": {"type": "string", "pattern": ecma_pattern(NAME_PATTERN.pattern)},
             }
         )
-        errors |= {400, 401, 429, 503}
-        if method != "GET" and not endpoint.endswith("search_memories"):
+        errors |= {400, 401, 403, 429, 503}  # 403: a read-only key, or another workspace
+        if is_write(method, view):
             errors.add(507)  # it writes: a full disk refuses it
     else:
         result["security"] = []

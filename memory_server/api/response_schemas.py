@@ -234,7 +234,7 @@ class WorkspaceStatsSchema(Schema):
 
 
 class OwnerStatsSchema(Schema):
-    """Counts over every workspace of the key's owner."""
+    """Counts over every workspace of the key's owner (that the key may use)."""
 
     memories = fields.Integer(required=True)
     workspaces = fields.List(fields.Nested(WorkspaceStatsSchema), required=True)

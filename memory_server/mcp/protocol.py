@@ -18,19 +18,21 @@ from starlette.applications import Starlette
 from memory_server import __version__
 from memory_server.mcp.bridge import RUN_IN_REQUEST
 from memory_server.mcp.guide import GUIDE, GUIDE_PROMPT
-from memory_server.mcp.tools import TOOLS
+from memory_server.mcp.tools import TOOLS, permitted_tools
 
 PATH = "/mcp"
 
 
 def build_server() -> Server:
     """The MCP server of the memory tools."""
-    listed = [tool.describe() for tool in TOOLS.values()]
+    described = {name: tool.describe() for name, tool in TOOLS.items()}
 
     async def list_tools(
         ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=listed)
+        # Only the tools the request's key may call (a read-only key: no writing tools).
+        names = await _request_state(ctx)[RUN_IN_REQUEST](permitted_tools)
+        return types.ListToolsResult(tools=[described[name] for name in names])
 
     async def call_tool(
         ctx: ServerRequestContext, params: types.CallToolRequestParams

@@ -16,7 +16,8 @@ from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from mcp_types import CallToolResult, TextContent, Tool, ToolAnnotations
 
-from memory_server.api.auth import current_scope
+from memory_server.api.auth import current_key, current_scope, read_only_message
+from memory_server.api.errors import forbidden
 from memory_server.api.fields import MemoryId
 from memory_server.api.http_input import create_options, update_options, validate
 from memory_server.api.mcp import TOOL_CALL, jsonrpc_message
@@ -220,6 +221,10 @@ class MemoryTool:
             ),
         )
 
+    def permitted(self) -> bool:
+        """Whether the current request's key may call this tool (a read-only key: reads only)."""
+        return self.read_only or not current_key().read_only
+
     def call(self, arguments: dict[str, Any]) -> CallToolResult:
         """Run the tool in the current Flask request; an API error becomes a tool error."""
         if jsonrpc_message().get("method") != TOOL_CALL:
@@ -227,12 +232,19 @@ class MemoryTool:
             # a tool never runs for any other (a JSON-RPC batch, should an SDK accept one).
             return _tool_error_text("Send each tool call as a request of its own")
         try:
+            if not self.permitted():  # the REST API's 403, before the arguments are read
+                raise forbidden(read_only_message())
             result = self.run(validate(self.input, arguments, "body"))
         except Exception as exc:  # every error the REST API renders, rendered the same way
             return _tool_error(current_app.handle_user_exception(exc))
         return CallToolResult(
             content=[TextContent(type="text", text=_json(result))], structured_content=result
         )
+
+
+def permitted_tools() -> list[str]:
+    """The names of the tools the current request's key may call, for tools/list."""
+    return [name for name, tool in TOOLS.items() if tool.permitted()]
 
 
 def _tool_error_text(message: str) -> CallToolResult:

@@ -311,6 +311,15 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
         DELETE FROM memory_history WHERE memory_rowid = old.rowid;
     END;
     """,
+    # 10: least-privilege keys. A read-only key may read, list and search, nothing else;
+    # `workspaces` is the JSON list of the workspaces a key may use, NULL for every one.
+    # Keys made before keep full access.
+    """
+    ALTER TABLE api_keys ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0
+        CHECK (read_only IN (0, 1));
+    ALTER TABLE api_keys ADD COLUMN workspaces TEXT
+        CHECK (workspaces IS NULL OR json_array_length(workspaces) > 0);
+    """,
 )
 
 

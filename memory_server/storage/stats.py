@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from memory_server.clock import utc_now
@@ -56,15 +57,23 @@ def database_stats(db: Database) -> dict[str, Any]:
     }
 
 
-def owner_stats(db: Database, scope: Scope) -> dict[str, Any]:
-    """The caller's own counts: this workspace, and every workspace of the same owner."""
+def owner_stats(
+    db: Database, scope: Scope, workspaces: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The caller's own counts: this workspace, and every workspace of the same owner.
+
+    `workspaces`: only these (a key restricted to them learns nothing of the others).
+    """
+    only = ""
+    if workspaces is not None:
+        only = f" AND workspace IN ({', '.join('?' * len(workspaces))})"
     with db.snapshot() as conn:
         rows = conn.execute(
             "SELECT workspace, count(*), coalesce(sum(chunk_count), 0),"
             " min(created_at), max(updated_at)"
             " FROM memories WHERE owner = ? AND (expires_at IS NULL OR expires_at > ?)"
-            " GROUP BY workspace ORDER BY workspace",
-            (scope.owner, utc_now()),
+            f"{only} GROUP BY workspace ORDER BY workspace",
+            (scope.owner, utc_now(), *(workspaces or ())),
         ).fetchall()
     workspaces = [
         {"workspace": workspace, "memories": memories, "chunks": chunks,

@@ -37,6 +37,7 @@ def sdk_server(tmp_path_factory):
         "enterprise": keys.create("enterprise").plaintext,
         "free": keys.create("free").plaintext,
         "revoked": keys.create("pro").plaintext,
+        "read-only": keys.create("pro", read_only=True, workspaces=["ro-1", "ro-2"]).plaintext,
     }
     keys.revoke(keys.authenticate(made["revoked"]).id)
     db.close()

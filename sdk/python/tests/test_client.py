@@ -15,6 +15,7 @@ from memory_api_client import (
     AuthenticationError,
     ConflictError,
     ConnectionError,
+    ForbiddenError,
     Memory,
     MemoryAPIError,
     MemoryClient,
@@ -165,6 +166,20 @@ def test_authentication_error(sdk_server, which):
         bad.list()
     assert error.value.status == 401
     assert error.value.message == "Invalid or expired API key"
+
+
+def test_a_read_only_key_or_another_workspace_is_a_forbidden_error(sdk_server):
+    key = sdk_server.keys["read-only"]
+    with MemoryClient(sdk_server.url, key, workspace_id="ro-1") as reader:
+        assert reader.list().total == 0  # reads work
+        with pytest.raises(ForbiddenError) as error:
+            reader.upsert(text="not from this key")
+    assert error.value.status == 403 and error.value.code == "FORBIDDEN"
+    assert "read-only" in error.value.message
+    stray = MemoryClient(sdk_server.url, key, workspace_id="elsewhere")
+    with stray, pytest.raises(ForbiddenError) as error:
+        stray.list()
+    assert "may not use workspace 'elsewhere'" in error.value.message
 
 
 def test_rate_limit_error_has_retry_after_and_does_not_wait_an_hour(sdk_server):

@@ -17,6 +17,13 @@ export class MemoryAPIError extends Error {
 /** 401: the API key is missing, unknown, revoked or expired. */
 export class AuthenticationError extends MemoryAPIError {}
 
+/**
+ * 403: the key may not do this: it is read-only or not made for this workspace (`FORBIDDEN`),
+ * or the server's policy refuses a webhook URL (`WEBHOOK_URL_NOT_ALLOWED`). Retrying will not
+ * help; `message` says what would.
+ */
+export class ForbiddenError extends MemoryAPIError {}
+
 /** 404: no such memory or webhook in this workspace. */
 export class NotFoundError extends MemoryAPIError {}
 
@@ -55,6 +62,7 @@ export class RateLimitError extends MemoryAPIError {
 const BY_STATUS: Record<number, typeof MemoryAPIError> = {
   400: ValidationError,
   401: AuthenticationError,
+  403: ForbiddenError,
   404: NotFoundError,
   409: ConflictError,
   413: ValidationError,

@@ -5,6 +5,7 @@ export {
   AuthenticationError,
   ConflictError,
   ConnectionError,
+  ForbiddenError,
   MemoryAPIError,
   NotFoundError,
   PreconditionFailedError,

@@ -9,6 +9,7 @@ import {
   AuthenticationError,
   ConflictError,
   ConnectionError,
+  ForbiddenError,
   MemoryAPIError,
   MemoryClient,
   NotFoundError,
@@ -139,6 +140,20 @@ describe("errors", () => {
     const error = await stranger.list().catch((e) => e);
     assert.ok(error instanceof AuthenticationError);
     assert.equal(error.message, "Invalid or expired API key");
+  });
+
+  test("403: a read-only key writing, or another workspace", async () => {
+    const reader = new MemoryClient({ baseUrl: server.url, apiKey: server.keys.readOnly, workspaceId: "ro-1" });
+    assert.equal((await reader.list()).total, 0); // reads work
+    const error = await reader.upsert({ text: "not from this key" }).catch((e) => e);
+    assert.ok(error instanceof ForbiddenError);
+    assert.equal(error.status, 403);
+    assert.equal(error.code, "FORBIDDEN");
+    assert.match(error.message, /read-only/);
+    const stray = new MemoryClient({ baseUrl: server.url, apiKey: server.keys.readOnly, workspaceId: "elsewhere" });
+    const refused = await stray.list().catch((e) => e);
+    assert.ok(refused instanceof ForbiddenError);
+    assert.match(refused.message, /may not use workspace 'elsewhere'/);
   });
 
   test("404 and 409", async () => {

@@ -26,7 +26,7 @@ export async function freePort(): Promise<number> {
 
 export interface RunningServer {
   url: string;
-  keys: Record<"enterprise" | "free", string>;
+  keys: Record<"enterprise" | "free" | "readOnly", string>;
   stop(): Promise<void>;
   /** With `tls`: the LAN CA (PEM) that signed the server's certificate. */
   ca?: string;
@@ -60,13 +60,17 @@ export async function startServer(options: { tls?: boolean } = {}): Promise<Runn
     PYTHONPATH: join(ROOT, "tests/network_guard"),
   };
   // The CLI's contract: the new key alone on the last line of its output.
-  const createKey = (tier: string) =>
-    execFileSync(PYTHON, ["-m", "flask", "--app", "app", "keys", "create", "--tier", tier], { cwd: ROOT, env })
+  const createKey = (tier: string, ...options: string[]) =>
+    execFileSync(PYTHON, ["-m", "flask", "--app", "app", "keys", "create", "--tier", tier, ...options], { cwd: ROOT, env })
       .toString()
       .trim()
       .split("\n")
       .at(-1) as string;
-  const keys = { enterprise: createKey("enterprise"), free: createKey("free") };
+  const keys = {
+    enterprise: createKey("enterprise"),
+    free: createKey("free"),
+    readOnly: createKey("pro", "--read-only", "--workspace", "ro-1"),
+  };
   const log = openSync(join(home, "gunicorn.log"), "a");
   const child: ChildProcess = spawn(PYTHON, ["-m", "gunicorn", "-c", "gunicorn.conf.py"], {
     cwd: ROOT,

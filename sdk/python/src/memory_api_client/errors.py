@@ -30,6 +30,14 @@ class AuthenticationError(MemoryAPIError):
     """401: the API key is missing, unknown, revoked or expired."""
 
 
+class ForbiddenError(MemoryAPIError):
+    """403: the key may not do this; retrying will not help, `message` says what would.
+
+    `code` FORBIDDEN: the key is read-only, or not made for this workspace;
+    WEBHOOK_URL_NOT_ALLOWED: the server's policy refuses the webhook URL.
+    """
+
+
 class NotFoundError(MemoryAPIError):
     """404: no such memory or webhook in this workspace."""
 
@@ -72,6 +80,7 @@ class ConnectionError(MemoryAPIError):
 _BY_STATUS: dict[int, type[MemoryAPIError]] = {
     400: ValidationError,
     401: AuthenticationError,
+    403: ForbiddenError,
     404: NotFoundError,
     409: ConflictError,
     413: ValidationError,
