@@ -215,7 +215,7 @@ def test_the_workspace_limit_applies_to_mcp_and_webhooks(sc, new_key):
     refused = sc.post("/mcp", json=listing, headers={**headers(key, "b"), **MCP_HEADERS})
     assert refused.status_code == 403 and refused.json["error"] == "FORBIDDEN"
     allowed = sc.post("/mcp", json=listing, headers={**headers(key, "a"), **MCP_HEADERS})
-    assert allowed.status_code == 200 and len(allowed.json["result"]["tools"]) == 6
+    assert allowed.status_code == 200 and len(allowed.json["result"]["tools"]) == len(TOOL_NAMES)
     hook = sc.post("/api/v1/webhooks", json=BODIES["webhooks.create_webhook"], headers=headers(key))
     assert hook.status_code == 403
 
@@ -260,7 +260,7 @@ def test_mcp_lists_only_the_read_tools_to_a_read_only_key_and_refuses_the_others
             return tools, refused, found, got
 
     tools, refused, found, got = run(session)
-    assert tools == ["search_memories", "get_memory", "list_memories"]
+    assert tools == ["search_memories", "get_memory", "memory_history", "list_memories"]
     assert set(tools) < set(TOOL_NAMES)
     for result in refused:
         assert result.is_error
