@@ -12,7 +12,16 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
-from .inputs import MetadataIn, NewMemory, OnDuplicate, SearchFilters, SearchMode, TagsFilter
+from .inputs import (
+    MetadataCondition,
+    MetadataIn,
+    MetadataOperators,
+    NewMemory,
+    OnDuplicate,
+    SearchFilters,
+    SearchMode,
+    TagsFilter,
+)
 from .models import (
     BatchItemResult,
     BatchResult,
@@ -47,7 +56,9 @@ __all__ = [
     "MemoryPage",
     "MemoryStats",
     "MemoryVersion",
+    "MetadataCondition",
     "MetadataIn",
+    "MetadataOperators",
     "NewMemory",
     "NotFoundError",
     "OnDuplicate",
