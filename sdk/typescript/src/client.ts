@@ -8,6 +8,8 @@ import type {
   Conditional,
   CreateOptions,
   DeliveryAttempt,
+  IterateOptions,
+  ListOptions,
   Memory,
   MemoryChanges,
   MemoryPage,
@@ -57,6 +59,15 @@ async function newMemoryId(idempotencyKey?: string): Promise<string> {
 const replayed = (headers: Headers) => headers.get("Idempotent-Replayed") === "true";
 
 const segment = (id: string) => encodeURIComponent(id);
+
+/** An error answer's JSON; undefined when empty or not JSON (the HTTP front's plain-text 414). */
+function errorBody(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * A client for one server, API key and workspace.
@@ -175,16 +186,32 @@ export class MemoryClient {
     await this.request("DELETE", `/api/v1/memory/${segment(id)}`, options);
   }
 
-  /** One page of the workspace's memories, newest first. */
-  async list(page = 1, limit = 50): Promise<MemoryPage> {
-    return wire.page(await this.request<wire.WirePage>("GET", "/api/v1/memory", { query: { page, limit } }));
+  /**
+   * One page of the workspace's memories, newest first: `list(page, limit)`, or
+   * `list({ page, limit, filters })` for only those meeting `filters` (as in `search`; `total`
+   * and `pages` then count them). Filters travel in the URL: one over ~4 KB is refused (a
+   * `MemoryAPIError` with status 414); search with it instead.
+   */
+  async list(options: ListOptions): Promise<MemoryPage>;
+  async list(page?: number, limit?: number): Promise<MemoryPage>;
+  async list(pageOrOptions: number | ListOptions = 1, limit = 50): Promise<MemoryPage> {
+    const options = typeof pageOrOptions === "number" ? { page: pageOrOptions, limit } : pageOrOptions;
+    const query = wire.listQuery(options.page ?? 1, options.limit ?? 50, options.filters);
+    return wire.page(await this.request<wire.WirePage>("GET", "/api/v1/memory", { query }));
   }
 
-  /** Every memory of the workspace, newest first, each once (even if others are added). */
-  async *iterMemories(pageSize = 100): AsyncGenerator<Memory> {
+  /**
+   * Every memory of the workspace, or with `{ filters }` those meeting them, newest first,
+   * each once (even if others are added meanwhile): `iterMemories(pageSize)` or
+   * `iterMemories({ pageSize, filters })`.
+   */
+  iterMemories(options: IterateOptions): AsyncGenerator<Memory>;
+  iterMemories(pageSize?: number): AsyncGenerator<Memory>;
+  async *iterMemories(sizeOrOptions: number | IterateOptions = 100): AsyncGenerator<Memory> {
+    const { pageSize = 100, filters } = typeof sizeOrOptions === "number" ? { pageSize: sizeOrOptions } : sizeOrOptions;
     const seen = new Set<string>();
     for (let page = 1; ; page++) {
-      const found = await this.list(page, pageSize);
+      const found = await this.list({ page, limit: pageSize, filters });
       for (const memory of found.memories) {
         if (!seen.has(memory.id)) {
           seen.add(memory.id);
@@ -301,11 +328,10 @@ export class MemoryClient {
         throw new ConnectionError(`cannot reach ${this.baseUrl}: ${String(cause)}`);
       }
       const text = await response.text();
-      const body: unknown = text ? JSON.parse(text) : undefined;
-      if (response.ok) return { body: body as T, headers: response.headers };
+      if (response.ok) return { body: (text ? JSON.parse(text) : undefined) as T, headers: response.headers };
       const error = errorFromResponse(
         response.status,
-        body,
+        errorBody(text),
         response.headers.get("Retry-After"),
         response.headers.get("ETag"),
       );

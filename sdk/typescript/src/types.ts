@@ -202,16 +202,43 @@ export type SearchMode = "semantic" | "keyword" | "hybrid";
 /** A metadata value a filter can compare with. */
 export type MetadataScalar = string | number | boolean;
 
-/** Equal to the value, or to one of the `in` values (1-100 of them). */
-export type MetadataCondition = MetadataScalar | { in: MetadataScalar[] };
-
-/** Memories having at least one of `any` and all of `all` (one or both given). */
-export type TagsFilter = { any: string[]; all?: string[] } | { any?: string[]; all: string[] };
+/** A value a metadata key can equal; `null` matches a key holding null. */
+export type MetadataValue = MetadataScalar | null;
 
 /** An ISO 8601 date-time (without an offset it is UTC), or a Date. */
 export type Moment = string | Date;
 
-/** Conditions a search result must all meet; they apply before the `limit` cut. */
+/**
+ * Operators that must all hold for a metadata key, e.g. `{ gte: 2, lt: 5 }`. Types are strict
+ * (`true` is not `1`, `"3"` is not `3`); `ne`, `nin` (and a filter's `not`) also hold for
+ * memories without the key.
+ */
+export interface MetadataOperators {
+  eq?: MetadataValue;
+  ne?: MetadataValue;
+  /** A number, or a time (a Date or ISO 8601 text) compared as an instant; likewise the others. */
+  gt?: number | Moment;
+  gte?: number | Moment;
+  lt?: number | Moment;
+  lte?: number | Moment;
+  /** Equals one of 1-100 values. */
+  in?: MetadataValue[];
+  /** Equals none of 1-100 values, or the key is missing. */
+  nin?: MetadataValue[];
+  /** The key is there (even holding null) / is not. */
+  exists?: boolean;
+}
+
+/** Equal to the value, or meeting every operator. */
+export type MetadataCondition = MetadataValue | MetadataOperators;
+
+/** Memories having at least one of `any` and all of `all` (one or both given). */
+export type TagsFilter = { any: string[]; all?: string[] } | { any?: string[]; all: string[] };
+
+/**
+ * Conditions a memory must all meet: a search's results (before the `limit` cut) or a list's
+ * memories. `or` and `not` take whole filters, nested up to 5 levels deep.
+ */
 export interface SearchFilters {
   /** `metadata.type` equals it. */
   type?: string;
@@ -226,8 +253,29 @@ export interface SearchFilters {
   updatedAfter?: Moment;
   /** Last updated strictly before this time. */
   updatedBefore?: Moment;
-  /** Top-level metadata keys (1-20) and the values they must have. */
+  /** Top-level metadata keys (1-20) and the conditions they must meet. */
   metadata?: Record<string, MetadataCondition>;
+  /** At least one of these 1-20 filters holds too. */
+  or?: SearchFilters[];
+  /** This filter does not hold (true for memories without the keys it names). */
+  not?: SearchFilters;
+}
+
+/** Which memories `list` gives: a page of them, optionally only those meeting `filters`. */
+export interface ListOptions {
+  /** From 1 (default 1). */
+  page?: number;
+  /** Memories a page, 1-100 (default 50). */
+  limit?: number;
+  /** Only memories meeting these; `total` and `pages` then count them. Sent in the URL. */
+  filters?: SearchFilters;
+}
+
+/** What `iterMemories` goes through. */
+export interface IterateOptions {
+  /** Memories fetched a request, 1-100 (default 100). */
+  pageSize?: number;
+  filters?: SearchFilters;
 }
 
 export interface SearchInput {

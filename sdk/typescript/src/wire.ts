@@ -12,6 +12,7 @@ import type {
   DuplicateOptions,
   Memory,
   MemoryChanges,
+  MetadataCondition,
   MemoryPage,
   MemoryStats,
   MemoryVersion,
@@ -257,8 +258,19 @@ export function changes(given: MemoryChanges): Record<string, unknown> {
   return sent;
 }
 
-/** The `filters` object as the server spells it. */
-function filters(given: SearchFilters): Record<string, unknown> {
+/** A metadata condition as the server reads it: a Date range end as ISO 8601 text. */
+function condition(given: MetadataCondition): unknown {
+  if (given === null || typeof given !== "object" || Array.isArray(given)) return given;
+  const sent: Record<string, unknown> = { ...given };
+  for (const operator of ["gt", "gte", "lt", "lte"] as const) {
+    const operand = given[operator];
+    if (operand !== undefined) sent[operator] = typeof operand === "number" ? operand : moment(operand);
+  }
+  return sent;
+}
+
+/** The `filters` object as the server spells it, at every level of `or` and `not`. */
+export function filters(given: SearchFilters): Record<string, unknown> {
   const sent: Record<string, unknown> = {};
   if (given.type !== undefined) sent.type = given.type;
   if (given.source !== undefined) sent.source = given.source;
@@ -267,8 +279,20 @@ function filters(given: SearchFilters): Record<string, unknown> {
   if (given.createdBefore !== undefined) sent.created_before = moment(given.createdBefore);
   if (given.updatedAfter !== undefined) sent.updated_after = moment(given.updatedAfter);
   if (given.updatedBefore !== undefined) sent.updated_before = moment(given.updatedBefore);
-  if (given.metadata !== undefined) sent.metadata = given.metadata;
+  if (given.metadata !== undefined) {
+    sent.metadata = Object.fromEntries(Object.entries(given.metadata).map(([key, c]) => [key, condition(c)]));
+  }
+  if (given.or !== undefined) sent.or = given.or.map(filters);
+  if (given.not !== undefined) sent.not = filters(given.not);
   return sent;
+}
+
+/** A list's query string: `filters` as JSON, left out when empty (no filter). */
+export function listQuery(page: number, limit: number, given?: SearchFilters): Record<string, string | number> {
+  const query: Record<string, string | number> = { page, limit };
+  const sent = given === undefined ? {} : filters(given);
+  if (Object.keys(sent).length > 0) query.filters = JSON.stringify(sent);
+  return query;
 }
 
 /** The body of a search; what is not given is left to the server's defaults. */

@@ -13,7 +13,16 @@ from .errors import (
     ServiceUnavailableError,
     ValidationError,
 )
-from .inputs import MetadataIn, NewMemory, OnDuplicate, SearchFilters, SearchMode, TagsFilter
+from .inputs import (
+    MetadataCondition,
+    MetadataIn,
+    MetadataOperators,
+    NewMemory,
+    OnDuplicate,
+    SearchFilters,
+    SearchMode,
+    TagsFilter,
+)
 from .models import (
     BatchItemResult,
     BatchResult,
@@ -49,7 +58,9 @@ __all__ = [
     "MemoryPage",
     "MemoryStats",
     "MemoryVersion",
+    "MetadataCondition",
     "MetadataIn",
+    "MetadataOperators",
     "NewMemory",
     "NotFoundError",
     "OnDuplicate",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import os
 import random
 import time
@@ -216,9 +217,18 @@ class MemoryClient:
         """Delete a memory (with `if_match`: only the version with that etag)."""
         self._exchange("DELETE", f"/api/v1/memory/{_segment(id)}", if_match=if_match)
 
-    def list(self, page: int = 1, limit: int = 50) -> MemoryPage:
-        """One page of the workspace's memories, newest first."""
-        found = self._request("GET", "/api/v1/memory", params={"page": page, "limit": limit})
+    def list(
+        self, page: int = 1, limit: int = 50, filters: SearchFilters | None = None
+    ) -> MemoryPage:
+        """One page of the workspace's memories, newest first.
+
+        `filters`: only memories meeting them, as in `search` (then `total` and `pages` count
+        those). They travel in the URL: one over ~4 KB is refused (a `MemoryAPIError`, 414).
+        """
+        params: dict[str, Any] = {"page": page, "limit": limit}
+        if filters:
+            params["filters"] = json.dumps(filters_json(filters), separators=(",", ":"))
+        found = self._request("GET", "/api/v1/memory", params=params)
         pagination = found["pagination"]
         return MemoryPage(
             [Memory.from_json(m) for m in found["memories"]],
@@ -228,12 +238,17 @@ class MemoryClient:
             pagination["pages"],
         )
 
-    def iter_memories(self, page_size: int = 100) -> Iterator[Memory]:
-        """Every memory of the workspace, newest first, each once (even if others are added)."""
+    def iter_memories(
+        self, page_size: int = 100, filters: SearchFilters | None = None
+    ) -> Iterator[Memory]:
+        """Every memory of the workspace, or those meeting `filters`, newest first, each once.
+
+        Each once even if others are added meanwhile.
+        """
         seen: set[str] = set()
         page = 1
         while True:
-            found = self.list(page=page, limit=page_size)
+            found = self.list(page=page, limit=page_size, filters=filters)
             for memory in found.memories:
                 if memory.id not in seen:
                     seen.add(memory.id)
