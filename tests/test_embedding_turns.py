@@ -168,12 +168,12 @@ def test_a_third_long_text_of_one_owner_is_429_with_retry_after(app, make_key):
     long_text = "記憶検索" * 4000  # ~21,000 tokens: many turns
     answers = []
 
-    def send() -> None:
-        answers.append(
-            app.test_client().post("/api/v1/memory", json={"text": long_text}, headers=key)
-        )
+    def send(n: int) -> None:
+        # Different texts: the same one twice would be stored once (a duplicate).
+        text = f"{n} {long_text}"
+        answers.append(app.test_client().post("/api/v1/memory", json={"text": text}, headers=key))
 
-    running = [threading.Thread(target=send) for _ in range(2)]
+    running = [threading.Thread(target=send, args=(n,)) for n in range(2)]
     for thread in running:
         thread.start()
     wait_until(

@@ -278,8 +278,9 @@ def test_filters_apply_before_the_top_k_cut(client, auth, mode):
 def test_filtered_search_over_long_memories_still_fills_the_limit(client, auth):
     """Many chunks of unwanted long memories must not crowd out the wanted ones."""
     paragraph = "We talked about pizza and friends and the weekend for a long while. " * 8
-    for _ in range(6):
-        add(client, auth, "\n\n".join([paragraph] * 12), metadata={"type": "long"})
+    for i in range(6):  # six different memories: identical ones would be stored once
+        text = f"Evening {i}.\n\n" + "\n\n".join([paragraph] * 12)
+        add(client, auth, text, metadata={"type": "long"})
     wanted = [
         add(client, auth, f"Short note {i} about pizza", metadata={"type": "short"})
         for i in range(3)
