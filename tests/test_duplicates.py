@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 
 import pytest
 
@@ -153,6 +154,32 @@ def test_an_expired_memory_is_no_duplicate(client, auth, app):
         conn.execute("UPDATE memories SET expires_at = '2000-01-01T00:00:00.000Z'")
     again = client.post("/api/v1/memory", json={"text": ANNA}, headers=auth)
     assert again.status_code == 201 and again.json["id"] != first.json["id"]
+
+
+@pytest.mark.parametrize(
+    ("bodies", "label"),
+    [
+        ([{"text": ANNA}] * 4, "exact"),
+        ([{"text": t, "duplicate_threshold": 0.95} for t in (ANNA, ANNA_AGAIN) * 2], "near"),
+    ],
+)
+def test_clients_storing_the_same_fact_at_once_store_it_once(app, auth, bodies, label):
+    # The check runs again inside the write transaction, so a race leaves one memory.
+    start, answers = threading.Barrier(len(bodies)), []
+
+    def send(body: dict) -> None:
+        start.wait(timeout=30)
+        answers.append(app.test_client().post("/api/v1/memory", json=body, headers=auth))
+
+    running = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(timeout=60)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 200, 200, 201], label
+    assert len({answer.json["id"] for answer in answers}) == 1
+    assert count(app.test_client(), auth) == 1
 
 
 def test_a_batch_dedupes_against_the_store_and_within_itself(client, auth):
