@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from memory_server.embedding.batching import Batcher, Job
 from memory_server.embedding.chunking import Span, chunk_spans, split_text
 from memory_server.embedding.turns import TURN_TOKENS, FairTurns, turns_of
 from memory_server.settings import BUNDLED_MODEL
@@ -68,6 +69,8 @@ class Embedder:
         # Every use of the model and its tokenizer is a turn: one at a time, owners in
         # rotation (the fast tokenizer raises "Already borrowed" when threads share it).
         self.turns = FairTurns()
+        # Short work of concurrent requests (queries, short memories) is encoded together.
+        self.batcher = Batcher(self.turns, self._run_batch)
 
     @property
     def identity(self) -> str:
@@ -109,26 +112,17 @@ class Embedder:
         Short texts are chunked, counted and encoded in one turn; long ones take several.
         """
         model = self._loaded()
-        chunked: list[list[str]] = []
         if sum(map(len, texts)) <= SHORT_JOB_CHARS:
-            with self.turns.turn(owner):
-                chunked = [split_text(text, model.tokenizer) for text in texts]
-                embedded, _ = self._embed_short([c for chunks in chunked for c in chunks], model)
+            short = self.batcher.submit(owner, texts, "documents")
+            if not isinstance(short, _OverOneTurn):
+                return short
+            chunked = short.chunked  # encoded in turns below
         else:
+            chunked = []
             for text in texts:  # a long text's tokenization is a turn of its own
                 with self.turns.turn(owner):
                     chunked.append(split_text(text, model.tokenizer))
-            embedded = None
-        if embedded is None:
-            embedded = self.embed([c for chunks in chunked for c in chunks], owner)
-        documents, start = [], 0
-        for chunks in chunked:
-            end = start + len(chunks)
-            documents.append(
-                Embeddings(embedded.vectors[start:end], embedded.token_counts[start:end])
-            )
-            start = end
-        return documents
+        return _split(self.embed([c for chunks in chunked for c in chunks], owner), chunked)
 
     def chunk_spans(self, text: str, owner: str = "") -> list[Span]:
         """Where the chunks embed_document makes of this text lie in it (start, end)."""
@@ -179,9 +173,44 @@ class Embedder:
 
     def embed_query(self, text: str, owner: str = "") -> np.ndarray:
         """One text's vector, without the pass that counts its tokens (nobody bills a query)."""
+        self._loaded()
+        return self.batcher.submit(owner, [text], "query")
+
+    def _run_batch(self, jobs: list[Job]) -> list[Any]:
+        """Inside a turn: encode the jobs of concurrent requests in one pass.
+
+        A query job gets its vector; a documents job the Embeddings of each text, or (when
+        its chunks hold more tokens than a turn) its chunks, for the caller to encode in turns.
+        """
         model = self._loaded()
-        with self.turns.turn(owner):
-            return self._encode(model, [text])[0]
+        texts: list[str] = []
+        plans: list[tuple[int, list[list[str]] | None, list[int]]] = []
+        for job in jobs:
+            if job.kind == "query":
+                plans.append((len(texts), None, [0]))
+                texts.extend(job.texts)
+                continue
+            chunked = [split_text(text, model.tokenizer) for text in job.texts]
+            flat = [chunk for chunks in chunked for chunk in chunks]
+            counts = self._count(model, flat) if flat else []
+            plans.append((-1 if sum(counts) > TURN_TOKENS else len(texts), chunked, counts))
+            if plans[-1][0] >= 0:
+                texts.extend(flat)
+        vectors = self._encode(model, texts) if texts else None
+        results: list[Any] = []
+        for start, chunked, counts in plans:
+            if chunked is None:
+                results.append(vectors[start])
+            elif start < 0:
+                results.append(_OverOneTurn(chunked))
+            else:
+                end = start + len(counts)
+                block = vectors[start:end] if end > start else self._empty()
+                results.append(_split(Embeddings(block, counts), chunked))
+        return results
+
+    def _empty(self) -> np.ndarray:
+        return np.empty((0, self.dimension), dtype=np.float32)
 
     @staticmethod
     def _encode(model: Any, texts: list[str]) -> np.ndarray:
@@ -263,6 +292,23 @@ class Embedder:
         finally:
             shutil.rmtree(work, ignore_errors=True)  # the loser of a race, or a failed export
         return target, str(_onnx_file(target, self.backend, arch))
+
+
+@dataclass(frozen=True)
+class _OverOneTurn:
+    """Texts short in characters whose chunks hold more tokens than one turn (CJK, say)."""
+
+    chunked: list[list[str]]
+
+
+def _split(embedded: Embeddings, chunked: list[list[str]]) -> list[Embeddings]:
+    """The vectors and counts of several texts' chunks, one Embeddings per text."""
+    documents, start = [], 0
+    for chunks in chunked:
+        end = start + len(chunks)
+        documents.append(Embeddings(embedded.vectors[start:end], embedded.token_counts[start:end]))
+        start = end
+    return documents
 
 
 _export_lock = threading.Lock()
