@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import report_sections
+from target import Target
 
 SIZES = (1_000, 10_000, 100_000)
 MODES = ("semantic", "keyword", "hybrid")
 PEERS = ("mem0", "chromadb")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target of issue 7: a measured value against a limit, and why it may be missed."""
-
-    name: str
-    measured: Callable[[dict[str, float]], float]
-    limit: Callable[[dict[str, float]], float]
-    at_most: bool  # True: measured <= limit; False: measured >= limit
-    unit: str
-    why_missed: Callable[[dict[str, float]], str] = lambda f: ""
-
-    def met(self, f: dict[str, float]) -> bool:
-        """Whether the run meets the target."""
-        measured, limit = self.measured(f), self.limit(f)
-        return measured <= limit if self.at_most else measured >= limit
 
 
 def _search_floor(f: dict[str, float], size: int) -> float:
@@ -134,7 +118,11 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         "|---|---|---|---|",
     ]
     missed = []
-    for target in TARGETS:
+    for target in (
+        *TARGETS,
+        *report_sections.QUALITY_TARGETS,
+        *report_sections.CONCURRENCY_TARGETS,
+    ):
         try:
             measured, limit = target.measured(f), target.limit(f)
         except KeyError:
@@ -151,6 +139,8 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         lines += [f"- *{t.name}*: {t.why_missed(f) or 'not yet explained.'}" for t in missed]
     lines += [
         "",
+        *report_sections.quality_lines(f),
+        *report_sections.concurrency_lines(f),
         "## Single operations over HTTP (`/api/v1/memory`, ms)",
         "",
         "| operation | p50 | p95 | p99 | p50 / embedding floor"

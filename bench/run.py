@@ -1,8 +1,10 @@
 """`make bench`: the real server over HTTP, the machine's floors and two peers, in one run.
 
-Starts gunicorn on a temp database exactly as `make run` does, drives it with HTTP requests,
-measures the floors (the bare model, numpy's exact top-10) and the peers (bench/peers.py in
-the bench venv) in the same run, prints one table and writes bench/results.md.
+Starts gunicorn on a temp database exactly as `make run` does, drives it with HTTP requests
+(single operations, 1/4/16 concurrent clients: bench/concurrency.py; retrieval quality per
+mode on the project's conversational and paraphrase sets: bench/quality.py), measures the
+floors (the bare model, numpy's exact top-10) and the peers (bench/peers.py in the bench
+venv) in the same run, prints one table and writes bench/results.md.
 
 The corpus's vectors are encoded once per model and backend and cached under data/bench/;
 the 1k and 100k workspaces are loaded through the batch API with those vectors as
@@ -33,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import bench_report  # noqa: E402
+import concurrency  # noqa: E402
 import corpus  # noqa: E402
+import quality  # noqa: E402
 from timing import percentiles, timed  # noqa: E402
 
 from memory_server.embedding.model import Embedder, get_embedder  # noqa: E402
@@ -256,13 +260,20 @@ def main() -> None:
     parser.add_argument("--backend", default=os.environ.get("MEMORY_API_EMBEDDING_BACKEND", "onnx"))
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--crud", type=int, default=300, help="single creates (and so on)")
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        default=480,
+        help="requests per client count and kind in the concurrency runs",
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip mem0 and chromadb")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
     started = time.perf_counter()
     out = Results()
-    texts = corpus.memory_texts(max(SIZES) + 2 * args.crud)
-    stored, spare = texts[: max(SIZES)], texts[max(SIZES) :]
+    texts = corpus.memory_texts(max(SIZES) + 2 * args.crud + 3 * args.concurrent)
+    stored, spare = texts[: max(SIZES)], texts[max(SIZES) : max(SIZES) + 2 * args.crud]
+    concurrent_texts = texts[max(SIZES) + 2 * args.crud :]
     embedder = get_embedder(BUNDLED_MODEL, args.backend, ROOT / "data" / "models")
     embedder.load()
     vectors = corpus_vectors(embedder, stored)
@@ -282,6 +293,11 @@ def main() -> None:
             key = next(w for w in server.log().split() if w.startswith(KEY_PREFIX))
             client = Client(server.url, key)
             measure_crud(client, spare, out)
+            print("concurrent clients", flush=True)
+            concurrency.measure(server.url, key, concurrent_texts, questions, args.concurrent,
+                                out.put)  # fmt: skip
+            print("retrieval quality per mode", flush=True)
+            quality.measure(client.call, out.put)
             print("loading workspaces through the batch API", flush=True)
             seconds = load_workspace(client, "w10000", stored[:10_000], None)
             out.put("http.batch_ingest_per_s", 10_000 / seconds)

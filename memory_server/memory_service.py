@@ -338,7 +338,7 @@ class MemoryService:
         query: str,
         limit: int = 10,
         threshold: float | None = None,
-        mode: Mode = "semantic",
+        mode: Mode = "hybrid",
         filters: Filters | None = None,
     ) -> SearchResults:
         """The scope's memories that best match the query (see SearchIndex for the modes)."""

@@ -10,7 +10,7 @@ import pytest
 from helpers import headers
 from memory_server.embedding.chunking import chunk_spans
 from memory_server.search.keyword_index import KeywordIndex
-from memory_server.search.ranking import _memories, query_terms
+from memory_server.search.ranking import KEYWORD_WEIGHT, query_terms
 from memory_server.storage import migrations
 from memory_server.storage.database import Database
 
@@ -71,7 +71,7 @@ def test_v1_surface_shape(client, auth, pets):
 
 
 def test_semantic_score_is_the_cosine_similarity(client, auth, embedder, pets):
-    result = search(client, auth, "spicy food", limit=1)["results"][0]
+    result = search(client, auth, "spicy food", limit=1, mode="semantic")["results"][0]
     vectors = embedder.embed(
         ["spicy food", "My favourite dish is a spicy Thai green curry"]
     ).vectors
@@ -145,8 +145,25 @@ def test_keyword_search_folds_case_accents_and_stems(client, auth):
 def test_hybrid_finds_by_meaning_and_by_exact_name(client, auth, pets):
     assert ids(client, auth, "a new dog joined the family", mode="hybrid")[0] == pets["dog"]
     assert ids(client, auth, "Biscuit", mode="hybrid")[0] == pets["dog"]
-    top = search(client, auth, "golden retriever puppy Biscuit", mode="hybrid")["results"][0]
-    assert top["score"] == pytest.approx(1.0)  # first in both rankings
+    query = "golden retriever puppy Biscuit"
+    top = search(client, auth, query, mode="hybrid")["results"][0]
+    semantic = search(client, auth, query, mode="semantic")["results"][0]
+    assert top["id"] == semantic["id"] == pets["dog"]
+    # Every word of the query and the best BM25: the cosine plus the whole keyword weight.
+    assert top["score"] == pytest.approx(semantic["score"] + KEYWORD_WEIGHT, abs=1e-5)
+
+
+def test_a_hybrid_keyword_bonus_grows_with_the_share_of_the_query_matched(client, auth):
+    both = add(client, auth, "The quarterly zorblax audit is due on Friday")
+    one = add(client, auth, "A zorblax is an imaginary animal")
+    query = "quarterly zorblax audit"
+    results = search(client, auth, query, mode="hybrid")["results"]
+    semantic = {
+        r["id"]: r["score"] for r in search(client, auth, query, mode="semantic")["results"]
+    }
+    bonus = {r["id"]: r["score"] - semantic[r["id"]] for r in results}
+    assert bonus[both] == pytest.approx(KEYWORD_WEIGHT, abs=1e-5)  # all three terms
+    assert 0 < bonus[one] < KEYWORD_WEIGHT / 9  # one term of three, and a lower BM25
 
 
 HOSTILE = [
@@ -488,7 +505,7 @@ def test_a_hybrid_keyword_only_hit_gets_its_most_similar_chunk(app, client, auth
             "SELECT rowid, chunk_count FROM memories WHERE id = ?", (memory_id,)
         ).fetchone()
         chunks: dict[int, int] = {}
-        index._locate_chunks(conn, vector, _memories(conn, [rowid]), chunks)
+        index._cosines(conn, vector, {rowid}, chunks)
     assert count > 10
     text = _long_notes(FACT)
     start, end = chunk_spans(text, embedder._loaded().tokenizer)[chunks[rowid]]

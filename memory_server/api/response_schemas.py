@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from memory_server.search.ranking import KEYWORD_WEIGHT
 from memory_server.webhooks.endpoints import EVENT_TYPES
 
 
@@ -97,8 +98,9 @@ class SearchResultSchema(Schema):
         required=True,
         metadata={
             "type": "number",
-            "description": "Cosine similarity for semantic search; the fused rank score "
-            "for keyword and hybrid.",
+            "description": "semantic: cosine similarity; hybrid: that cosine plus up to "
+            f"{KEYWORD_WEIGHT} for the query's words the memory holds; keyword: BM25 "
+            "relevance.",
         },
     )
     created_at = _timestamp(attribute="memory.created_at")

@@ -412,11 +412,11 @@ class SearchRequestSchema(Schema):
         metadata={"description": "Leave out results scoring below this (semantic: ~0.25)."},
     )
     mode = fields.String(
-        load_default="semantic",
+        load_default="hybrid",
         validate=validate.OneOf(MODES),
         metadata={
-            "description": "semantic: by meaning; keyword: by words (BM25); hybrid: both, "
-            "fused by rank."
+            "description": "hybrid (the default): by meaning, lifted by shared words; "
+            "semantic: by meaning alone (cosine); keyword: by words alone (BM25)."
         },
     )
     filters = fields.Nested(

@@ -10,9 +10,9 @@ for you and for other agents using the same workspace.
 
 When to search: at the start of a task, and before answering anything that may depend on
 what you were told before (the user's preferences, projects, people, decisions). Search in
-plain words for what you need ("what editor does the user prefer"); use mode "hybrid" for
-names, ids and codes. A score is a similarity: in semantic mode, above ~0.3 is usually
-relevant and below ~0.2 usually not.
+plain words for what you need ("what editor does the user prefer"); the default mode
+(hybrid) finds by meaning and lifts memories sharing the query's names, ids and codes. A
+score is a similarity: above ~0.3 is usually relevant and below ~0.2 usually not.
 
 What to store: durable facts, preferences, decisions and their reasons, each as one short
 self-contained statement that makes sense on its own months later ("The user's daughter

@@ -373,8 +373,9 @@ TOOLS: dict[str, MemoryTool] = {
         MemoryTool(
             "search_memories",
             "Recall memories",
-            "Find stored memories by meaning (mode 'semantic', the default), by exact words "
-            "('keyword') or both ('hybrid', best for names, codes and ids). Search before "
+            "Find stored memories by meaning, lifted by shared names, codes and ids (mode "
+            "'hybrid', the default), by meaning alone ('semantic') or by exact words alone "
+            "('keyword'). Search before "
             "answering anything that may depend on what the user told you earlier. Returns "
             "the best matches first with a score; for a long memory `text` is only its "
             "best-matching part (`excerpt` says where it lies): call get_memory for all of "

@@ -285,7 +285,8 @@ export interface SearchInput {
   limit?: number;
   /** Leave out results scoring below it; scores depend on the mode (semantic: ~0.25). */
   threshold?: number;
-  /** `semantic` (by meaning, the default), `keyword` (BM25) or `hybrid` (both, by rank). */
+  /** `hybrid` (by meaning, lifted by shared words: the default), `semantic` (by meaning
+   * alone) or `keyword` (BM25 alone). */
   mode?: SearchMode;
   filters?: SearchFilters;
 }

@@ -269,15 +269,18 @@ class MemoryClient:
         query: str,
         limit: int = 10,
         threshold: float | None = None,
-        mode: SearchMode = "semantic",
+        mode: SearchMode | None = None,
         filters: SearchFilters | None = None,
     ) -> SearchResults:
         """Up to `limit` memories matching the query by meaning, words or both, best first.
 
-        `threshold` drops results scoring below it (scores depend on the mode); `filters`
-        are conditions every result meets, applied before the `limit` cut.
+        `mode` None is the server's default (hybrid); `threshold` drops results scoring
+        below it (scores depend on the mode); `filters` are conditions every result meets,
+        applied before the `limit` cut.
         """
-        body: dict[str, Any] = {"query": query, "limit": limit, "mode": mode}
+        body: dict[str, Any] = {"query": query, "limit": limit}
+        if mode is not None:
+            body["mode"] = mode
         if threshold is not None:
             body["threshold"] = threshold
         if filters:

@@ -1,0 +1,149 @@
+"""The sections of bench/results.md for issue 17: retrieval quality and many clients at once."""
+
+from __future__ import annotations
+
+from target import Target
+
+MODES = ("semantic", "keyword", "hybrid")
+KINDS = ("single", "multi", "time", "inference")
+CLIENTS = (1, 4, 16)
+
+
+def _best_part(f: dict[str, float]) -> float:
+    return max(f["quality.conversations.semantic"], f["quality.conversations.keyword"])
+
+
+QUALITY_TARGETS = (
+    Target(
+        "hybrid recall@10 on the conversations above both of its parts",
+        lambda f: f["quality.conversations.hybrid"],
+        _best_part,
+        False,
+        "",
+    ),
+    Target(
+        "hybrid recall@10 on the conversations >= 0.70",
+        lambda f: f["quality.conversations.hybrid"],
+        lambda f: 0.70,
+        False,
+        "",
+        lambda f: (
+            "hybrid scores what the vectors and BM25 put in their top 50, and most missed "
+            "evidence is in neither: a chat turn often makes sense only with the turns around "
+            'it ("yes, on Monday!"), which neither its vector nor its words hold. Keyword '
+            f"alone finds {f['quality.conversations.keyword']:.3f} and semantic "
+            f"{f['quality.conversations.semantic']:.3f} of it."
+        ),
+    ),
+    Target(
+        "hybrid recall@1 on the paraphrase set >= semantic's (no loss)",
+        lambda f: f["quality.paraphrases.hybrid.r1"],
+        lambda f: f["quality.paraphrases.semantic.r1"],
+        False,
+        "",
+    ),
+)
+
+CONCURRENCY_TARGETS = (
+    *(
+        Target(
+            f"16 clients' single {what}s >= 0.8x the model's batch throughput",
+            lambda f, w=what: f[f"concurrent.{w}.16.per_s"],
+            lambda f: 0.8 * f["floor.batch_encode_per_s"],
+            False,
+            "per s",
+            lambda f, w=what: (
+                f"requests are encoded together (batching.py), but each also costs the server "
+                f"its HTTP, JSON, auth, quota and SQLite work in Python under one GIL, and the "
+                f"16 clients run on the same 2 cores: one client alone reaches "
+                f"{f[f'concurrent.{w}.1.per_s']:.0f}/s, 16 reach "
+                f"{f[f'concurrent.{w}.16.per_s']:.0f}/s."
+            ),
+        )
+        for what in ("create", "search")
+    ),
+    *(
+        Target(
+            f"{what} p95 at 16 clients <= 4x the one-client p50",
+            lambda f, w=what: f[f"concurrent.{w}.16.p95"],
+            lambda f, w=what: 4 * f[f"concurrent.{w}.1.p50"],
+            True,
+            "ms",
+            lambda f, w=what: (
+                f"16 clients share what the server does per second "
+                f"({f[f'concurrent.{w}.16.per_s']:.0f}/s): each waits for about 15 others."
+            ),
+        )
+        for what in ("create", "search")
+    ),
+    Target(
+        "hybrid search p50 at 10k <= 1.3x semantic's",
+        lambda f: f["search.hybrid.10000.p50"],
+        lambda f: 1.3 * f["search.semantic.10000.p50"],
+        True,
+        "ms",
+        lambda f: (
+            "hybrid runs both rankings and scores the keyword-only candidates' stored "
+            f"vectors; keyword search alone costs {f['search.keyword.10000.p50']:.1f} ms here."
+        ),
+    ),
+)
+
+
+def quality_lines(f: dict[str, float]) -> list[str]:
+    """The quality tables: the conversations per mode and kind, and the paraphrase set."""
+    lines = [
+        "## Retrieval quality per mode",
+        "",
+        f"Conversations (`bench/conversations/`): {f['quality.conversations.turns']:,.0f} "
+        f"turns stored one memory each, {f['quality.conversations.questions']:,.0f} questions; "
+        "the share of each question's evidence turns in the top 10, averaged.",
+        "",
+        "| mode | all | " + " | ".join(KINDS) + " |",
+        "|---|---|" + "---|" * len(KINDS),
+    ]
+    for mode in MODES:
+        cells = [f"{f[f'quality.conversations.{mode}.{kind}']:.3f}" for kind in KINDS]
+        lines.append(
+            f"| {mode} | {f[f'quality.conversations.{mode}']:.3f} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        f"Paraphrase set (`tests/retrieval_set.py`): "
+        f"{f['quality.paraphrases.questions']:.0f} questions worded unlike their memory, and 9 "
+        "exact names and codes.",
+        "",
+        "| mode | paraphrases recall@1 | paraphrases recall@5 | exact names recall@1 |",
+        "|---|---|---|---|",
+    ]
+    for mode in MODES:
+        lines.append(
+            f"| {mode} | {f[f'quality.paraphrases.{mode}.r1']:.3f} "
+            f"| {f[f'quality.paraphrases.{mode}.r5']:.3f} | {f[f'quality.exact.{mode}.r1']:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def concurrency_lines(f: dict[str, float]) -> list[str]:
+    """The table of 1, 4 and 16 concurrent clients."""
+    lines = [
+        "## Many clients at once (single requests over HTTP, one keep-alive session each)",
+        "",
+        "| clients | creates/s | create p50 | create p95 | searches/s | search p50 | search p95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in CLIENTS:
+        lines.append(
+            f"| {n} | {f[f'concurrent.create.{n}.per_s']:.0f} "
+            f"| {f[f'concurrent.create.{n}.p50']:.1f} | {f[f'concurrent.create.{n}.p95']:.1f} "
+            f"| {f[f'concurrent.search.{n}.per_s']:.0f} "
+            f"| {f[f'concurrent.search.{n}.p50']:.1f} | {f[f'concurrent.search.{n}.p95']:.1f} |"
+        )
+    return [
+        *lines,
+        "",
+        f"The model alone encodes {f['floor.batch_encode_per_s']:,.0f} of the same texts per "
+        "second in batches of 100. Searches are hybrid (the default mode) over what the "
+        "creates stored. The clients run on the same machine as the server.",
+        "",
+    ]
