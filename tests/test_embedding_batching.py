@@ -15,6 +15,8 @@ from helpers import wait_until
 from memory_server.embedding.batching import BATCH_CHARS, Batcher
 from memory_server.embedding.chunking import split_text
 from memory_server.embedding.turns import TURN_TOKENS, FairTurns
+from redis_server import RedisServer
+from server import GunicornServer, request
 
 TEXTS = [
     "My sister Anna lives in Porto and works as a nurse.",
@@ -161,3 +163,53 @@ def test_jobs_leave_the_queue_in_the_order_they_came(count):
     for thread in threads:
         thread.join(timeout=10)
     assert seen == [str(i) for i in range(count)]
+
+
+@pytest.mark.server
+def test_concurrent_creates_and_searches_through_gunicorn_each_get_their_own_vectors(
+    tmp_path, embedder
+):
+    # Two workers of 8 threads, 24 clients at once: batches form inside each worker, and
+    # every stored vector must be exactly its own text's, every search ranked on its query.
+    texts = [f"{text} (client {i})" for i in range(3) for text in TEXTS]
+    with (
+        RedisServer() as redis_server,
+        GunicornServer(
+            tmp_path / "memory.db",
+            tmp_path / "gunicorn.log",
+            MEMORY_API_WORKERS="2",
+            MEMORY_API_RATELIMIT_STORAGE=redis_server.url,
+        ) as server,
+    ):
+        key = next(w for w in server.log().split() if w.startswith("msk_"))
+        auth = {"Authorization": f"Bearer {key}"}
+        start, created, found = threading.Barrier(len(texts)), {}, {}
+
+        def client(i: int) -> None:
+            start.wait(timeout=60)
+            status, _, body = request(
+                "POST", f"{server.url}/api/v1/memory", {"text": texts[i]}, auth
+            )
+            assert status == 201, body
+            created[i] = body["id"]
+            status, _, body = request(
+                "POST", f"{server.url}/api/v1/memory/search",
+                {"query": texts[i], "mode": "semantic", "limit": 1}, auth,
+            )  # fmt: skip
+            found[i] = body["results"][0]["id"] if status == 200 and body["results"] else None
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert sorted(created) == list(range(len(texts)))
+        stored = []
+        for i in range(len(texts)):
+            status, _, body = request("GET", f"{server.url}/api/v1/memory/{created[i]}", None, auth)
+            assert status == 200
+            stored.append(body["embedding"])
+    np.testing.assert_allclose(np.array(stored), alone(embedder, texts), atol=1e-5)
+    # A search that ran while others were being stored may find its own memory or (not yet
+    # committed) none; it never finds another text's.
+    assert all(found[i] in (created[i], None) for i in range(len(texts)))
