@@ -128,8 +128,9 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         except KeyError:
             continue  # a peer target when the peers were skipped
         met = target.met(f)
+        shown = f"{{:,.{target.digits}f}} {target.unit}".strip()
         lines.append(
-            f"| {target.name} | {measured:,.1f} {target.unit} | {limit:,.1f} {target.unit} "
+            f"| {target.name} | {shown.format(measured)} | {shown.format(limit)} "
             f"| {'yes' if met else f'no, by {abs(measured / limit - 1):.0%}'} |"
         )
         if not met:

@@ -20,6 +20,7 @@ QUALITY_TARGETS = (
         _best_part,
         False,
         "",
+        digits=3,
     ),
     Target(
         "hybrid recall@10 on the conversations >= 0.70",
@@ -34,6 +35,7 @@ QUALITY_TARGETS = (
             f"alone finds {f['quality.conversations.keyword']:.3f} and semantic "
             f"{f['quality.conversations.semantic']:.3f} of it."
         ),
+        digits=3,
     ),
     Target(
         "hybrid recall@1 on the paraphrase set >= semantic's (no loss)",
@@ -41,13 +43,14 @@ QUALITY_TARGETS = (
         lambda f: f["quality.paraphrases.semantic.r1"],
         False,
         "",
+        digits=3,
     ),
 )
 
 CONCURRENCY_TARGETS = (
     *(
         Target(
-            f"16 clients' single {what}s >= 0.8x the model's batch throughput",
+            f"16 clients' single {plural} >= 0.8x the model's batch throughput",
             lambda f, w=what: f[f"concurrent.{w}.16.per_s"],
             lambda f: 0.8 * f["floor.batch_encode_per_s"],
             False,
@@ -60,7 +63,7 @@ CONCURRENCY_TARGETS = (
                 f"{f[f'concurrent.{w}.16.per_s']:.0f}/s."
             ),
         )
-        for what in ("create", "search")
+        for what, plural in (("create", "creates"), ("search", "searches"))
     ),
     *(
         Target(

@@ -16,6 +16,7 @@ class Target:
     at_most: bool  # True: measured <= limit; False: measured >= limit
     unit: str
     why_missed: Callable[[dict[str, float]], str] = lambda f: ""
+    digits: int = 1  # decimals shown for the measured value and the limit
 
     def met(self, f: dict[str, float]) -> bool:
         """Whether the run meets the target."""
