@@ -48,6 +48,12 @@ def run_clients(
     deadline = time.monotonic() + DEADLINE_S
 
     def client(index: int) -> None:
+        try:
+            send_all(index)
+        except Exception as exc:  # a timeout, a refused connection: the run failed, say why
+            errors.append(f"client {index}: {exc!r}")
+
+    def send_all(index: int) -> None:
         start_gate.wait(timeout=60)
         for n in range(requests_per_client):
             if time.monotonic() > deadline:
@@ -71,9 +77,9 @@ def run_clients(
     wall = time.perf_counter() - started
     for session in sessions:
         session.close()
-    if errors:
-        raise RuntimeError(f"concurrent run failed: {errors[0]}")
     every = [t for client_times in times for t in client_times]
+    if errors or len(every) != clients * requests_per_client:
+        raise RuntimeError(f"concurrent run failed: {errors[:1] or 'requests went missing'}")
     return len(every) / wall, every
 
 

@@ -118,7 +118,9 @@ class Client:
     def call(self, method: str, path: str, body: object = None, workspace: str = "") -> dict:
         """One request; any status >= 300 stops the benchmark with the server's answer."""
         headers = {"X-Workspace-ID": workspace} if workspace else {}
-        response = self.session.request(method, self.url + path, json=body, headers=headers)
+        response = self.session.request(
+            method, self.url + path, json=body, headers=headers, timeout=60
+        )
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()

@@ -285,6 +285,5 @@ def test_finding_a_workspaces_expired_memories_reads_the_expiry_index(app):
     # Every search asks; a plan that reads the whole workspace cost 135 ms a search at 100k.
     with app.extensions["memory_api"].db.snapshot() as conn:
         plan = conn.execute("EXPLAIN QUERY PLAN " + EXPIRED_IN_SCOPE, ("now", "o", "w")).fetchall()
-    assert [row[3] for row in plan] == [
-        "SEARCH memories USING INDEX memories_expiry (expires_at>? AND expires_at<?)"
-    ]
+    (step,) = [row[3] for row in plan]
+    assert step.startswith("SEARCH memories USING INDEX memories_expiry ("), step

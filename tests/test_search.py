@@ -9,6 +9,8 @@ import pytest
 
 from helpers import headers
 from memory_server.embedding.chunking import chunk_spans
+from memory_server.scope import Scope
+from memory_server.search.filters import Filters
 from memory_server.search.keyword_index import KeywordIndex
 from memory_server.search.ranking import KEYWORD_WEIGHT, query_terms
 from memory_server.storage import migrations
@@ -510,3 +512,75 @@ def test_a_hybrid_keyword_only_hit_gets_its_most_similar_chunk(app, client, auth
     text = _long_notes(FACT)
     start, end = chunk_spans(text, embedder._loaded().tokenizer)[chunks[rowid]]
     assert FACT in text[start:end]
+
+
+def test_a_keyword_only_candidate_is_scored_by_cosine_whatever_its_vectors_length(
+    app, client, auth, embedder
+):
+    # A client may store any non-zero vector: ten times a unit one must score as the unit one.
+    vector = embedder.embed_query("a quiet lake in the mountains")
+    memory_id = add(client, auth, "zorblax lake", embedding=(10 * vector).tolist())
+    index = app.extensions["memory_api"].memories.index
+    query = embedder.embed_query("the lake")
+    with index.db.snapshot() as conn:
+        (rowid,) = conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        cosines = index._cosines(conn, query, {rowid}, {})
+    assert cosines[rowid] == pytest.approx(float(vector @ query), abs=1e-5)
+
+
+def test_a_query_of_only_common_words_is_ranked_by_meaning_alone(client, auth):
+    for text in ("What did I do on Sunday? I went hiking.", "I bought bread", "We did it"):
+        add(client, auth, text)
+    hybrid = search(client, auth, "what did I do", mode="hybrid")["results"]
+    semantic = search(client, auth, "what did I do", mode="semantic")["results"]
+    assert [(r["id"], r["score"]) for r in hybrid] == [(r["id"], r["score"]) for r in semantic]
+
+
+def test_hybrid_ranks_as_if_every_memory_were_scored_on_both(app, client, auth, embedder):
+    # More memories than hybrid's candidate depth (50 for limit 10): keyword-only candidates
+    # are scored only when they could reach the top 10, and that must change no result.
+    colours, things = ["red", "blue", "green", "amber"], ["kayak", "tent", "lantern", "stove"]
+    for i in range(64):
+        add(client, auth, f"The {colours[i % 4]} {things[i // 16]} number {i} is in the shed")
+    index = app.extensions["memory_api"].memories.index
+    scope = next(iter(index.store.db.connection().execute("SELECT owner, workspace FROM memories")))
+    for query in ("blue tent", "where is the amber stove", "lantern 17", "kayak"):
+        found = [(r["id"], r["score"]) for r in search(client, auth, query, limit=10)["results"]]
+        vector = embedder.embed_query(query)
+        with index.db.snapshot() as conn:
+            rows = dict(conn.execute("SELECT rowid, id FROM memories").fetchall())
+            cosines = index._cosines(conn, vector, set(rows), {})
+            rowids, scores, shares = index._keyword_hits(
+                conn, Scope(*scope), query, 1000, Filters(), set()
+            )
+        weights = KEYWORD_WEIGHT * scores / scores.max() * shares**2
+        bonus = dict(zip(rowids.tolist(), weights.tolist(), strict=True))
+        every = sorted(
+            ((rows[r], c + bonus.get(r, 0.0)) for r, c in cosines.items()),
+            key=lambda item: -item[1],
+        )[:10]
+        assert [i for i, _ in found] == [i for i, _ in every], query
+        assert [s for _, s in found] == pytest.approx([s for _, s in every], abs=1e-5)
+
+
+def test_a_memory_only_keyword_search_finds_can_rank_first_in_hybrid(client, auth, embedder):
+    # 60 memories nearer the query than the one holding its words (client vectors set the
+    # cosines): that one is outside the 50 semantic candidates, and its words lift it first.
+    query = "zorblax quintet rehearsal"
+    q = embedder.embed_query(query)
+    rng = np.random.default_rng(7)
+
+    def at_cosine(c: float) -> list[float]:
+        r = rng.standard_normal(len(q)).astype(np.float32)
+        r -= (r @ q) * q
+        return (c * q + np.sqrt(1 - c * c) * r / np.linalg.norm(r)).tolist()
+
+    for i in range(60):
+        add(client, auth, f"Filler note {i}", embedding=at_cosine(0.9 + i / 1000))
+    text = "The zorblax quintet rehearsal is on Monday"
+    target = add(client, auth, text, embedding=at_cosine(0.8))
+    semantic = ids(client, auth, query, mode="semantic", limit=50)
+    assert target not in semantic
+    top = search(client, auth, query, mode="hybrid", limit=10)["results"][0]
+    assert top["id"] == target
+    assert top["score"] == pytest.approx(0.8 + KEYWORD_WEIGHT, abs=1e-4)

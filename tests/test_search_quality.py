@@ -10,9 +10,9 @@ by about one query, so a real regression fails while float noise across machines
 | keyword  | R@1 0.116, R@5 0.116      | R@1 9/9               |
 
 Keyword alone cannot answer paraphrases (that is the point of the set); hybrid keeps semantic's
-quality on them and adds the exact lookups, because only keyword hits matching most of the
-query's terms take part in the fusion. Semantic and hybrid both find the fact in the last
-paragraph of each 40,000-character memory at rank 1.
+quality on them and adds the exact lookups, because a memory's keyword bonus shrinks with the
+square of the share of the query's words it holds. Semantic and hybrid both find the fact in
+the last paragraph of each 40,000-character memory at rank 1.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ encodes them together, and hands each job its vectors. Jobs that arrive while th
 busy wait for the next collector, so under load a pass encodes many texts at the cost of a
 few, and a lone request waits for nobody: there is no timer.
 
-Owners still take turns at the model with long jobs; a batch is one turn of its collector's.
+A pass takes its turn as an owner of its own (BATCH_OWNER), so the short work of every owner
+together gets one turn in the rotation with each owner's long job, and a pass is filled one
+job per owner in rotation: a flood of one owner's requests delays another's by one pass.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory_server.embedding.turns import FairTurns
+from memory_server.embedding.turns import TURN_TOKENS, FairTurns
 
-# At most this many characters of queued text go into one pass: about one turn of tokens
-# (a character is at most about one token), so a batch holds the model no longer than a turn.
-BATCH_CHARS = 4096
+# At most this many characters of queued text go into one pass (the oldest job goes in
+# whatever its size): a character is at most one token, so a pass is at most about one turn.
+BATCH_CHARS = TURN_TOKENS
+# The owner passes take their turns as: no owner's name (a name is never empty).
+BATCH_OWNER = ""
 
 
 @dataclass(eq=False)
@@ -69,7 +73,7 @@ class Batcher:
                     break
                 self._collecting = True
             try:
-                self._collect(job.owner)
+                self._collect()
             finally:
                 with self._cond:
                     self._collecting = False
@@ -78,23 +82,45 @@ class Batcher:
             raise job.error
         return job.result
 
-    def _collect(self, owner: str) -> None:
+    def _collect(self) -> None:
         """Take a turn at the model, then encode the queued jobs that fit one pass."""
-        with self.turns.turn(owner):
+        with self.turns.turn(BATCH_OWNER):
             with self._cond:
-                batch = [self._queue.popleft()]  # the oldest job, whatever its size
-                chars = batch[0].chars
-                while self._queue and chars + self._queue[0].chars <= self.batch_chars:
-                    chars += self._queue[0].chars
-                    batch.append(self._queue.popleft())
+                batch = self._take()
+            results: list[Any] = [None] * len(batch)
+            error: BaseException | None = None
             try:
                 results = self.run_batch(batch)
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} results for {len(batch)} jobs")
             except BaseException as exc:  # every waiter of the pass hears of it, not just one
-                results, error = [None] * len(batch), exc
-            else:
-                error = None
-        with self._cond:
-            for job, result in zip(batch, results, strict=True):
-                job.result, job.error, job.done = result, error, True
-            self.passes += 1
-            self.jobs_run += len(batch)
+                error = exc
+            finally:
+                with self._cond:
+                    for job, result in zip(batch, results, strict=False):
+                        job.result, job.error, job.done = result, error, True
+                    for job in batch[len(results) :]:
+                        job.error, job.done = error or RuntimeError("no result"), True
+                    self.passes += 1
+                    self.jobs_run += len(batch)
+
+    def _take(self) -> list[Job]:
+        """The jobs of one pass: the oldest, then one job per owner in turn, those that fit."""
+        first = self._queue.popleft()
+        batch, chars = [first], first.chars
+        waiting: dict[str, deque[Job]] = {}
+        for job in self._queue:
+            waiting.setdefault(job.owner, deque()).append(job)
+        # The other owners in the order they came, the oldest job's owner last: it has one in.
+        rotation = deque(sorted(waiting, key=lambda owner: owner == first.owner))
+        while rotation:
+            owner = rotation.popleft()
+            job = waiting[owner].popleft()
+            if chars + job.chars <= self.batch_chars:
+                batch.append(job)
+                chars += job.chars
+            if waiting[owner]:
+                rotation.append(owner)
+        taken = {id(job) for job in batch}
+        self._queue = deque(job for job in self._queue if id(job) not in taken)
+        return batch

@@ -112,6 +112,8 @@ class Embedder:
         Short texts are chunked, counted and encoded in one turn; long ones take several.
         """
         model = self._loaded()
+        if not texts:
+            return []
         if sum(map(len, texts)) <= SHORT_JOB_CHARS:
             short = self.batcher.submit(owner, texts, "documents")
             if not isinstance(short, _OverOneTurn):
@@ -183,34 +185,47 @@ class Embedder:
         its chunks hold more tokens than a turn) its chunks, for the caller to encode in turns.
         """
         model = self._loaded()
+        # Per job: its texts' range in the pass (None: not encoded here), chunks and counts.
+        plans: list[tuple[tuple[int, int] | None, list[list[str]] | None, list[int]]] = []
         texts: list[str] = []
-        plans: list[tuple[int, list[list[str]] | None, list[int]]] = []
         for job in jobs:
             if job.kind == "query":
-                plans.append((len(texts), None, [0]))
+                plans.append(((len(texts), len(texts) + 1), None, []))
                 texts.extend(job.texts)
                 continue
             chunked = [split_text(text, model.tokenizer) for text in job.texts]
             flat = [chunk for chunks in chunked for chunk in chunks]
             counts = self._count(model, flat) if flat else []
-            plans.append((-1 if sum(counts) > TURN_TOKENS else len(texts), chunked, counts))
-            if plans[-1][0] >= 0:
-                texts.extend(flat)
-        vectors = self._encode(model, texts) if texts else None
+            if sum(counts) > TURN_TOKENS:
+                plans.append((None, chunked, counts))
+                continue
+            plans.append(((len(texts), len(texts) + len(flat)), chunked, counts))
+            texts.extend(flat)
+        vectors = self._encode_pass(model, texts, [span for span, _, _ in plans if span])
         results: list[Any] = []
-        for start, chunked, counts in plans:
-            if chunked is None:
-                results.append(vectors[start])
-            elif start < 0:
+        for span, chunked, counts in plans:
+            if span is None:
                 results.append(_OverOneTurn(chunked))
+            elif chunked is None:
+                results.append(vectors[span[0]])
             else:
-                end = start + len(counts)
-                block = vectors[start:end] if end > start else self._empty()
-                results.append(_split(Embeddings(block, counts), chunked))
+                results.append(_split(Embeddings(vectors[span[0] : span[1]], counts), chunked))
         return results
 
-    def _empty(self) -> np.ndarray:
-        return np.empty((0, self.dimension), dtype=np.float32)
+    def _encode_pass(
+        self, model: Any, texts: list[str], spans: list[tuple[int, int]]
+    ) -> np.ndarray:
+        """The vectors of a pass's texts: one encode, or one per job with int8.
+
+        Dynamic int8 quantization scales activations over the whole input, so with it a
+        text's vector would depend on what else shares its pass: each job is encoded alone.
+        """
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        if self.backend != "onnx-int8":
+            return self._encode(model, texts)
+        parts = [self._encode(model, texts[start:end]) for start, end in spans if end > start]
+        return np.concatenate(parts)
 
     @staticmethod
     def _encode(model: Any, texts: list[str]) -> np.ndarray:

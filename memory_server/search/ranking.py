@@ -69,6 +69,11 @@ class ScoredMemory:
     best_chunk: BestChunk | None = None
 
 
+def has_content_words(text: str) -> bool:
+    """Whether the text has a word that is not a stopword: something for keywords to go on."""
+    return any(word not in STOPWORDS for word in keyword_terms.words(text))
+
+
 def query_terms(text: str) -> list[str]:
     """The distinct indexed terms of a query, stopwords dropped unless the query has no other."""
     words = list(dict.fromkeys(keyword_terms.words(text)))
@@ -138,12 +143,25 @@ class SearchIndex:
         """
         depth = min(max(limit * 5, 50), 500)
         semantic = dict(self._semantic(conn, scope, vector, depth, filters, chunks, gone))
-        rowids, scores, shares = self._keyword_hits(conn, scope, query, depth, filters, gone)
-        best = float(scores.max()) if len(scores) else 1.0
-        weights = KEYWORD_WEIGHT * scores / best * shares**2
-        bonus = dict(zip(rowids.tolist(), weights.tolist(), strict=True))
-        cosines = semantic | self._cosines(conn, vector, bonus.keys() - semantic.keys(), chunks)
-        fused = {rowid: cosine + bonus.get(rowid, 0.0) for rowid, cosine in cosines.items()}
+        bonus: dict[int, float] = {}
+        if has_content_words(query):  # "what did I do": its words say nothing; meaning alone
+            rowids, scores, shares = self._keyword_hits(conn, scope, query, depth, filters, gone)
+            weights = KEYWORD_WEIGHT * scores / (scores.max() if len(scores) else 1.0) * shares**2
+            bonus = dict(zip(rowids.tolist(), weights.tolist(), strict=True))
+        fused = {rowid: cosine + bonus.get(rowid, 0.0) for rowid, cosine in semantic.items()}
+        # A memory only keyword search found is no closer than the farthest semantic
+        # candidate (when that list is full): its cosine is computed only if that, plus its
+        # bonus, could reach the best `limit`, so a search never reads every chunk of 500
+        # long memories for nothing.
+        reach = sorted(fused.values(), reverse=True)[limit - 1] if len(fused) >= limit else None
+        floor = min(semantic.values()) if len(semantic) >= depth else None
+        unranked = {
+            rowid
+            for rowid, extra in bonus.items()
+            if rowid not in semantic and (reach is None or floor is None or floor + extra >= reach)
+        }
+        for rowid, cosine in self._cosines(conn, vector, unranked, chunks).items():
+            fused[rowid] = cosine + bonus[rowid]
         return sorted(fused.items(), key=lambda item: (-item[1], -item[0]))
 
     def _cosines(
@@ -160,10 +178,10 @@ class SearchIndex:
             " WHERE rowid IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(rowids)),),
         ).fetchall()
-        ids, matrix = self.store.vectors.vectors(
-            conn, [i for rowid, count in counts for i in chunk_ids(rowid, count)]
+        ids, scores = self.store.vectors.cosines(
+            conn, [i for rowid, count in counts for i in chunk_ids(rowid, count)], vector
         )
-        best = _best_per_memory(list(zip(ids.tolist(), (matrix @ vector).tolist(), strict=True)))
+        best = _best_per_memory(list(zip(ids.tolist(), scores.tolist(), strict=True)))
         chunks.update((rowid, position) for rowid, (_, position) in best.items())
         return {rowid: score for rowid, (score, _) in best.items()}
 

@@ -195,14 +195,20 @@ class VectorIndex:
         self, conn: Connection, ids: Sequence[int], query: np.ndarray, k: int
     ) -> list[tuple[int, float]]:
         """Exact cosine similarity of these chunks to the query; the best k, best first."""
-        found, matrix = self.vectors(conn, ids)
-        if not len(found):
-            return []
-        # Client-supplied vectors need not be unit length: divide by both norms.
-        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
-        scores = matrix @ query / np.where(norms == 0, 1, norms)
+        found, scores = self.cosines(conn, ids, query)
         top = np.argsort(-scores, kind="stable")[:k]
         return [(int(found[i]), float(scores[i])) for i in top]
+
+    def cosines(
+        self, conn: Connection, ids: Sequence[int], query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stored chunks among these ids and their exact cosine similarity to the query."""
+        found, matrix = self.vectors(conn, ids)
+        if not len(found):
+            return found, np.empty(0, dtype=np.float32)
+        # Client-supplied vectors need not be unit length: divide by both norms.
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+        return found, matrix @ query / np.where(norms == 0, 1, norms)
 
 
 def sign_codes(vectors: np.ndarray) -> np.ndarray:
