@@ -9,10 +9,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
-from server import free_port
+from server import GunicornServer, free_port
 
 
 def _bundled_redis() -> str | None:
@@ -77,3 +80,14 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def two_workers(db_path: Path, log_path: Path, **env: str) -> Iterator[GunicornServer]:
+    """A gunicorn server of two workers sharing quotas in a real Redis (start it with `with`)."""
+    with RedisServer() as redis_server:
+        server = GunicornServer(
+            db_path, log_path, MEMORY_API_WORKERS="2",
+            MEMORY_API_RATELIMIT_STORAGE=redis_server.url, **env,
+        )  # fmt: skip
+        yield server

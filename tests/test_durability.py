@@ -15,8 +15,6 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,8 +24,8 @@ import sqlite_vec
 from helpers import assert_keyword_index_matches_the_texts, headers, wait_until
 from memory_server.api_keys import KeyStore
 from memory_server.storage.database import Database
-from redis_server import RedisServer
-from server import GunicornServer, free_port, request
+from redis_server import two_workers
+from server import free_port, request
 
 pytestmark = pytest.mark.server
 LOAD_SECONDS = 30
@@ -40,16 +38,6 @@ def enterprise_key(db_path: Path) -> str:
     key = KeyStore(db).create("enterprise").plaintext
     db.close()
     return key
-
-
-@contextmanager
-def two_workers(db_path: Path, log_path: Path, **env: str) -> Iterator[GunicornServer]:
-    with RedisServer() as redis_server:
-        server = GunicornServer(
-            db_path, log_path, MEMORY_API_WORKERS="2",
-            MEMORY_API_RATELIMIT_STORAGE=redis_server.url, **env,
-        )  # fmt: skip
-        yield server
 
 
 def list_all(url: str, key: str, workspace: str) -> dict[str, str]:

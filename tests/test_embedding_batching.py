@@ -15,8 +15,8 @@ from helpers import wait_until
 from memory_server.embedding.batching import BATCH_CHARS, Batcher
 from memory_server.embedding.chunking import split_text
 from memory_server.embedding.turns import TURN_TOKENS, FairTurns
-from redis_server import RedisServer
-from server import GunicornServer, request
+from redis_server import two_workers
+from server import request
 
 TEXTS = [
     "My sister Anna lives in Porto and works as a nurse.",
@@ -203,15 +203,7 @@ def test_concurrent_creates_and_searches_through_gunicorn_each_get_their_own_vec
     # Two workers of 8 threads, 24 clients at once: batches form inside each worker, and
     # every stored vector must be exactly its own text's, every search ranked on its query.
     texts = [f"{text} (client {i})" for i in range(3) for text in TEXTS]
-    with (
-        RedisServer() as redis_server,
-        GunicornServer(
-            tmp_path / "memory.db",
-            tmp_path / "gunicorn.log",
-            MEMORY_API_WORKERS="2",
-            MEMORY_API_RATELIMIT_STORAGE=redis_server.url,
-        ) as server,
-    ):
+    with two_workers(tmp_path / "memory.db", tmp_path / "gunicorn.log") as server, server:
         key = next(w for w in server.log().split() if w.startswith("msk_"))
         auth = {"Authorization": f"Bearer {key}"}
         start, created, found = threading.Barrier(len(texts)), {}, {}
