@@ -105,6 +105,10 @@ NOT_NUMBERS = {str(i): ["Not a valid number."] for i in range(384)}
         ([1e-46] * 384, [NO_DIRECTION]),
         (["0.1"] * 384, NOT_NUMBERS),
         ([True] * 384, NOT_NUMBERS),
+        # One bad item among good ones: the fast all-numbers check hands over to the item by
+        # item path, which names it.
+        ([0.1] * 383 + [False], {"383": ["Not a valid number."]}),
+        ([0.1] * 200 + [10**400] + [0.1] * 183, {"200": ["Number too large."]}),
         ([], ["Length must be between 1 and 4096.", NO_DIRECTION]),
         ("not a list", ["Not a valid list."]),
     ],

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
 from marshmallow import (
     ValidationError,
     fields,
@@ -241,7 +242,43 @@ def _has_direction(vector: list[float]) -> None:
         )
 
 
-class Embedding(fields.List):
+class Vector(fields.List):
+    """A list of JSON numbers within +-`limit`, checked in one numpy pass when all is well.
+
+    A vector has hundreds of values: marshmallow's item-by-item path cost ~1.5 ms per
+    384-dim vector (three quarters of an import's time). Anything the fast path does not
+    accept goes through that path, which names the item at fault.
+    """
+
+    def __init__(self, limit: float = math.inf, range_error: str = "", **kwargs: Any) -> None:
+        self.limit = limit
+        item = StrictFloat(
+            allow_nan=False, validate=validate.Range(-limit, limit, error=range_error)
+        )
+        super().__init__(item, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[float]:
+        numbers = _finite_numbers(value, self.limit)
+        if numbers is None:
+            return super()._deserialize(value, attr, data, **kwargs)
+        return numbers
+
+
+def _finite_numbers(value: Any, limit: float) -> list[float] | None:
+    """The value as floats if it is a list of JSON numbers (no booleans) within +-limit."""
+    # Exact types: bool is an int subclass, and anything else takes the detailed path.
+    if not isinstance(value, list) or not all(type(item) in (int, float) for item in value):
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
+        return None
+    if not (np.isfinite(array).all() and (np.abs(array) <= limit).all()):
+        return None
+    return array.tolist()
+
+
+class Embedding(Vector):
     """A client-computed vector: finite numbers within +-1e15, not all (near) zero.
 
     Its length must be the model's dimension; the service checks that, as only it knows it.
@@ -252,13 +289,12 @@ class Embedding(fields.List):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        value = StrictFloat(
-            allow_nan=False,
-            validate=validate.Range(
-                -EMBEDDING_MAX_ABS, EMBEDDING_MAX_ABS, error="Must be between -1e15 and 1e15."
-            ),
+        super().__init__(
+            EMBEDDING_MAX_ABS,
+            "Must be between -1e15 and 1e15.",
+            validate=[validate.Length(1, 4096), _has_direction],
+            **kwargs,
         )
-        super().__init__(value, validate=[validate.Length(1, 4096), _has_direction], **kwargs)
 
 
 MAX_IN_VALUES = 100

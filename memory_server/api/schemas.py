@@ -32,6 +32,7 @@ from memory_server.api.fields import (
     StrictInteger,
     Text,
     UtcTimestamp,
+    Vector,
 )
 from memory_server.api_keys import NAME_PATTERN
 from memory_server.clock import format_timestamp
@@ -169,7 +170,7 @@ class ImportRecordSchema(Schema):
     expires_at = fields.String(allow_none=True, validate=validate.Regexp(TIMESTAMP_PATTERN))
     embedding_model = fields.String()
     embeddings = fields.List(
-        fields.List(StrictFloat(allow_nan=False), validate=validate.Length(1, 4096)),
+        Vector(validate=validate.Length(1, 4096)),
         validate=validate.Length(1, 1024),
     )
 
