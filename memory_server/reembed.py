@@ -15,6 +15,7 @@ import numpy as np
 
 from memory_server.embedding.model import Embedder
 from memory_server.scope import partition_sql
+from memory_server.search import code_cache
 from memory_server.search.vector_index import CODES, create_codes_table, create_embeddings_table
 from memory_server.storage.chunk_ids import (
     CHUNK_SLOTS,
@@ -167,6 +168,7 @@ def _swap(conn: Connection, embedder: Embedder) -> int:
         " vec_quantize_binary(e.embedding)"
         f" FROM chunk_embeddings e JOIN memories m ON m.rowid = {memory_rowid_sql('e.chunk_id')}"
     )
+    code_cache.bump_generation(conn)  # no process may go on with its copy of the old codes
     conn.execute(
         "UPDATE memories SET chunk_count ="
         " (SELECT chunk_count FROM reembed_memories r WHERE r.rowid = memories.rowid)"

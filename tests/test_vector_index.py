@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_server.search import vector_index
+from memory_server.search import code_cache, vector_index
 from memory_server.search.vector_index import SHORTLIST_MIN, VectorIndex, sign_codes
 from memory_server.storage.database import Database
 
@@ -119,7 +119,7 @@ def test_deleted_vectors_and_other_scopes_are_never_found(db, index):
     fill(db, index, "o/other", vectors, first_id=100_000)
     query = vectors[7]
     with db.transaction() as conn:
-        index.delete(conn, [8])  # the query's own vector
+        index.delete(conn, "o/w", [8])  # the query's own vector
     found = [i for i, _ in index.nearest(db.connection(), "o/w", query, 20)]
     assert 8 not in found and all(i in ids for i in found)
     assert index.nearest(db.connection(), "o/nobody", query, 5) == []
@@ -158,3 +158,129 @@ def test_the_first_layout_is_upgraded_in_place(db):
     found, stored = index.vectors(conn, [1, 2, 3, 4, 5])
     assert found.tolist() == [1, 2, 3, 4, 5] and np.array_equal(stored, vectors)
     assert index.nearest(conn, "o/w", vectors[3], 1)[0][0] == 4
+
+
+def other_process(db) -> VectorIndex:
+    """A second index object on its own connection: what another worker or host holds."""
+    with db.transaction() as conn:
+        return VectorIndex.open(conn, DIM)
+
+
+def top_ids(db, index, query, k=5) -> list[int]:
+    return [i for i, _ in index.nearest(db.connection(), "o/w", query, k)]
+
+
+def test_the_codes_are_read_once_while_the_scope_is_unchanged(db, index):
+    fill(db, index, "o/w", random_vectors(3 * SHORTLIST_MIN))
+    conn = db.connection()
+    first = index._codes(conn, "o/w")
+    assert index._codes(conn, "o/w") is first
+    fill(db, index, "o/other", random_vectors(10), first_id=50_000)  # another scope
+    assert index._codes(conn, "o/w") is first
+
+
+@pytest.mark.parametrize("change", ["write", "delete"])
+def test_a_change_by_another_process_is_seen_by_the_next_search(db, index, change):
+    vectors = random_vectors(3 * SHORTLIST_MIN)
+    fill(db, index, "o/w", vectors)
+    query = random_vectors(1, seed=5)[0]
+    other = other_process(db)
+    before = top_ids(db, index, query)  # now cached
+    with db.transaction() as conn:
+        if change == "write":  # the query itself: it must come first now
+            other.write(conn, "o/w", [99_999], query[None, :])
+        else:
+            other.delete(conn, "o/w", [before[0]])
+    after = top_ids(db, index, query)
+    if change == "write":
+        assert after[0] == 99_999
+    else:
+        assert before[0] not in after and after[:4] == before[1:]
+
+
+def test_a_copy_read_inside_a_rolled_back_write_is_never_taken_for_current(db, index):
+    vectors = random_vectors(3 * SHORTLIST_MIN)
+    fill(db, index, "o/w", vectors)
+    query = random_vectors(1, seed=6)[0]
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        index.write(conn, "o/w", [77_777], query[None, :])
+        assert index.nearest(conn, "o/w", query, 1)[0][0] == 77_777  # cached, uncommitted
+        raise RuntimeError("rolled back")
+    assert 77_777 not in top_ids(db, index, query)
+    other = other_process(db)
+    with db.transaction() as conn:  # a later committed write gets a token of its own
+        other.write(conn, "o/w", [88_888], -query[None, :])
+    found = [i for i, _ in index.nearest(db.connection(), "o/w", -query, 1)]
+    assert found == [88_888]
+
+
+def test_the_cache_keeps_the_most_recently_searched_scopes_within_its_size():
+    cache = code_cache.CodeCache(max_bytes=3 * 1000 * 17)
+    for name in "abcd":  # 1,000 codes of one 64-bit word, their ids and flags: 17 KB each
+        ids = np.arange(1000, dtype=np.int64)
+        valid = np.ones(1000, dtype=bool)
+        codes = code_cache.ScopeCodes((0, 1), ids, valid, np.zeros((1, 1000), np.uint64), {})
+        cache.put(name, codes)
+        cache.get("a")  # "a" stays the most recently used
+    assert cache.get("a") is not None and cache.get("b") is None
+    assert cache.get("c") is not None and cache.get("d") is not None
+    assert cache.held_bytes() <= cache.max_bytes
+
+
+def held_codes(codes: code_cache.ScopeCodes) -> dict[int, bytes]:
+    """What a copy says: each valid id and its code."""
+    slots = np.flatnonzero(codes.valid)
+    return {int(codes.ids[s]): codes.words[:, s].tobytes() for s in slots}
+
+
+def fresh_codes(db, partition: str = "o/w") -> code_cache.ScopeCodes:
+    conn = db.connection()
+    now = code_cache.token(conn, partition)
+    return code_cache.refresh(conn, vector_index.CODES, partition, None, now, np.uint8)
+
+
+def test_a_copy_brought_up_to_date_block_by_block_equals_a_fresh_read(db, index):
+    # sqlite-vec blocks hold 1,024 codes: writes and deletes spread over several of them,
+    # a deleted id written again (into the latest block), whole blocks emptied.
+    rng = np.random.default_rng(1)
+    live = fill(db, index, "o/w", random_vectors(2500))
+    fill(db, index, "o/other", random_vectors(300), first_id=900_000)  # never seen in o/w
+    conn = db.connection()
+    index._codes(conn, "o/w")
+    other = other_process(db)
+    next_id = 10_000
+    for step in range(12):
+        with db.transaction() as write:
+            gone = [int(i) for i in rng.choice(live, size=int(rng.integers(1, 200)), replace=False)]
+            if step == 5:
+                gone = [i for i in live if i <= 1024]  # the first block, all of it
+            other.delete(write, "o/w", gone)
+            live = [i for i in live if i not in set(gone)]
+            again = gone[:3]  # the same ids back, with other vectors
+            new = list(range(next_id, next_id + int(rng.integers(0, 400)))) + again
+            next_id += 1000
+            if new:
+                other.write(write, "o/w", new, random_vectors(len(new), seed=step + 100))
+            live += new
+        held = index._codes(conn, "o/w")
+        assert held_codes(held) == held_codes(fresh_codes(db))
+        assert sorted(held_codes(held)) == sorted(live)
+
+
+def test_a_scope_searched_while_empty_is_searched_again_once_written(db, index):
+    query = random_vectors(1, seed=8)[0]
+    assert top_ids(db, index, query) == []
+    ids = fill(db, index, "o/w", random_vectors(SHORTLIST_MIN + 10))
+    assert top_ids(db, index, query, 10) == exact_top(
+        random_vectors(SHORTLIST_MIN + 10), ids, query, 10
+    )
+
+
+def test_after_every_code_is_rewritten_the_copy_is_read_afresh(db, index):
+    fill(db, index, "o/w", random_vectors(3000))
+    conn = db.connection()
+    held = index._codes(conn, "o/w")
+    held.words[:] = 0  # what a copy of codes that are no longer there would hold
+    with db.transaction() as write:
+        code_cache.bump_generation(write)  # what reembed does when it rewrites them all
+    assert held_codes(index._codes(conn, "o/w")) == held_codes(fresh_codes(db))

@@ -5,8 +5,9 @@ Two copies of each vector, written in the caller's transaction:
 - `chunk_codes`: a sqlite-vec `bit` vector (the sign of each dimension, 1/32 of the size),
   partitioned by scope, for a fast first pass.
 
-A search reads the scope's codes, ranks them by Hamming distance with numpy (a few ms for
-100k), then scores a shortlist exactly with the float vectors. sqlite-vec's own float
+A search ranks the scope's codes by Hamming distance with numpy (~10 ms for 1M, from the
+copy code_cache.py keeps in memory while the scope is unchanged), then scores a shortlist
+exactly with the float vectors. sqlite-vec's own float
 brute force runs its distances without BLAS and its bit KNN slows down with k; both were
 measured slower than this at 100k (see bench/results.md).
 """
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from memory_server.search import code_cache
+from memory_server.search.code_cache import CodeCache, ScopeCodes
 from memory_server.storage.database import Connection, DatabaseError
 
 CODES = "chunk_codes"
@@ -55,6 +58,7 @@ class VectorIndex:
         self.dimension = dimension
         self.block_layout = block_layout
         self.model = model
+        self.cache = CodeCache()
 
     @classmethod
     def open(cls, conn: Connection, dimension: int, model: str | None = None) -> VectorIndex:
@@ -96,14 +100,16 @@ class VectorIndex:
             f"INSERT INTO {CODES} (chunk_id, scope, code) VALUES (?, ?, vec_bit(?))",
             [(i, partition, code.tobytes()) for i, code in zip(ids, codes, strict=True)],
         )
+        conn.execute(code_cache.BUMP_SQL, (partition,))
 
-    def delete(self, conn: Connection, ids: Sequence[int]) -> None:
-        """Remove the vectors with these ids (missing ones are ignored)."""
+    def delete(self, conn: Connection, partition: str, ids: Sequence[int]) -> None:
+        """Remove the vectors with these ids from a scope (missing ones are ignored)."""
         if not ids:
             return
         params = [(i,) for i in ids]
         conn.executemany("DELETE FROM chunk_embeddings WHERE chunk_id = ?", params)
         conn.executemany(f"DELETE FROM {CODES} WHERE chunk_id = ?", params)
+        conn.execute(code_cache.BUMP_SQL, (partition,))
 
     def vectors(self, conn: Connection, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The stored ids among these, and their vectors (one row each)."""
@@ -148,33 +154,22 @@ class VectorIndex:
         candidates: Sequence[int] | None,
     ) -> np.ndarray:
         """The ids of the `size` codes nearest the query's by Hamming distance."""
-        rows = conn.execute(BLOCKS_SQL, (partition,)).fetchall()
-        if not rows:
-            return np.empty(0, dtype=np.int64)
-        valid = np.unpackbits(
-            np.frombuffer(b"".join(row[0] for row in rows), dtype=np.uint8), bitorder="little"
-        ).astype(bool)
-        ids = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.int64)
-        keep = valid[: len(ids)]
-        if candidates is not None:
-            keep &= np.isin(ids, np.asarray(candidates, dtype=np.int64))
+        codes = self._codes(conn, partition)
+        keep = codes.valid if candidates is None else codes.among(candidates)
         if np.count_nonzero(keep) <= size:
-            return ids[keep]
-        # 64-bit words when the code length allows (a third of the time of bytes at 384
-        # bits); block by block, which is as fast as one big array without copying 4.8 MB.
-        word = np.uint64 if self.dimension % 64 == 0 else np.uint8
-        query_code = sign_codes(query[None, :]).view(word)
-        width = query_code.shape[1]
-        distances = np.concatenate(
-            [
-                np.bitwise_count(
-                    np.frombuffer(row[2], dtype=word).reshape(-1, width) ^ query_code
-                ).sum(axis=1, dtype=np.uint16)
-                for row in rows
-            ]
-        )
-        distances[~keep] = np.iinfo(np.uint16).max  # free, deleted or filtered-out slots
-        return ids[np.argpartition(distances, size)[:size]]
+            return codes.ids[keep]
+        return codes.nearest(sign_codes(query[None, :]).view(codes.words.dtype)[0], size, keep)
+
+    def _codes(self, conn: Connection, partition: str) -> ScopeCodes:
+        """The scope's codes as of this transaction: the copy held, brought up to date."""
+        now = code_cache.token(conn, partition)
+        held = self.cache.get(partition)
+        if held is None or held.version != now:
+            # 64-bit words when the code length allows (a third of the time of bytes).
+            word = np.uint64 if self.dimension % 64 == 0 else np.uint8
+            held = code_cache.refresh(conn, CODES, partition, held, now, word)
+            self.cache.put(partition, held)
+        return held
 
     def _vec0_shortlist(
         self,

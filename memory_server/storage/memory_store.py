@@ -301,9 +301,9 @@ class MemoryStore:
         """Delete these expired memories (their history goes too, by trigger)."""
         for row in rows:
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
-            self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+            scope = Scope(row["owner"], row["workspace"])
+            self._delete_vectors(conn, scope, chunk_ids(row["rowid"], row["chunk_count"]))
             if events is not None and self.outbox is not None:
-                scope = Scope(row["owner"], row["workspace"])
                 self.outbox(conn, scope, events(row["id"], scope.workspace, row["expires_at"]))
 
     def expired_rowids(self, conn: Connection, scope: Scope) -> set[int]:
@@ -427,7 +427,7 @@ class MemoryStore:
             _check_version(row, if_match)
             # Its keyword postings go with it, by trigger (migration 7).
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
-            self._delete_vectors(conn, chunk_ids(row["rowid"], row["chunk_count"]))
+            self._delete_vectors(conn, scope, chunk_ids(row["rowid"], row["chunk_count"]))
             self._emit(conn, scope, events, memory_id)
 
     def delete_all(self, scope: Scope, events: Callable[[str], list[Any]] | None = None) -> int:
@@ -444,7 +444,7 @@ class MemoryStore:
                 f"DELETE FROM memories WHERE owner = ? AND workspace = ? AND {live()}",
                 (scope.owner, scope.workspace, now),
             )
-            self._delete_vectors(conn, [i for row in rows for i in chunk_ids(*row[:2])])
+            self._delete_vectors(conn, scope, [i for row in rows for i in chunk_ids(*row[:2])])
             if events is not None and self.outbox is not None:  # one outbox call for them all
                 self.outbox(conn, scope, [e for row in rows for e in events(row["id"])])
         return len(rows)
@@ -560,7 +560,7 @@ class MemoryStore:
         if not 1 <= len(vectors) <= CHUNK_SLOTS:
             raise ValueError(f"a memory needs 1 to {CHUNK_SLOTS} vectors, got {len(vectors)}")
         # vec0 0.1.9 cannot INSERT OR REPLACE: delete, then insert, in the caller's transaction.
-        self._delete_vectors(conn, chunk_ids(rowid, old_count))
+        self._delete_vectors(conn, scope, chunk_ids(rowid, old_count))
         self.vectors.write(conn, scope.partition, chunk_ids(rowid, len(vectors)), vectors)
         conn.execute("UPDATE memories SET chunk_count = ? WHERE rowid = ?", (len(vectors), rowid))
 
@@ -578,10 +578,10 @@ class MemoryStore:
         # str() of a float32 is its shortest exact form: no float64 noise in the JSON.
         return [float(str(x)) for x in vector]
 
-    def _delete_vectors(self, conn: Connection, ids: list[int]) -> None:
+    def _delete_vectors(self, conn: Connection, scope: Scope, ids: list[int]) -> None:
         # Nothing to do before the index exists (a fresh database has no vectors).
         if self.vectors is not None:
-            self.vectors.delete(conn, ids)
+            self.vectors.delete(conn, scope.partition, ids)
 
 
 @dataclass(frozen=True)

@@ -320,6 +320,15 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     ALTER TABLE api_keys ADD COLUMN workspaces TEXT
         CHECK (workspaces IS NULL OR json_array_length(workspaces) > 0);
     """,
+    # 11: a token per vector scope, changed by every write to its vectors, so a process can
+    # keep a scope's sign codes in memory and know when its copy is stale (code_cache.py).
+    # A scope with no row yet is at token 0; the row of scope '' is the codes' generation.
+    """
+    CREATE TABLE vector_versions (
+        scope TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -1,0 +1,198 @@
+"""Each scope's sign codes held in memory for the first pass, brought up to date block by block.
+
+Reading a scope's codes out of SQLite costs more than ranking them (~48 MB of blobs per
+search at 1M chunks). A process keeps the scopes it searched as numpy arrays, the codes
+stored word by word so a scan XORs whole rows, and checks on every search, inside the
+search's own snapshot, the scope's token in `vector_versions` (changed by every write to its
+vectors, by any thread, process or host). When it changed, only the sqlite-vec blocks whose
+validity bitmap changed, plus the scope's latest block (the only one sqlite-vec inserts into),
+are read again. No Flask here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from memory_server.storage.database import Connection
+
+# Scopes kept per process, least recently searched dropped first: ~57 bytes per chunk with
+# 384 dimensions, so this holds ~4.7M chunks' codes.
+MAX_CACHED_BYTES = 256 * 1024 * 1024
+# Tokens are random, never counters: a token read inside a transaction that then rolled back
+# can never come back and make a copy taken in it look current.
+BUMP_SQL = (
+    "INSERT INTO vector_versions (scope, version) VALUES (?, random())"
+    " ON CONFLICT (scope) DO UPDATE SET version = random()"
+)
+# The row of this (impossible) scope changes when every code is rewritten (reembed): copies
+# are then read afresh instead of block by block.
+GENERATION = ""
+Token = tuple[int, int]  # (generation, scope version); 0 where no row exists yet
+
+_VALIDITY_SQL = (
+    "SELECT chunk_id, validity FROM {codes}_chunks WHERE partition00 = ? ORDER BY chunk_id"
+)
+_BLOCKS_SQL = (
+    "SELECT c.chunk_id, c.validity, c.rowids, v.vectors FROM {codes}_chunks c"
+    " JOIN {codes}_vector_chunks00 v ON v.rowid = c.chunk_id"
+    " WHERE c.chunk_id IN (SELECT value FROM json_each(?))"
+)
+
+
+def bump_generation(conn: Connection) -> None:
+    """Make every process read every scope's codes afresh (all of them were rewritten)."""
+    conn.execute(BUMP_SQL, (GENERATION,))
+
+
+def token(conn: Connection, partition: str) -> Token:
+    """The scope's current token, read in the caller's transaction."""
+    rows = dict(
+        conn.execute(
+            "SELECT scope, version FROM vector_versions WHERE scope IN (?, ?)",
+            (GENERATION, partition),
+        ).fetchall()
+    )
+    return rows.get(GENERATION, 0), rows.get(partition, 0)
+
+
+class ScopeCodes:
+    """One scope's codes at one token: `words[j, slot]` is word j of the code in that slot.
+
+    Each sqlite-vec block keeps its slots; `valid` marks the slots holding a code.
+    """
+
+    def __init__(
+        self,
+        version: Token,
+        ids: np.ndarray,
+        valid: np.ndarray,
+        words: np.ndarray,
+        blocks: dict[int, tuple[int, int, bytes]],
+    ) -> None:
+        self.version = version
+        self.ids, self.valid, self.words = ids, valid, words
+        self.blocks = blocks  # block id -> (its first slot, its slots, the validity read)
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self.count = int(np.count_nonzero(valid))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the copy takes."""
+        return self.ids.nbytes + self.valid.nbytes + self.words.nbytes
+
+    def nearest(self, query_words: np.ndarray, size: int, keep: np.ndarray) -> np.ndarray:
+        """The ids of `size` codes at the smallest Hamming distance from the query's code.
+
+        Only the slots set in `keep` count (`valid`, or a filter's `among`). Distances are
+        small integers, so the cut comes from their histogram: a third of the time of an
+        argpartition at 1M.
+        """
+        bits = len(query_words) * query_words.itemsize * 8
+        distances = np.zeros(len(self.ids), dtype=np.uint16)
+        for row, word in zip(self.words, query_words, strict=True):
+            distances += np.bitwise_count(row ^ word)
+        distances[~keep] = bits + 1  # farther than any code
+        counts = np.bincount(distances, minlength=bits + 2)
+        cut = int(np.searchsorted(np.cumsum(counts), size))  # the distance the size-th has
+        closer = np.flatnonzero(distances < cut)
+        tied = np.flatnonzero(distances == cut)[: size - len(closer)]
+        return self.ids[np.concatenate([closer, tied])]
+
+    def among(self, candidates: Sequence[int]) -> np.ndarray:
+        """A mask of the valid slots whose id is one of the candidates."""
+        if self._sorted is None:  # made once per copy, when a filtered search needs it
+            slots = np.flatnonzero(self.valid)
+            order = np.argsort(self.ids[slots], kind="stable")
+            self._sorted = (self.ids[slots][order], slots[order])
+        ids, slots = self._sorted
+        wanted = np.asarray(candidates, dtype=np.int64)
+        mask = np.zeros(len(self.ids), dtype=bool)
+        if len(ids) and len(wanted):
+            at = np.searchsorted(ids, wanted).clip(max=len(ids) - 1)
+            mask[slots[at[ids[at] == wanted]]] = True
+        return mask
+
+
+def refresh(
+    conn: Connection,
+    codes_table: str,
+    partition: str,
+    held: ScopeCodes | None,
+    now: Token,
+    word: type,
+) -> ScopeCodes:
+    """The scope's codes at token `now`: `held` with its changed blocks read again."""
+    if held is not None and held.version[0] != now[0]:
+        held = None  # every code was rewritten
+    blocks = conn.execute(_VALIDITY_SQL.format(codes=codes_table), (partition,)).fetchall()
+    known = {} if held is None else held.blocks
+    latest = blocks[-1][0] if blocks else None
+    stale = [
+        block
+        for block, validity in blocks
+        if block == latest or block not in known or known[block][2] != validity
+    ]
+    rows = conn.execute(_BLOCKS_SQL.format(codes=codes_table), (json.dumps(stale),)).fetchall()
+    fresh = sorted((row for row in rows if row[0] not in known), key=lambda row: row[0])
+    # Slots: the held ones, then each new block's, in block order.
+    size = 0 if held is None else len(held.ids)
+    width = None if held is None or not size else held.words.shape[0]
+    added = sum(len(row[2]) // 8 for row in fresh)
+    if width is None and rows:
+        width = len(rows[0][3]) // np.dtype(word).itemsize // (len(rows[0][2]) // 8)
+    ids = np.zeros(size + added, dtype=np.int64)
+    valid = np.zeros(size + added, dtype=bool)
+    words = np.zeros((width or 0, size + added), dtype=word)
+    slots = dict(known)
+    if held is not None:
+        if size:
+            ids[:size], valid[:size], words[:, :size] = held.ids, held.valid, held.words
+        for block in set(known) - {block for block, _ in blocks}:  # a block that is gone
+            first, count, _ = slots.pop(block)
+            valid[first : first + count] = False
+    for row in fresh:
+        slots[row[0]] = (size, len(row[2]) // 8, b"")
+        size += len(row[2]) // 8
+    for block, validity, rowids, vectors in rows:
+        first, count, _ = slots[block]
+        ids[first : first + count] = np.frombuffer(rowids, dtype=np.int64)
+        valid[first : first + count] = np.unpackbits(
+            np.frombuffer(validity, dtype=np.uint8), bitorder="little"
+        )[:count].astype(bool)
+        words[:, first : first + count] = np.frombuffer(vectors, dtype=word).reshape(count, -1).T
+        slots[block] = (first, count, validity)
+    return ScopeCodes(now, ids, valid, words, slots)
+
+
+class CodeCache:
+    """The scopes' codes this process searched lately, up to MAX_CACHED_BYTES."""
+
+    def __init__(self, max_bytes: int = MAX_CACHED_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._scopes: OrderedDict[str, ScopeCodes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, partition: str) -> ScopeCodes | None:
+        """The copy held of the scope's codes, at whatever token it was taken."""
+        with self._lock:
+            held = self._scopes.get(partition)
+            if held is not None:
+                self._scopes.move_to_end(partition)
+            return held
+
+    def put(self, partition: str, codes: ScopeCodes) -> None:
+        """Keep a scope's codes, dropping the least recently searched ones beyond the cap."""
+        with self._lock:
+            self._scopes[partition] = codes
+            self._scopes.move_to_end(partition)
+            while len(self._scopes) > 1 and self.held_bytes() > self.max_bytes:
+                self._scopes.popitem(last=False)
+
+    def held_bytes(self) -> int:
+        """Memory the copies take."""
+        return sum(codes.nbytes for codes in self._scopes.values())
