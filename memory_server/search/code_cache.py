@@ -32,6 +32,8 @@ BUMP_SQL = (
 # The row of this (impossible) scope changes when every code is rewritten (reembed): copies
 # are then read afresh instead of block by block.
 GENERATION = ""
+SCAN_STEP = 65_536  # slots a first pass scans at a time
+SAMPLE_STRIDE = 16  # one distance in this many guesses the first pass's cut
 Token = tuple[int, int]  # (generation, scope version); 0 where no row exists yet
 
 _VALIDITY_SQL = (
@@ -78,30 +80,43 @@ class ScopeCodes:
         self.ids, self.valid, self.words = ids, valid, words
         self.blocks = blocks  # block id -> (its first slot, its slots, the validity read)
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
-        self.count = int(np.count_nonzero(valid))
+        self.invalid = np.flatnonzero(~valid)  # free and deleted slots: usually few
+        self.count = len(valid) - len(self.invalid)
 
     @property
     def nbytes(self) -> int:
         """Memory the copy takes."""
         return self.ids.nbytes + self.valid.nbytes + self.words.nbytes
 
-    def nearest(self, query_words: np.ndarray, size: int, keep: np.ndarray) -> np.ndarray:
+    def nearest(self, query_words: np.ndarray, size: int, keep: np.ndarray | None) -> np.ndarray:
         """The ids of `size` codes at the smallest Hamming distance from the query's code.
 
-        Only the slots set in `keep` count (`valid`, or a filter's `among`). Distances are
-        small integers, so the cut comes from their histogram: a third of the time of an
-        argpartition at 1M.
+        Only valid slots count, and of those only the ones set in `keep` (a filter's
+        `among`) when it is given.
         """
-        bits = len(query_words) * query_words.itemsize * 8
+        far = len(query_words) * query_words.itemsize * 8 + 1  # farther than any code
+        distances = self._distances(query_words)
+        if keep is None:
+            distances[self.invalid] = far
+        else:
+            distances[~keep] = far
+        return self.ids[_closest(distances, size)]
+
+    def _distances(self, query_words: np.ndarray) -> np.ndarray:
+        """Hamming distance from the query's code to each slot's."""
         distances = np.zeros(len(self.ids), dtype=np.uint16)
-        for row, word in zip(self.words, query_words, strict=True):
-            distances += np.bitwise_count(row ^ word)
-        distances[~keep] = bits + 1  # farther than any code
-        counts = np.bincount(distances, minlength=bits + 2)
-        cut = int(np.searchsorted(np.cumsum(counts), size))  # the distance the size-th has
-        closer = np.flatnonzero(distances < cut)
-        tied = np.flatnonzero(distances == cut)[: size - len(closer)]
-        return self.ids[np.concatenate([closer, tied])]
+        # A stretch of slots at a time, into buffers reused across stretches: temporaries
+        # that stay in the CPU's cache instead of 8 MB ones per word at 1M (a third faster).
+        xored = np.empty(min(SCAN_STEP, len(self.ids)), dtype=self.words.dtype)
+        ones = np.empty(len(xored), dtype=np.uint8)
+        for start in range(0, len(self.ids), SCAN_STEP):
+            total = distances[start : start + SCAN_STEP]
+            x, c = xored[: len(total)], ones[: len(total)]
+            for row, word in zip(
+                self.words[:, start : start + SCAN_STEP], query_words, strict=True
+            ):
+                np.add(total, np.bitwise_count(np.bitwise_xor(row, word, out=x), out=c), out=total)
+        return distances
 
     def among(self, candidates: Sequence[int]) -> np.ndarray:
         """A mask of the valid slots whose id is one of the candidates."""
@@ -116,6 +131,23 @@ class ScopeCodes:
             at = np.searchsorted(ids, wanted).clip(max=len(ids) - 1)
             mask[slots[at[ids[at] == wanted]]] = True
         return mask
+
+
+def _closest(distances: np.ndarray, size: int) -> np.ndarray:
+    """The slots of the `size` smallest distances (small integers): cut at their histogram.
+
+    The histogram of every SAMPLE_STRIDE-th distance gives a cut that keeps about twice
+    `size`; the exact cut is taken among those. Twice as fast as an argpartition at 1M.
+    """
+    sample = np.cumsum(np.bincount(distances[::SAMPLE_STRIDE]))
+    guess = int(np.searchsorted(sample, 2 * size / SAMPLE_STRIDE + 8))
+    near = np.flatnonzero(distances <= guess)
+    if len(near) < size:  # an unlucky sample: take the cut over every slot
+        near = np.arange(len(distances))
+    found = distances[near]
+    cut = int(np.searchsorted(np.cumsum(np.bincount(found)), size))  # the size-th's distance
+    closer = near[found < cut]
+    return np.concatenate([closer, near[found == cut][: size - len(closer)]])
 
 
 def refresh(

@@ -156,9 +156,9 @@ class VectorIndex:
     ) -> np.ndarray:
         """The ids of the `size` codes nearest the query's by Hamming distance."""
         codes = self._codes(conn, partition)
-        keep = codes.valid if candidates is None else codes.among(candidates)
-        if np.count_nonzero(keep) <= size:
-            return codes.ids[keep]
+        keep = None if candidates is None else codes.among(candidates)
+        if (codes.count if keep is None else np.count_nonzero(keep)) <= size:
+            return codes.ids[codes.valid if keep is None else keep]
         return codes.nearest(sign_codes(query[None, :]).view(codes.words.dtype)[0], size, keep)
 
     def _codes(self, conn: Connection, partition: str) -> ScopeCodes:
