@@ -284,3 +284,18 @@ def test_after_every_code_is_rewritten_the_copy_is_read_afresh(db, index):
     with db.transaction() as write:
         code_cache.bump_generation(write)  # what reembed does when it rewrites them all
     assert held_codes(index._codes(conn, "o/w")) == held_codes(fresh_codes(db))
+
+
+@pytest.mark.parametrize("shape", ["uniform", "clustered", "sample-misleads"])
+def test_the_cut_keeps_exactly_the_smallest_distances(shape):
+    rng = np.random.default_rng(2)
+    distances = rng.integers(0, 385, 200_000).astype(np.uint16)
+    if shape == "clustered":
+        distances = rng.normal(150, 12, 200_000).clip(0, 384).astype(np.uint16)
+    if shape == "sample-misleads":  # only the sampled slots are near: the guess keeps too few
+        distances = np.full(4000, 300, dtype=np.uint16)
+        distances[:: code_cache.SAMPLE_STRIDE] = 5
+    size = 500
+    chosen = code_cache._closest(distances.copy(), size)
+    assert len(chosen) == len(set(chosen.tolist())) == size
+    assert np.array_equal(np.sort(distances[chosen]), np.sort(distances)[:size])
