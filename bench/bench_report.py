@@ -122,6 +122,7 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         *TARGETS,
         *report_sections.QUALITY_TARGETS,
         *report_sections.CONCURRENCY_TARGETS,
+        *report_sections.SCALE_TARGETS,
     ):
         try:
             measured, limit = target.measured(f), target.limit(f)
@@ -142,6 +143,7 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         "",
         *report_sections.quality_lines(f),
         *report_sections.concurrency_lines(f),
+        *report_sections.scale_lines(f),
         "## Single operations over HTTP (`/api/v1/memory`, ms)",
         "",
         "| operation | p50 | p95 | p99 | p50 / embedding floor"

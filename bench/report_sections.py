@@ -150,3 +150,63 @@ def concurrency_lines(f: dict[str, float]) -> list[str]:
         "creates stored. The clients run on the same machine as the server.",
         "",
     ]
+
+
+SCALE_TARGETS = (
+    Target(
+        "semantic search p50 at 1M memories <= 30 ms",
+        lambda f: f["scale.search.semantic.p50"],
+        lambda f: 30.0,
+        True,
+        "ms",
+    ),
+    Target(
+        "semantic recall@10 at 1M memories >= 0.98 against exact search",
+        lambda f: f["scale.recall_at_10"],
+        lambda f: 0.98,
+        False,
+        "",
+        digits=3,
+    ),
+    Target(
+        "worker RSS at 1M memories, after searching, <= 1.5 GB",
+        lambda f: f["scale.worker_rss_mb"],
+        lambda f: 1536.0,
+        True,
+        "MB",
+        digits=0,
+    ),
+)
+
+
+def scale_lines(f: dict[str, float]) -> list[str]:
+    """The 1M-memory workspace: search per mode, recall, memory, size (bench/scale.py)."""
+    if "scale.search.semantic.p50" not in f:
+        return []
+    lines = [
+        "## One workspace of 1,000,000 memories (`bench/scale.py`)",
+        "",
+        "| mode | p50 ms | p95 ms |",
+        "|---|---|---|",
+    ]
+    for mode in MODES:
+        p50, p95 = f[f"scale.search.{mode}.p50"], f[f"scale.search.{mode}.p95"]
+        lines.append(f"| {mode} | {p50:.1f} | {p95:.1f} |")
+    return [
+        *lines,
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| semantic recall@10 against numpy's exact top 10 | {f['scale.recall_at_10']:.3f} |",
+        f"| worker RSS after the searches | {f['scale.worker_rss_mb']:,.0f} MB |",
+        f"| database size per memory (one chunk each, after a checkpoint) "
+        f"| {f['scale.bytes_per_memory']:,.0f} bytes |",
+        f"| `memory-server import` of the 1M-line export (vectors given) "
+        f"| {f['scale.import_per_s']:,.0f} memories/s |",
+        "",
+        "The 100k corpus memories with their real vectors, plus 900k variants of them whose "
+        "vectors lie between two real ones (with a little noise), loaded through "
+        "`memory-server import` and searched over HTTP with the same 100 questions. The "
+        "database is built once and kept under data/bench/; the import rate is that build's.",
+        "",
+    ]

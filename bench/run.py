@@ -38,6 +38,7 @@ import bench_report  # noqa: E402
 import concurrency  # noqa: E402
 import corpus  # noqa: E402
 import quality  # noqa: E402
+import scale  # noqa: E402
 from timing import percentiles, timed  # noqa: E402
 
 from memory_server.embedding.model import Embedder, get_embedder  # noqa: E402
@@ -269,6 +270,7 @@ def main() -> None:
         help="requests per client count and kind in the concurrency runs",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip mem0 and chromadb")
+    parser.add_argument("--no-scale", action="store_true", help="skip the 1M-memory workspace")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -311,6 +313,17 @@ def main() -> None:
         checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         checkpoint.close()
         out.put("storage.bytes_per_memory", db.stat().st_size / sum(SIZES))
+        if not args.no_scale:
+            scale.measure(
+                ROOT / "data" / "bench" / f"{embedder.identity.replace('/', '_')}-{args.backend}",
+                vectors, stored, questions, query_vectors, embedder.identity,
+                {**os.environ, "MEMORY_API_EMBEDDING_BACKEND": args.backend},
+                lambda path: GunicornServer(path, Path(tmp) / "scale.log",
+                                            MEMORY_API_EMBEDDING_BACKEND=args.backend,
+                                            MEMORY_API_WORKERS="1"),
+                lambda server: sum(map(process_rss_mb, worker_pids(server.process.pid))),
+                out.put,
+            )  # fmt: skip
     if not args.no_peers:
         vectors_path = Path(tempfile.mkstemp(suffix=".npy")[1])
         np.save(vectors_path, vectors[:10_000])
