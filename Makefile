@@ -20,7 +20,8 @@ test-ts: $(VENV)/.installed
 	cd sdk/typescript && npm ci && npm run build && npm test
 
 # A benchmark, not a test: the server over HTTP, the floors and the peers (mem0, chromadb, in
-# their own venv because mem0 pins an older protobuf); writes bench/results.md. ~15 min.
+# their own venv because mem0 pins an older protobuf); writes bench/results.md. 5-11 min, plus
+# ~10 min the first time to build the 1M-memory workspace under data/bench/ (--no-scale skips it).
 BENCH_VENV := .venv-bench
 
 bench: $(VENV)/.installed-dev $(BENCH_VENV)/.installed
