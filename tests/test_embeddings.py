@@ -155,3 +155,23 @@ def test_chunk_spans_locate_exactly_the_chunks_that_are_embedded(embedder):
     assert [text[s:e] for s, e in spans] == split_text(text, tokenizer)
     assert spans == sorted(spans) and all(0 <= s < e <= len(text) for s, e in spans)
     assert chunk_spans("A short memory.", tokenizer) == [(0, 15)]
+
+
+def test_a_short_texts_count_from_splitting_is_the_models_own(embedder):
+    from memory_server.embedding.chunking import WHOLE_TEXT_TOKENS, split_counted, split_text
+
+    model = embedder._loaded()
+    texts = ["", "hi", "Carol is allergic to peanuts.", "日本語のテキスト " * 30, "x" * 3000]
+    texts += [
+        "word " * n for n in (WHOLE_TEXT_TOKENS - 1, WHOLE_TEXT_TOKENS, WHOLE_TEXT_TOKENS + 1)
+    ]
+    for text in texts:
+        chunks, count = split_counted(text, model.tokenizer)
+        assert chunks == split_text(text, model.tokenizer)
+        if len(chunks) == 1:
+            assert [count] == Embedder._count(model, chunks), text[:30]
+        else:
+            assert count is None
+    # What a create bills: the same counts whether the texts were counted once or twice.
+    assert embedder.embed_documents(["hi there"])[0].token_counts == [4]
+    assert embedder.embed_documents(["hi there", "word " * 300])[0].token_counts == [4]

@@ -41,6 +41,24 @@ def split_text(
     return [text[start:end] for start, end in chunk_spans(text, tokenizer, chunk_tokens, overlap)]
 
 
+def split_counted(text: str, tokenizer: Any) -> tuple[list[str], int | None]:
+    """split_text's chunks, and the tokens the model reads of a text that is one chunk.
+
+    The count (None for a text of several chunks) comes from the tokenizing that decides
+    whether to split, so a short memory is tokenized once here instead of twice.
+    """
+    offsets = _offsets(text, tokenizer)
+    if len(offsets) <= WHOLE_TEXT_TOKENS:
+        return [text], len(offsets) + tokenizer.num_special_tokens_to_add(pair=False)
+    return split_text(text, tokenizer), None
+
+
+def _offsets(text: str, tokenizer: Any) -> list[tuple[int, int]]:
+    return tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
+        "offset_mapping"
+    ]
+
+
 def chunk_spans(
     text: str,
     tokenizer: Any,
@@ -54,9 +72,7 @@ def chunk_spans(
     recomputes these spans to show a result's best chunk, so they depend only on the text
     and the tokenizer.
     """
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
-        "offset_mapping"
-    ]
+    offsets = _offsets(text, tokenizer)
     if len(offsets) <= WHOLE_TEXT_TOKENS:
         return [(0, len(text))]
     token_starts = [start for start, _ in offsets]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from memory_server.embedding.batching import Batcher, Job
-from memory_server.embedding.chunking import Span, chunk_spans, split_text
+from memory_server.embedding.chunking import Span, chunk_spans, split_counted, split_text
 from memory_server.embedding.turns import TURN_TOKENS, FairTurns, turns_of
 from memory_server.settings import BUNDLED_MODEL
 
@@ -193,9 +193,12 @@ class Embedder:
                 plans.append(((len(texts), len(texts) + 1), None, []))
                 texts.extend(job.texts)
                 continue
-            chunked = [split_text(text, model.tokenizer) for text in job.texts]
+            split = [split_counted(text, model.tokenizer) for text in job.texts]
+            chunked = [chunks for chunks, _ in split]
             flat = [chunk for chunks in chunked for chunk in chunks]
-            counts = self._count(model, flat) if flat else []
+            known = [count for _, count in split]
+            # Short texts were counted while deciding not to split them; long ones' chunks now.
+            counts = known if None not in known else self._count(model, flat) if flat else []
             if sum(counts) > TURN_TOKENS:
                 plans.append((None, chunked, counts))
                 continue
