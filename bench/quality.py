@@ -35,8 +35,12 @@ def _found(call: Call, workspace: str, query: str, mode: str, limit: int) -> lis
     return [hit["id"] for hit in call("POST", "/api/v1/memory/search", body, workspace)["results"]]
 
 
-def measure(call: Call, put: Callable[[str, float], None]) -> None:
-    """Store both sets through `call` (one HTTP request each) and put recall per mode."""
+def measure(call: Call, put: Callable[[str, float], None], settle: Callable[[], None]) -> None:
+    """Store both sets through `call` (one HTTP request each) and put recall per mode.
+
+    `settle()` returns once the server has done its background work on what was stored
+    (the context vectors hybrid search reads), as it would have by the time users search.
+    """
     conversations = conversation_set.load()
     for conversation in conversations:
         _store(call, f"conv-{conversation.id}", [
@@ -45,6 +49,7 @@ def measure(call: Call, put: Callable[[str, float], None]) -> None:
              "on_duplicate": "allow"}
             for turn in conversation.turns
         ])  # fmt: skip
+    settle()
     put("quality.conversations.turns", sum(len(c.turns) for c in conversations))
     put("quality.conversations.questions", sum(len(c.questions) for c in conversations))
     for mode in MODES:
@@ -62,6 +67,7 @@ def measure(call: Call, put: Callable[[str, float], None]) -> None:
 
     texts = {**MEMORIES, **long_memories()}
     _store(call, "paraphrases", [{"id": i, "text": text} for i, text in texts.items()])
+    settle()
     paraphrases = QUERIES + [(query, memory_id) for memory_id, _, query in LONG_FACTS]
     put("quality.paraphrases.questions", len(paraphrases))
     for mode in MODES:

@@ -206,7 +206,9 @@ def scale_lines(f: dict[str, float]) -> list[str]:
         "",
         "The 100k corpus memories with their real vectors, plus 900k variants of them whose "
         "vectors lie between two real ones (with a little noise), loaded through "
-        "`memory-server import` and searched over HTTP with the same 100 questions. The "
-        "database is built once and kept under data/bench/; the import rate is that build's.",
+        "`memory-server import` and searched over HTTP with the same 100 questions, with "
+        "context vectors off (computing 1M of them takes about an hour of background model "
+        "time). The database is built once and kept under data/bench/; the import rate is "
+        "that build's.",
         "",
     ]

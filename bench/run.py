@@ -203,6 +203,19 @@ def measure_search(
         out.put(f"search.semantic.{size}.recall_at_10", hits / (10 * len(questions)))
 
 
+def wait_for_contexts(db: Path, timeout: float = 900.0) -> None:
+    """Wait until the server has computed every context vector due (its background work)."""
+    conn = Database(db).open_connection()
+    deadline = time.monotonic() + timeout
+    try:
+        while conn.execute("SELECT count(*) FROM context_pending").fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"context vectors still due after {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        conn.close()
+
+
 def process_rss_mb(pid: int) -> float:
     """Resident memory of one process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -301,7 +314,7 @@ def main() -> None:
             concurrency.measure(server.url, key, concurrent_texts, questions, args.concurrent,
                                 out.put)  # fmt: skip
             print("retrieval quality per mode", flush=True)
-            quality.measure(client.call, out.put)
+            quality.measure(client.call, out.put, lambda: wait_for_contexts(db))
             print("loading workspaces through the batch API", flush=True)
             seconds = load_workspace(client, "w10000", stored[:10_000], None)
             out.put("http.batch_ingest_per_s", 10_000 / seconds)
@@ -318,9 +331,12 @@ def main() -> None:
                 ROOT / "data" / "bench" / f"{embedder.identity.replace('/', '_')}-{args.backend}",
                 vectors, stored, questions, query_vectors, embedder.identity,
                 {**os.environ, "MEMORY_API_EMBEDDING_BACKEND": args.backend},
+                # Context vectors off: 1M of them are ~1 hour of background model time, and
+                # a search costs about the same with them (measured at 100k above).
                 lambda path: GunicornServer(path, Path(tmp) / "scale.log",
                                             MEMORY_API_EMBEDDING_BACKEND=args.backend,
-                                            MEMORY_API_WORKERS="1"),
+                                            MEMORY_API_WORKERS="1",
+                                            MEMORY_API_CONTEXT_VECTORS="off"),
                 lambda server: sum(map(process_rss_mb, worker_pids(server.process.pid))),
                 out.put,
             )  # fmt: skip

@@ -16,6 +16,7 @@ from memory_server.api.request_log import init_request_log
 from memory_server.api.routing import MemoryIdConverter
 from memory_server.api_keys import KeyStore
 from memory_server.cli import backup, export, import_memories, keys_cli, reembed, stats
+from memory_server.contexts import Contextualizer
 from memory_server.embedding.model import get_embedder
 from memory_server.expiry import ExpiryPurger
 from memory_server.mcp.bridge import Bridge
@@ -75,8 +76,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     memory_service = MemoryService(
         MemoryStore(db, outbox=outbox.enqueue, history_versions=app.config["HISTORY_VERSIONS"]),
         embedder,
-        on_change=dispatcher.wake,
+        on_change=lambda: (dispatcher.wake(), contextualizer.wake()),
     )
+    contextualizer = Contextualizer(memory_service, app.config["CONTEXT_VECTORS"])
     app.extensions["memory_api"] = Services(
         db,
         KeyStore(db),
@@ -85,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         dispatcher,
         IdempotencyStore(db),
         ExpiryPurger(memory_service, app.config["EXPIRY_PURGE_SECONDS"]),
+        contextualizer,
     )
 
     register_error_handlers(app)

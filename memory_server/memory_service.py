@@ -18,6 +18,7 @@ from memory_server.scope import Scope
 from memory_server.search.best_chunk import BestChunks
 from memory_server.search.filters import Filters
 from memory_server.search.ranking import Mode, ScoredMemory, SearchIndex
+from memory_server.storage.contexts import ContextStore
 from memory_server.storage.history import Version
 from memory_server.storage.memory_store import (
     KEEP,
@@ -32,6 +33,9 @@ from memory_server.storage.memory_store import (
 )
 from memory_server.storage.stats import owner_stats
 from memory_server.webhooks import events as memory_events
+
+# Context vectors computed per idle turn of the model: four fit one turn (storage/contexts.py).
+CONTEXT_BATCH = 4
 
 
 class InvalidEmbedding(ValueError):
@@ -142,6 +146,7 @@ class MemoryService:
     ) -> None:
         self.store = store
         self.index = SearchIndex(store)
+        self.contexts = ContextStore(store.db)
         self.embedder = embedder
         self.best_chunks = BestChunks(embedder.chunk_spans)
         # Called after each committed change, e.g. to wake the webhook dispatcher at once.
@@ -419,6 +424,25 @@ class MemoryService:
         if purged:
             self.on_change()
         return purged
+
+    def contextualize(self, limit: int = CONTEXT_BATCH) -> int | None:
+        """Compute due context vectors in one idle turn of the model: how many (None: busy)."""
+        self.prepare()
+        if not self.embedder.turns.idle():  # claim nothing while requests use the model
+            return None
+        jobs = self.contexts.claim(limit)
+        texts = [job.context_text for job in jobs if job.context_text is not None]
+        encoded = iter([])
+        if texts:
+            # The database work is done outside the model's turn: a request never waits
+            # for the model while this waits for the database.
+            with self.embedder.when_idle() as encode:
+                if encode is None:
+                    self.contexts.release(jobs)
+                    return None
+                encoded = iter(encode(texts))
+        self.contexts.save(jobs, [None if j.context_text is None else next(encoded) for j in jobs])
+        return len(jobs)
 
     def stats(self, scope: Scope, workspaces: Sequence[str] | None = None) -> dict[str, Any]:
         """The caller's own counts: this workspace and every workspace of its owner.

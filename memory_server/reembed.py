@@ -23,6 +23,7 @@ from memory_server.storage.chunk_ids import (
     chunk_ids,
     memory_rowid_sql,
 )
+from memory_server.storage.contexts import ContextStore
 from memory_server.storage.database import Connection, Database
 
 BATCH = 64
@@ -169,6 +170,7 @@ def _swap(conn: Connection, embedder: Embedder) -> int:
         f" FROM chunk_embeddings e JOIN memories m ON m.rowid = {memory_rowid_sql('e.chunk_id')}"
     )
     code_cache.bump_generation(conn)  # no process may go on with its copy of the old codes
+    ContextStore.reset(conn)  # contexts of the old model: computed again with the new one
     conn.execute(
         "UPDATE memories SET chunk_count ="
         " (SELECT chunk_count FROM reembed_memories r WHERE r.rowid = memories.rowid)"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from memory_server.api_keys import KeyStore
+from memory_server.contexts import Contextualizer
 from memory_server.expiry import ExpiryPurger
 from memory_server.memory_service import MemoryService
 from memory_server.storage.database import Database
@@ -17,7 +18,7 @@ from memory_server.webhooks.service import WebhookService
 
 @dataclass(frozen=True)
 class Services:
-    """The database, keys, memories, webhooks, idempotency keys and purger of one app."""
+    """The database, keys, memories, webhooks, idempotency keys and background jobs of an app."""
 
     db: Database
     keys: KeyStore
@@ -26,6 +27,7 @@ class Services:
     dispatcher: WebhookDispatcher
     idempotency: IdempotencyStore
     purger: ExpiryPurger
+    contextualizer: Contextualizer
 
 
 def services() -> Services:

@@ -40,6 +40,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _switch(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError("must be on or off")
+    return value == "on"
+
+
 def _schedule(raw: str) -> tuple[float, ...]:
     """`5,30,120` -> seconds to wait before each retry."""
     delays = tuple(_positive_float(part) for part in raw.split(",") if part.strip())
@@ -321,6 +328,17 @@ SETTINGS: tuple[Setting, ...] = (
         "How many versions of each memory its history keeps, the current one included; the "
         "oldest go first. 0 turns history off: no earlier versions are kept and "
         "`GET .../history` answers 404.",
+    ),
+    Setting(
+        "MEMORY_API_CONTEXT_VECTORS",
+        "CONTEXT_VECTORS",
+        True,
+        _switch,
+        "`on` (default) or `off`. On: each worker embeds every short memory of a conversation "
+        "(metadata `session_id`, `conversation_id`, `thread_id`, `run_id`, `session` or "
+        "`conversation`) together with the one before it, in the background while the model "
+        'is idle, and hybrid search blends that context in (a reply like "yes, on Monday!" '
+        "is found by what it answers). Off saves that model time; stored contexts stay in use.",
     ),
     Setting(
         "MEMORY_API_EXPIRY_PURGE_SECONDS",

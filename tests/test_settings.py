@@ -62,6 +62,7 @@ def test_defaults():
         "WEBHOOK_CA_BUNDLE": None,
         "MCP_ALLOWED_HOSTS": ("127.0.0.1", "localhost", "::1"),
         "HISTORY_VERSIONS": 50,
+        "CONTEXT_VECTORS": True,
         "EXPIRY_PURGE_SECONDS": 30.0,
         "MAX_CONTENT_LENGTH": 1_048_576,
         "LOG_LEVEL": "info",
@@ -106,11 +107,17 @@ def test_bad_tier_quotas_name_the_variable(raw):
 def test_environment_overrides():
     config = load_settings({"MEMORY_API_DB": "/tmp/x.db", "MEMORY_API_THREADS": "3"})
     assert config["DATABASE"] == "/tmp/x.db" and config["THREADS"] == 3
+    assert load_settings({"MEMORY_API_CONTEXT_VECTORS": " OFF"})["CONTEXT_VECTORS"] is False
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MEMORY_API_WORKERS", "0"), ("MEMORY_API_THREADS", "many"), ("MEMORY_API_DB", " ")],
+    [
+        ("MEMORY_API_WORKERS", "0"),
+        ("MEMORY_API_THREADS", "many"),
+        ("MEMORY_API_DB", " "),
+        ("MEMORY_API_CONTEXT_VECTORS", "yes"),
+    ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):

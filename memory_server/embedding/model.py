@@ -11,6 +11,8 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,16 @@ class Embedder:
             texts, truncation=True, max_length=model.max_seq_length, verbose=False
         )
         return [len(ids) for ids in encoded["input_ids"]]
+
+    @contextmanager
+    def when_idle(self) -> Iterator[Callable[[list[str]], np.ndarray] | None]:
+        """Background work: an encoder for one idle turn of the model, or None if it is busy.
+
+        The encoder takes texts that together fit one turn (SHORT_JOB_CHARS characters).
+        """
+        model = self._loaded()
+        with self.turns.idle_turn() as taken:
+            yield (lambda texts: self._encode(model, texts)) if taken else None
 
     def embed_query(self, text: str, owner: str = "") -> np.ndarray:
         """One text's vector, without the pass that counts its tokens (nobody bills a query)."""

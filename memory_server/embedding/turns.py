@@ -23,6 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 TURN_TOKENS = 1024
+# Background work (context vectors) takes the model only once no request has used it for
+# this long, and one short turn at a time: a request arriving meanwhile waits for that
+# turn at most.
+IDLE_SECONDS = 0.25
 LONG_JOBS_PER_OWNER = 2
 # Seconds per token before any turn was timed (measured here: ~0.18 ms for 128-token chunks).
 INITIAL_SECONDS_PER_TOKEN = 0.0002
@@ -59,6 +63,7 @@ class FairTurns:
         self._granted: set[object] = set()
         self._jobs: list[_Job] = []
         self._seconds_per_token = INITIAL_SECONDS_PER_TOKEN
+        self._last_request_turn = 0.0  # when a request's turn last ended (monotonic)
 
     def limit_long_jobs(self, threads: int) -> None:
         """Let long jobs take at most half of the process's request threads (at least one)."""
@@ -86,7 +91,38 @@ class FairTurns:
             with self._cond:
                 if tokens >= 64:  # short turns are dominated by fixed costs
                     self._seconds_per_token += 0.2 * (took / tokens - self._seconds_per_token)
+                self._last_request_turn = time.monotonic()
                 self._hand_over()
+
+    @contextmanager
+    def idle_turn(self) -> Iterator[bool]:
+        """A turn for background work if the model is idle now: yields whether it was taken.
+
+        Idle: nobody holds or waits for the model, and no request used it in the last
+        IDLE_SECONDS. Requests that arrive during the turn wait for it like any other.
+        """
+        with self._cond:
+            idle = self._idle()
+            if idle:
+                self._busy = True
+        try:
+            yield idle
+        finally:
+            if idle:
+                with self._cond:
+                    self._hand_over()
+
+    def idle(self) -> bool:
+        """Whether background work could take a turn now (see idle_turn)."""
+        with self._cond:
+            return self._idle()
+
+    def _idle(self) -> bool:
+        return (
+            not self._busy
+            and not self._rotation
+            and time.monotonic() - self._last_request_turn >= IDLE_SECONDS
+        )
 
     def _hand_over(self) -> None:
         """Give the model to the next owner in rotation, or leave it free."""

@@ -118,7 +118,7 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """In each worker, after the fork: model, first key, webhook dispatcher, expiry purger."""
+    """In each worker, after the fork: model, first key, webhook dispatcher, background jobs."""
     from memory_server.api.request_log import log_to_stderr
     from memory_server.embedding.model import ModelLoadError
     from memory_server.memory_service import StartupError
@@ -151,6 +151,7 @@ def post_worker_init(worker):
     gc.freeze()
     found.dispatcher.start()
     found.purger.start()
+    found.contextualizer.start()
     if not app.extensions["rate_limiter"].storage.check():
         worker.log.warning(
             "Rate limit storage %s is unreachable: API requests get 503 until it is back.",
@@ -163,6 +164,7 @@ def worker_exit(server, worker):
     front = getattr(worker, "asgi", None)  # absent when the worker failed to boot
     if front is not None:
         found = front.wsgi_app.extensions["memory_api"]
+        found.contextualizer.stop()
         found.purger.stop()
         found.dispatcher.stop()
 

@@ -329,6 +329,39 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
         version INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 12: context vectors (storage/contexts.py): a short memory embedded with the one before
+    # it in its conversation. `context_pending` is the work list, kept by triggers; a
+    # context goes the moment the memory it was read from changes or is deleted, so no
+    # deleted text lives on in another memory's vector. Memories already stored are due.
+    """
+    CREATE INDEX memories_in_order ON memories (owner, workspace);
+    CREATE TABLE context_vectors (
+        memory_rowid INTEGER PRIMARY KEY,
+        source_rowid INTEGER NOT NULL,
+        embedding BLOB NOT NULL
+    );
+    CREATE INDEX context_vectors_source ON context_vectors (source_rowid);
+    CREATE TABLE context_pending (
+        memory_rowid INTEGER PRIMARY KEY,
+        lease_until REAL NOT NULL DEFAULT 0
+    );
+    INSERT INTO context_pending (memory_rowid) SELECT rowid FROM memories;
+    CREATE TRIGGER context_due_insert AFTER INSERT ON memories BEGIN
+        INSERT OR IGNORE INTO context_pending (memory_rowid) VALUES (new.rowid);
+    END;
+    CREATE TRIGGER context_due_update AFTER UPDATE OF text, metadata ON memories BEGIN
+        INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until)
+            SELECT memory_rowid, 0 FROM context_vectors WHERE source_rowid = new.rowid;
+        DELETE FROM context_vectors WHERE memory_rowid = new.rowid OR source_rowid = new.rowid;
+        INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until) VALUES (new.rowid, 0);
+    END;
+    CREATE TRIGGER context_due_delete AFTER DELETE ON memories BEGIN
+        INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until)
+            SELECT memory_rowid, 0 FROM context_vectors WHERE source_rowid = old.rowid;
+        DELETE FROM context_vectors WHERE memory_rowid = old.rowid OR source_rowid = old.rowid;
+        DELETE FROM context_pending WHERE memory_rowid = old.rowid;
+    END;
+    """,
 )
 
 
