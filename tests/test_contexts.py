@@ -10,7 +10,7 @@ import pytest
 
 from helpers import headers, wait_until
 from memory_server.embedding import turns
-from memory_server.storage.contexts import ContextStore
+from memory_server.storage.contexts import THREAD_KEYS, ContextStore, thread_of
 from redis_server import two_workers
 from server import make_keys, request
 
@@ -96,6 +96,7 @@ def test_conversations_are_read_apart_and_notes_alone(app, client, auth, embedde
     other = store(client, auth, ["Cleo: the train leaves at six."], thread={"thread_id": 7})
     notes = store(client, auth, ["The wifi password is on the fridge."], thread={})
     second = store(client, auth, CHAT[1:2], thread={"conversation_id": "a"})
+    assert pending(app) == 3  # the note is in no conversation: never due
     contextualize_all(app)
     # Two conversations interleaved: each reply is read with its own conversation's turn.
     assert_context(app, embedder, second[0], CHAT[1], first[0], CHAT[0])
@@ -247,3 +248,13 @@ def test_a_new_model_makes_every_context_due_again(app, client, auth):
     assert contexts(app) == {} and pending(app) == len(CHAT)
     contextualize_all(app)
     assert len(contexts(app)) == len(CHAT) - 1
+
+
+@pytest.mark.parametrize("name", THREAD_KEYS)
+@pytest.mark.parametrize("value", ["s1", 7, 2.5, True, None, ["s1"]])
+def test_a_conversation_is_any_key_with_a_plain_value(app, client, auth, name, value):
+    # The triggers (SQL) and the jobs (Python) must agree on what names a conversation.
+    store(client, auth, CHAT[:2], thread={name: value})
+    named = thread_of({name: value}) is not None
+    assert named == (not isinstance(value, bool | list | type(None)))
+    assert pending(app) == (2 if named else 0)

@@ -119,11 +119,14 @@ class ContextStore:
 
     @staticmethod
     def reset(conn: Connection) -> None:
-        """Drop every context vector and make every memory due (reembed: a new model)."""
+        """Drop every context vector and make every conversation due (reembed: a new model)."""
         conn.execute("DELETE FROM context_vectors")
+        in_a_thread = " OR ".join(
+            f"json_type(metadata, '$.{key}') IN ('text', 'integer', 'real')" for key in THREAD_KEYS
+        )
         conn.execute(
             "INSERT OR IGNORE INTO context_pending (memory_rowid, lease_until)"
-            " SELECT rowid, 0 FROM memories"
+            f" SELECT rowid, 0 FROM memories WHERE {in_a_thread}"
         )
 
     def pending(self) -> int:

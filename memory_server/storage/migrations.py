@@ -332,7 +332,7 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     # 12: context vectors (storage/contexts.py): a short memory embedded with the one before
     # it in its conversation. `context_pending` is the work list, kept by triggers; a
     # context goes the moment the memory it was read from changes or is deleted, so no
-    # deleted text lives on in another memory's vector. Memories already stored are due.
+    # deleted text lives on in another memory's vector. Stored conversations are due too.
     """
     CREATE INDEX memories_in_order ON memories (owner, workspace);
     CREATE TABLE context_vectors (
@@ -345,15 +345,36 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
         memory_rowid INTEGER PRIMARY KEY,
         lease_until REAL NOT NULL DEFAULT 0
     );
-    INSERT INTO context_pending (memory_rowid) SELECT rowid FROM memories;
-    CREATE TRIGGER context_due_insert AFTER INSERT ON memories BEGIN
+    -- Only memories whose metadata names a conversation (storage/contexts.py THREAD_KEYS).
+    INSERT INTO context_pending (memory_rowid) SELECT m.rowid FROM memories m
+        WHERE json_type(m.metadata, '$.session_id') IN ('text', 'integer', 'real')
+           OR json_type(m.metadata, '$.conversation_id') IN ('text', 'integer', 'real')
+           OR json_type(m.metadata, '$.thread_id') IN ('text', 'integer', 'real')
+           OR json_type(m.metadata, '$.run_id') IN ('text', 'integer', 'real')
+           OR json_type(m.metadata, '$.session') IN ('text', 'integer', 'real')
+           OR json_type(m.metadata, '$.conversation') IN ('text', 'integer', 'real');
+    CREATE TRIGGER context_due_insert AFTER INSERT ON memories
+    WHEN json_type(new.metadata, '$.session_id') IN ('text', 'integer', 'real')
+       OR json_type(new.metadata, '$.conversation_id') IN ('text', 'integer', 'real')
+       OR json_type(new.metadata, '$.thread_id') IN ('text', 'integer', 'real')
+       OR json_type(new.metadata, '$.run_id') IN ('text', 'integer', 'real')
+       OR json_type(new.metadata, '$.session') IN ('text', 'integer', 'real')
+       OR json_type(new.metadata, '$.conversation') IN ('text', 'integer', 'real')
+    BEGIN
         INSERT OR IGNORE INTO context_pending (memory_rowid) VALUES (new.rowid);
     END;
     CREATE TRIGGER context_due_update AFTER UPDATE OF text, metadata ON memories BEGIN
         INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until)
             SELECT memory_rowid, 0 FROM context_vectors WHERE source_rowid = new.rowid;
         DELETE FROM context_vectors WHERE memory_rowid = new.rowid OR source_rowid = new.rowid;
-        INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until) VALUES (new.rowid, 0);
+        INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until)
+            SELECT new.rowid, 0
+            WHERE json_type(new.metadata, '$.session_id') IN ('text', 'integer', 'real')
+               OR json_type(new.metadata, '$.conversation_id') IN ('text', 'integer', 'real')
+               OR json_type(new.metadata, '$.thread_id') IN ('text', 'integer', 'real')
+               OR json_type(new.metadata, '$.run_id') IN ('text', 'integer', 'real')
+               OR json_type(new.metadata, '$.session') IN ('text', 'integer', 'real')
+               OR json_type(new.metadata, '$.conversation') IN ('text', 'integer', 'real');
     END;
     CREATE TRIGGER context_due_delete AFTER DELETE ON memories BEGIN
         INSERT OR REPLACE INTO context_pending (memory_rowid, lease_until)
