@@ -3,7 +3,7 @@
 Each memory's context vector (storage/contexts.py) is the memory embedded with the one stored
 before it. Nothing on a request's path waits for it: until a memory has one, hybrid search
 scores it by its own vector. The thread takes the model only after no request has used it for
-a moment (embedding/turns.py, idle turns), four short texts at a time. Each worker runs one;
+a moment (embedding/turns.py, idle turns), two short texts at a time. Each worker runs one;
 leases keep two from doing the same memory.
 """
 

@@ -34,8 +34,9 @@ from memory_server.storage.memory_store import (
 from memory_server.storage.stats import owner_stats
 from memory_server.webhooks import events as memory_events
 
-# Context vectors computed per idle turn of the model: four fit one turn (storage/contexts.py).
-CONTEXT_BATCH = 4
+# Context vectors computed per idle turn of the model: a request arriving meanwhile waits
+# for at most this many short texts' encode (~10-70 ms: storage/contexts.py CONTEXT_CHARS).
+CONTEXT_BATCH = 2
 
 
 class InvalidEmbedding(ValueError):
@@ -441,7 +442,8 @@ class MemoryService:
                     self.contexts.release(jobs)
                     return None
                 encoded = iter(encode(texts))
-        self.contexts.save(jobs, [None if j.context_text is None else next(encoded) for j in jobs])
+        vectors = [None if job.context_text is None else next(encoded) for job in jobs]
+        self.contexts.save(jobs, vectors, self.store.vectors.check_model)
         return len(jobs)
 
     def stats(self, scope: Scope, workspaces: Sequence[str] | None = None) -> dict[str, Any]:

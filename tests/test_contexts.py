@@ -258,3 +258,26 @@ def test_a_conversation_is_any_key_with_a_plain_value(app, client, auth, name, v
     named = thread_of({name: value}) is not None
     assert named == (not isinstance(value, bool | list | type(None)))
     assert pending(app) == (2 if named else 0)
+
+
+def test_an_expired_memory_is_not_read_as_the_one_before(app, client, auth, embedder):
+    ids = store(client, auth, CHAT[:3])
+    with services(app).db.transaction() as conn:  # its time has come; not purged yet
+        conn.execute(
+            "UPDATE memories SET expires_at = '2000-01-01T00:00:00.000Z' WHERE id = ?", (ids[1],)
+        )
+    contextualize_all(app)
+    assert_context(app, embedder, ids[2], CHAT[2], ids[0], CHAT[0])
+
+
+def test_nothing_is_saved_when_the_check_fails(app, client, auth):
+    store(client, auth, CHAT[:2])
+    found = ContextStore(services(app).db)
+    jobs = found.claim(10)
+
+    def model_changed(conn) -> None:
+        raise RuntimeError("the database moved to another model")
+
+    with pytest.raises(RuntimeError):
+        found.save(jobs, [None, np.ones(384, dtype=np.float32)], model_changed)
+    assert contexts(app) == {} and pending(app) == 2

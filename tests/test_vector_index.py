@@ -299,3 +299,20 @@ def test_the_cut_keeps_exactly_the_smallest_distances(shape):
     chosen = code_cache._closest(distances.copy(), size)
     assert len(chosen) == len(set(chosen.tolist())) == size
     assert np.array_equal(np.sort(distances[chosen]), np.sort(distances)[:size])
+
+
+def test_a_code_rewritten_into_the_same_slot_is_seen(db, index):
+    # sqlite-vec reuses a freed slot of its latest block: when that block was full as the
+    # copy was taken, an update (delete, write again) lands in the same slot with the same
+    # validity bitmap, and a later insert makes another block the latest.
+    vectors = random_vectors(8 * 1024)
+    ids = fill(db, index, "o/w", vectors)
+    query = random_vectors(1, seed=12)[0]
+    assert top_ids(db, index, query, 1) != [ids[-5]]  # cached now
+    other = other_process(db)
+    with db.transaction() as conn:
+        other.delete(conn, "o/w", [ids[-5]])
+        other.write(conn, "o/w", [ids[-5]], query[None, :])
+    fill(db, other, "o/w", random_vectors(1, seed=13), first_id=100_000)  # a new block
+    assert top_ids(db, index, query, 1) == [ids[-5]]
+    assert held_codes(index._codes(db.connection(), "o/w")) == held_codes(fresh_codes(db))

@@ -208,7 +208,8 @@ class Embedder:
             split = [split_counted(text, model.tokenizer) for text in job.texts]
             chunked = [chunks for chunks, _ in split]
             flat = [chunk for chunks in chunked for chunk in chunks]
-            known = [count for _, count in split]
+            # Capped like _count: a model whose window is shorter reads no more than it.
+            known = [None if n is None else min(n, model.max_seq_length) for _, n in split]
             # Short texts were counted while deciding not to split them; long ones' chunks now.
             counts = known if None not in known else self._count(model, flat) if flat else []
             if sum(counts) > TURN_TOKENS:

@@ -5,8 +5,7 @@ search at 1M chunks). A process keeps the scopes it searched as numpy arrays, th
 stored word by word so a scan XORs whole rows, and checks on every search, inside the
 search's own snapshot, the scope's token in `vector_versions` (changed by every write to its
 vectors, by any thread, process or host). When it changed, only the sqlite-vec blocks whose
-validity bitmap changed, plus the scope's latest block (the only one sqlite-vec inserts into),
-are read again. No Flask here.
+own token (`vector_blocks`) changed are read again. No Flask here.
 """
 
 from __future__ import annotations
@@ -36,14 +35,31 @@ SCAN_STEP = 65_536  # slots a first pass scans at a time
 SAMPLE_STRIDE = 16  # one distance in this many guesses the first pass's cut
 Token = tuple[int, int]  # (generation, scope version); 0 where no row exists yet
 
-_VALIDITY_SQL = (
-    "SELECT chunk_id, validity FROM {codes}_chunks WHERE partition00 = ? ORDER BY chunk_id"
+_VERSIONS_SQL = (
+    "SELECT c.chunk_id, coalesce(v.version, 0) FROM {codes}_chunks c"
+    " LEFT JOIN vector_blocks v ON v.block = c.chunk_id"
+    " WHERE c.partition00 = ? ORDER BY c.chunk_id"
 )
 _BLOCKS_SQL = (
     "SELECT c.chunk_id, c.validity, c.rowids, v.vectors FROM {codes}_chunks c"
     " JOIN {codes}_vector_chunks00 v ON v.rowid = c.chunk_id"
     " WHERE c.chunk_id IN (SELECT value FROM json_each(?))"
 )
+
+
+def bump_blocks(conn: Connection, codes_table: str, ids: Sequence[int]) -> None:
+    """New tokens for the sqlite-vec blocks that hold these ids' codes.
+
+    A block's validity bitmap is no witness: sqlite-vec reuses a freed slot of its latest
+    block, so a deleted code and the one written next can share a slot, bitmap unchanged.
+    """
+    conn.execute(
+        "INSERT INTO vector_blocks (block, version)"
+        f" SELECT DISTINCT chunk_id, random() FROM {codes_table}_rowids"
+        " WHERE rowid IN (SELECT value FROM json_each(?)) AND true"
+        " ON CONFLICT (block) DO UPDATE SET version = random()",
+        (json.dumps([int(i) for i in ids]),),
+    )
 
 
 def bump_generation(conn: Connection) -> None:
@@ -74,11 +90,11 @@ class ScopeCodes:
         ids: np.ndarray,
         valid: np.ndarray,
         words: np.ndarray,
-        blocks: dict[int, tuple[int, int, bytes]],
+        blocks: dict[int, tuple[int, int, int]],
     ) -> None:
         self.version = version
         self.ids, self.valid, self.words = ids, valid, words
-        self.blocks = blocks  # block id -> (its first slot, its slots, the validity read)
+        self.blocks = blocks  # block id -> (its first slot, its slots, its version read)
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self.invalid = np.flatnonzero(~valid)  # free and deleted slots: usually few
         self.count = len(valid) - len(self.invalid)
@@ -161,14 +177,12 @@ def refresh(
     """The scope's codes at token `now`: `held` with its changed blocks read again."""
     if held is not None and held.version[0] != now[0]:
         held = None  # every code was rewritten
-    blocks = conn.execute(_VALIDITY_SQL.format(codes=codes_table), (partition,)).fetchall()
+    if held is not None and len(held.invalid) > max(held.count, 65_536):
+        held = None  # mostly free slots (a workspace emptied and refilled): start afresh
+    blocks = conn.execute(_VERSIONS_SQL.format(codes=codes_table), (partition,)).fetchall()
     known = {} if held is None else held.blocks
-    latest = blocks[-1][0] if blocks else None
-    stale = [
-        block
-        for block, validity in blocks
-        if block == latest or block not in known or known[block][2] != validity
-    ]
+    versions = dict(blocks)
+    stale = [block for block, version in blocks if known.get(block, (0, 0, None))[2] != version]
     rows = conn.execute(_BLOCKS_SQL.format(codes=codes_table), (json.dumps(stale),)).fetchall()
     fresh = sorted((row for row in rows if row[0] not in known), key=lambda row: row[0])
     # Slots: the held ones, then each new block's, in block order.
@@ -188,7 +202,7 @@ def refresh(
             first, count, _ = slots.pop(block)
             valid[first : first + count] = False
     for row in fresh:
-        slots[row[0]] = (size, len(row[2]) // 8, b"")
+        slots[row[0]] = (size, len(row[2]) // 8, 0)
         size += len(row[2]) // 8
     for block, validity, rowids, vectors in rows:
         first, count, _ = slots[block]
@@ -197,7 +211,7 @@ def refresh(
             np.frombuffer(validity, dtype=np.uint8), bitorder="little"
         )[:count].astype(bool)
         words[:, first : first + count] = np.frombuffer(vectors, dtype=word).reshape(count, -1).T
-        slots[block] = (first, count, validity)
+        slots[block] = (first, count, versions[block])
     return ScopeCodes(now, ids, valid, words, slots)
 
 

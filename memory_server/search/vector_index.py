@@ -101,16 +101,22 @@ class VectorIndex:
             f"INSERT INTO {CODES} (chunk_id, scope, code) VALUES (?, ?, vec_bit(?))",
             [(i, partition, code.tobytes()) for i, code in zip(ids, codes, strict=True)],
         )
-        conn.execute(code_cache.BUMP_SQL, (partition,))
+        self._changed(conn, partition, ids)
 
     def delete(self, conn: Connection, partition: str, ids: Sequence[int]) -> None:
         """Remove the vectors with these ids from a scope (missing ones are ignored)."""
         if not ids:
             return
         params = [(i,) for i in ids]
+        self._changed(conn, partition, ids)  # before: afterwards their blocks are unknown
         conn.executemany("DELETE FROM chunk_embeddings WHERE chunk_id = ?", params)
         conn.executemany(f"DELETE FROM {CODES} WHERE chunk_id = ?", params)
+
+    def _changed(self, conn: Connection, partition: str, ids: Sequence[int]) -> None:
+        """New tokens for the scope and for the blocks holding these ids' codes."""
         conn.execute(code_cache.BUMP_SQL, (partition,))
+        if self.block_layout:
+            code_cache.bump_blocks(conn, CODES, ids)
 
     def vectors(self, conn: Connection, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The stored ids among these, and their vectors (one row each)."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from memory_server.clock import utc_now
 from memory_server.storage.database import Connection, Database
+from memory_server.storage.memory_store import live
 
 # A claimed job is another worker's for this long; after that (its worker died) anyone's.
 LEASE_SECONDS = 120.0
@@ -27,7 +30,7 @@ LEASE_SECONDS = 120.0
 THREAD_KEYS = ("session_id", "conversation_id", "thread_id", "run_id", "session", "conversation")
 LOOKBACK = 50
 # What is embedded of a context, at most: about the model's window of English, mostly the
-# memory's own text; four of them fit one turn of the model (embedding/turns.py).
+# memory's own text (embedding/turns.py: a turn holds four).
 CONTEXT_CHARS = 1024
 
 
@@ -73,13 +76,21 @@ class ContextStore:
             ]
             return [job for rowid in sorted(rowids) if (job := _job(conn, rowid)) is not None]
 
-    def save(self, jobs: list[ContextJob], vectors: list[np.ndarray | None]) -> None:
+    def save(
+        self,
+        jobs: list[ContextJob],
+        vectors: list[np.ndarray | None],
+        check: Callable[[Connection], None] = lambda conn: None,
+    ) -> None:
         """Store each job's vector (None: it has no context), if nothing changed meanwhile.
 
         A job whose memory or source changed since it was claimed stays due, to be done
-        again at once with the new texts.
+        again at once with the new texts. `check(conn)` runs first in the same transaction
+        (the vector index's model check: a process left on the old model after a reembed
+        must not store its vectors).
         """
         with self.db.transaction() as conn:
+            check(conn)
             for job, vector in zip(jobs, vectors, strict=True):
                 if _job(conn, job.rowid) != job:
                     conn.execute(
@@ -147,10 +158,12 @@ def _job(conn: Connection, rowid: int) -> ContextJob | None:
     # Only short memories read together: a long one's chunks have context of their own.
     if chunks != 1 or thread is None:
         return ContextJob(rowid, text, None, None)
+    # An expired memory (hidden, not yet purged) is no longer there to be read with.
     for before, before_text, before_chunks, before_metadata in conn.execute(
         "SELECT rowid, text, chunk_count, metadata FROM memories"
-        " WHERE owner = ? AND workspace = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-        (owner, workspace, rowid, LOOKBACK),
+        f" WHERE owner = ? AND workspace = ? AND rowid < ? AND {live()}"
+        " ORDER BY rowid DESC LIMIT ?",
+        (owner, workspace, rowid, utc_now(), LOOKBACK),
     ):
         if thread_of(json.loads(before_metadata)) == thread:
             if before_chunks != 1:

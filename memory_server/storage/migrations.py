@@ -320,14 +320,20 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
     ALTER TABLE api_keys ADD COLUMN workspaces TEXT
         CHECK (workspaces IS NULL OR json_array_length(workspaces) > 0);
     """,
-    # 11: a token per vector scope, changed by every write to its vectors, so a process can
-    # keep a scope's sign codes in memory and know when its copy is stale (code_cache.py).
+    # 11: a token per vector scope and per block of codes, changed by every write to them,
+    # so a process can keep a scope's sign codes in memory and know what in its copy is
+    # stale (code_cache.py).
     # A scope with no row yet is at token 0; the row of scope '' is the codes' generation.
     """
     CREATE TABLE vector_versions (
         scope TEXT PRIMARY KEY,
         version INTEGER NOT NULL
     ) WITHOUT ROWID;
+    -- The same per sqlite-vec block of codes: a changed scope re-reads only changed blocks.
+    CREATE TABLE vector_blocks (
+        block INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
     """,
     # 12: context vectors (storage/contexts.py): a short memory embedded with the one before
     # it in its conversation. `context_pending` is the work list, kept by triggers; a
