@@ -162,8 +162,9 @@ SCALE_TARGETS = (
         True,
         "ms",
         lambda f: (
-            "this figure varies most between runs of the same code: 17-20 ms searching the "
-            "1M database alone or in a shorter run, 27 and 36 ms in whole `make bench` runs "
+            "it comes after minutes of full load here, and this VM slows down under sustained "
+            "load: the same code searched the 1M database in 17-18 ms alone and 20 ms in a "
+            "shorter bench run, against 27-36 ms in whole runs "
             f"(p95 {f['scale.search.semantic.p95']:.0f} ms in this one). The first pass "
             "itself takes ~6 ms at 1M (in-process), the query's embedding ~3 ms."
         ),
