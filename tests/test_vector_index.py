@@ -236,7 +236,7 @@ def held_codes(codes: code_cache.ScopeCodes) -> dict[int, bytes]:
 def fresh_codes(db, partition: str = "o/w") -> code_cache.ScopeCodes:
     conn = db.connection()
     now = code_cache.token(conn, partition)
-    return code_cache.refresh(conn, vector_index.CODES, partition, None, now, np.uint8)
+    return code_cache.refresh(conn, vector_index.CODES, partition, None, now, np.uint8, DIM // 8)
 
 
 def test_a_copy_brought_up_to_date_block_by_block_equals_a_fresh_read(db, index):

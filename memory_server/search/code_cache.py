@@ -173,8 +173,12 @@ def refresh(
     held: ScopeCodes | None,
     now: Token,
     word: type,
+    width: int,
 ) -> ScopeCodes:
-    """The scope's codes at token `now`: `held` with its changed blocks read again."""
+    """The scope's codes at token `now`: `held` with its changed blocks read again.
+
+    Each code is `width` words of type `word`.
+    """
     if held is not None and held.version[0] != now[0]:
         held = None  # every code was rewritten
     if held is not None and len(held.invalid) > max(held.count, 65_536):
@@ -187,17 +191,13 @@ def refresh(
     fresh = sorted((row for row in rows if row[0] not in known), key=lambda row: row[0])
     # Slots: the held ones, then each new block's, in block order.
     size = 0 if held is None else len(held.ids)
-    width = None if held is None or not size else held.words.shape[0]
     added = sum(len(row[2]) // 8 for row in fresh)
-    if width is None and rows:
-        width = len(rows[0][3]) // np.dtype(word).itemsize // (len(rows[0][2]) // 8)
     ids = np.zeros(size + added, dtype=np.int64)
     valid = np.zeros(size + added, dtype=bool)
-    words = np.zeros((width or 0, size + added), dtype=word)
+    words = np.zeros((width, size + added), dtype=word)
     slots = dict(known)
     if held is not None:
-        if size:
-            ids[:size], valid[:size], words[:, :size] = held.ids, held.valid, held.words
+        ids[:size], valid[:size], words[:, :size] = held.ids, held.valid, held.words
         for block in set(known) - {block for block, _ in blocks}:  # a block that is gone
             first, count, _ = slots.pop(block)
             valid[first : first + count] = False

@@ -12,6 +12,7 @@ from memory_server.scope import Scope
 from memory_server.search import keyword_terms
 from memory_server.search.filters import Filters
 from memory_server.search.keyword_index import KeywordIndex, matching
+from memory_server.search.vector_index import cosine
 from memory_server.storage.chunk_ids import chunk_ids, chunk_position, memory_rowid
 from memory_server.storage.contexts import ContextStore
 from memory_server.storage.database import Connection
@@ -181,9 +182,7 @@ class SearchIndex:
         if not found:
             return {}
         rowids = list(found)
-        matrix = np.stack([found[rowid] for rowid in rowids])
-        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(vector)
-        context = matrix @ vector / np.where(norms == 0, 1, norms)
+        context = cosine(np.stack([found[rowid] for rowid in rowids]), vector)
         return {
             rowid: (cosines[rowid] + float(score)) / 2
             for rowid, score in zip(rowids, context, strict=True)

@@ -174,7 +174,8 @@ class VectorIndex:
         if held is None or held.version != now:
             # 64-bit words when the code length allows (a third of the time of bytes).
             word = np.uint64 if self.dimension % 64 == 0 else np.uint8
-            held = code_cache.refresh(conn, CODES, partition, held, now, word)
+            width = self.dimension // (8 * np.dtype(word).itemsize)
+            held = code_cache.refresh(conn, CODES, partition, held, now, word, width)
             self.cache.put(partition, held)
         return held
 
@@ -208,9 +209,14 @@ class VectorIndex:
         found, matrix = self.vectors(conn, ids)
         if not len(found):
             return found, np.empty(0, dtype=np.float32)
-        # Client-supplied vectors need not be unit length: divide by both norms.
-        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
-        return found, matrix @ query / np.where(norms == 0, 1, norms)
+        return found, cosine(matrix, query)
+
+
+def cosine(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Each row's cosine similarity to the query (0 for a zero vector)."""
+    # Client-supplied vectors need not be unit length: divide by both norms.
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    return matrix @ query / np.where(norms == 0, 1, norms)
 
 
 def sign_codes(vectors: np.ndarray) -> np.ndarray:

@@ -64,6 +64,9 @@ class ContextStore:
     def claim(self, limit: int, now: float | None = None) -> list[ContextJob]:
         """Take up to `limit` due jobs for LEASE_SECONDS (one worker or host each)."""
         now = time.time() if now is None else now
+        due = "SELECT 1 FROM context_pending WHERE lease_until <= ? LIMIT 1"
+        if self.db.connection().execute(due, (now,)).fetchone() is None:
+            return []  # nothing due: no write lock taken (the thread asks every second)
         with self.db.transaction() as conn:
             rowids = [
                 row[0]
