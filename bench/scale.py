@@ -99,11 +99,14 @@ def measure(
     start_server: Callable[[Path], Any],
     rss_mb: Callable[[Any], float],
     put: Callable[[str, float], None],
+    floor: Callable[[], float],
 ) -> None:
     """Search at 1M per mode over HTTP, recall@10 against exact, worker RSS, bytes per memory.
 
     `env` is the environment of the import and key commands (the server's backend);
-    `start_server(db)` gives a started server on that file, `rss_mb(server)` its workers' RSS.
+    `start_server(db)` gives a started server on that file, `rss_mb(server)` its workers' RSS;
+    `floor()` times the bare model on one query again now, to tell how fast the machine is
+    at this point of the run compared with its start.
     """
     cache.mkdir(parents=True, exist_ok=True)
     db, facts = cache / f"scale-{COUNT}-v{FORMAT}.db", cache / f"scale-{COUNT}-v{FORMAT}.json"
@@ -126,6 +129,7 @@ def measure(
             return [hit["id"] for hit in answer.json()["results"]]
 
         print(f"search at {COUNT:,} memories", flush=True)
+        put("scale.floor.encode_query.p50", floor())
         for mode in MODES:
             for question in questions[:3]:  # warm-up: the first search reads the codes
                 search(question, mode)
