@@ -3,17 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast test-ts lint format bench clean
+.PHONY: run test test-fast test-console test-ts lint format bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
+# Everything but the browser tests, which need Chromium (make test-console).
 test: $(VENV)/.installed-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
 
 # The quick tier, well under a minute: in-process only, no gunicorn and nothing marked slow.
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/pytest -m "not server and not slow" $(PYTEST_ARGS)
+
+# The web console in a real browser: Playwright drives the system Chromium (Debian:
+# `apt-get install chromium`; or set CHROMIUM to a binary), against a real gunicorn server.
+test-console: $(VENV)/.installed-dev
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 # The TypeScript SDK: npm ci from the lockfile, tsc, Node's test runner against a real server.
 test-ts: $(VENV)/.installed

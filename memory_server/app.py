@@ -8,7 +8,16 @@ from typing import Any
 import click
 from flask import Flask, g, request
 
-from memory_server.api import docs, health, mcp, memories, memory_management, webhooks
+from memory_server.api import (
+    console,
+    docs,
+    health,
+    key_info,
+    mcp,
+    memories,
+    memory_management,
+    webhooks,
+)
 from memory_server.api.auth import authenticate
 from memory_server.api.errors import register_error_handlers
 from memory_server.api.quotas import init_rate_limits
@@ -99,7 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.request_filter(mcp.not_a_tool_call)
     app.extensions["memory_api.mcp"] = _mcp_bridge(app.config["MAX_CONTENT_LENGTH"])
     app.url_map.converters["memory_id"] = MemoryIdConverter
-    for surface in (health, docs, memories, memory_management, webhooks, mcp):
+    for surface in (health, docs, console, key_info, memories, memory_management, webhooks, mcp):
         app.register_blueprint(surface.bp)
     app.cli.add_command(keys_cli)
     app.cli.add_command(backup)

@@ -49,11 +49,13 @@ def test_every_route_is_documented_with_its_methods(app, document):
         (re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         # /mcp speaks MCP's JSON-RPC, described by its own tools/list (tests/test_mcp.py).
-        if rule.endpoint not in ("static", "mcp.mcp_endpoint")
+        # The console's script and style are files, not API operations (/console is).
+        if rule.endpoint not in ("static", "console.asset", "mcp.mcp_endpoint")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert documented == routes
-    assert len(routes) == 28  # 24 API operations, /health, /openapi.json, /docs and /
+    # 25 API operations, /health, /openapi.json, /docs, /console and /
+    assert len(routes) == 30
 
 
 def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document):
@@ -62,7 +64,7 @@ def test_it_is_openapi_3_1_with_bearer_auth_except_on_public_endpoints(document)
     assert document["security"] == [{"bearerAuth": []}]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            public = path in ("/health", "/openapi.json", "/docs", "/")
+            public = path in ("/health", "/openapi.json", "/docs", "/console", "/")
             assert (operation.get("security") == []) == public, (method, path)
             if not public:
                 assert {"400", "401", "429", "503"} <= set(operation["responses"]), path
@@ -233,10 +235,13 @@ def test_docs_is_a_self_contained_page_of_every_operation(client, document):
         assert f'id="schema-{name}"' in page
 
 
-def test_a_browser_opening_the_server_gets_the_reference_page_not_a_json_404(client):
+def test_a_browser_opening_the_server_is_sent_to_the_console_not_a_json_404(client):
     response = client.get("/")  # no key: a person typing the address in a browser
-    assert response.status_code == 200 and response.mimetype == "text/html"
-    assert response.get_data() == client.get("/docs").get_data()
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console"
+    page = client.get("/console")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b"<title>Memory console</title>" in page.get_data()
 
 
 @pytest.mark.server

@@ -86,6 +86,7 @@ def test_the_docs_exist_and_the_readme_is_a_front_page():
         "deployment.md",
         "architecture.md",
         "performance.md",
+        "console.md",
     }
     assert len(README.read_text().splitlines()) <= 200
 

@@ -1,10 +1,10 @@
-"""GET /openapi.json, GET /docs and GET /: the API's contract and its reference page (no key)."""
+"""GET /openapi.json and GET /docs: the API's contract and its reference page; GET / (no key)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
 
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.openapi_spec import build_spec
@@ -40,9 +40,7 @@ def docs() -> str:
 
 
 @bp.get("/")
-@documented(
-    {200: Reply("The reference page, as at /docs.", {"type": "string"}, media_type="text/html")}
-)
-def home() -> str:
-    """What a browser opening the server's address sees: the API reference page."""
-    return docs()
+@documented({302: Reply("Sent on to /console (the `Location` header).")})
+def home() -> Response:
+    """What a browser opening the server's address gets: sent on to the web console."""
+    return redirect(url_for("console.console_page"))

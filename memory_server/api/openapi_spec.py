@@ -56,8 +56,10 @@ TAGS = {
     "memories_v1": ("Memories (/v1)", "The `/v1/memories` surface: answers in an envelope."),
     "memory_management": ("Memory management", "The `/api/v1/memory` surface."),
     "webhooks": ("Webhooks", "Signed HTTP callbacks on memory changes (Standard Webhooks)."),
+    "key_info": ("Keys", "What the calling API key is and may do."),
     "health": _SERVICE,
     "api_docs": _SERVICE,
+    "console": _SERVICE,
 }
 
 ERRORS = {

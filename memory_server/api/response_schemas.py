@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from memory_server.search.ranking import KEYWORD_WEIGHT
+from memory_server.settings import TIERS
 from memory_server.webhooks.endpoints import EVENT_TYPES
 
 
@@ -339,6 +340,42 @@ class DeletedAllV1Schema(_EnvelopeV1):
     """200 of DELETE /v1/memories?confirm=true."""
 
     data = fields.Nested(_DeletedAllV1Data, required=True)
+
+
+# Keys ----------------------------------------------------------------------------------
+
+
+class KeyInfoSchema(Schema):
+    """The calling API key, without its secret."""
+
+    id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    tier = _one_of(*TIERS)
+    owner = fields.String(required=True)
+    read_only = fields.Boolean(
+        required=True, metadata={"description": "true: it may read, list and search only."}
+    )
+    workspaces = fields.List(
+        fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "The only workspaces it may use; null: every one of its owner."},
+    )
+    workspace = fields.String(
+        required=True, metadata={"description": "The workspace this request works in."}
+    )
+    created_at = _timestamp()
+    expires_at = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"format": "date-time", "description": "When it stops working; null: never."},
+    )
+
+
+class KeyInfoV1Schema(_EnvelopeV1):
+    """200 of GET /v1/key."""
+
+    data = fields.Nested(KeyInfoSchema, required=True)
 
 
 # Webhooks ------------------------------------------------------------------------------
