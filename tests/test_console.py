@@ -7,14 +7,17 @@ the API, and that the page asked nothing of any other origin and broke no CSP ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from receiver import Receiver
 from server import GunicornServer, make_keys, request
@@ -45,7 +48,7 @@ def server(tmp_path_factory) -> Iterator[tuple[GunicornServer, dict[str, str]]]:
     """One server for the module, with a read-write and a read-only key of one owner."""
     tmp = tmp_path_factory.mktemp("console")
     db_path = tmp / "memory.db"
-    keys = make_keys(db_path, {"admin": ("enterprise", "alice")})
+    keys = make_keys(db_path, {"admin": ("enterprise", "alice"), "bob": ("enterprise", "bob")})
     keys["reader"] = read_only_key(db_path, "alice")
     with GunicornServer(
         db_path, tmp / "gunicorn.log", MEMORY_API_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8"
@@ -83,6 +86,8 @@ class Watched:
         self.page = page
         self.foreign: list[str] = []
         self.problems: list[str] = []
+        self.sent: list = []  # every request the page made, in order
+        page.on("request", lambda sent: self.sent.append(sent))
 
         def route(found) -> None:
             url = found.request.url
@@ -117,6 +122,13 @@ def watched(browser, server) -> Iterator[Watched]:
     context.close()
     assert watch.foreign == [], f"the page asked another origin: {watch.foreign}"
     assert watch.problems == [], watch.problems
+    # The key went out only as the Authorization header: never in a URL, a body or another
+    # header (a Referer, say).
+    for sent in watch.sent:
+        for secret in server[1].values():
+            assert secret not in sent.url and secret not in (sent.post_data or "")
+            others = {k: v for k, v in sent.headers.items() if k.lower() != "authorization"}
+            assert secret not in str(others), (sent.url, others)
 
 
 def api(server, key: str, method: str, path: str, body=None, workspace: str = "default"):
@@ -150,6 +162,28 @@ def item(page: Page, memory_id: str):
     return page.locator(f'li.memory[data-id="{memory_id}"]')
 
 
+def holding(page: Page, method: str, path: str, count: int = 1) -> list:
+    """Hold the first `count` `method` requests to URLs ending in `path`, until released."""
+    held: list = []
+
+    def hold(found) -> None:
+        url = found.request.url.split("?")[0]
+        if found.request.method == method and url.endswith(path) and len(held) < count:
+            held.append(found)
+        else:
+            found.fallback()
+
+    page.route("**/*", hold)
+    return held
+
+
+def release(held: list) -> None:
+    """Let held requests go on (one the page cancelled meanwhile is simply gone)."""
+    for found in held:
+        with contextlib.suppress(PlaywrightError):  # aborted by the page: nothing to send
+            found.continue_()
+
+
 def test_the_address_leads_to_the_console_and_a_wrong_key_is_told_plainly(watched, server):
     page = watched.page
     expect(page).to_have_url(re.compile(r"/console$"))
@@ -171,7 +205,13 @@ def test_signed_in_the_console_shows_what_the_api_stored_newest_first(watched, s
     expect(entries.first).to_contain_text("blue flowerpot")
     ids = entries.evaluate_all("nodes => nodes.map(n => n.dataset.id)")
     assert ids.index(newer) < ids.index(older)
-    expect(item(page, older).get_by_role("list", name="Tags")).to_contain_text("work")
+    expect(item(page, older).get_by_role("list", name="Tags")).to_have_text("work")
+    expect(item(page, newer).locator(".text")).to_have_text(
+        "The spare key is under the blue flowerpot"
+    )
+    # Nothing but what the memory holds: no stray words where it has no tags or metadata.
+    assert "null" not in item(page, newer).inner_text()
+    assert "null" not in item(page, older).inner_text()
     # The key went nowhere but this tab: not in a cookie, not in the URL.
     assert page.context.cookies() == []
     assert keys["admin"] not in page.url
@@ -244,6 +284,7 @@ def test_edit_saves_through_the_api_with_the_version_it_read(watched, server):
     form.get_by_label("Text", exact=True).fill("Dentist appointment moved to the 5th")
     form.get_by_role("button", name="Save").click()
     expect(item(page, memory_id)).to_contain_text("moved to the 5th")
+    expect(item(page, memory_id).get_by_role("button", name="Edit")).to_be_focused()
     status, answer = api(server, keys["admin"], "GET", f"/v1/memories/{memory_id}")
     assert status == 200
     assert answer["data"]["text"] == "Dentist appointment moved to the 5th"
@@ -251,8 +292,9 @@ def test_edit_saves_through_the_api_with_the_version_it_read(watched, server):
 
     # Someone else changes it while it is open: the save is refused, nothing is overwritten.
     item(page, memory_id).get_by_role("button", name="Edit").click()
-    api(server, keys["admin"], "PUT", f"/v1/memories/{memory_id}", {"text": "Changed elsewhere"})
     form = page.get_by_role("form", name=f"Edit memory {memory_id}")
+    expect(form).to_be_visible()  # it has read the version it will send as If-Match
+    api(server, keys["admin"], "PUT", f"/v1/memories/{memory_id}", {"text": "Changed elsewhere"})
     form.get_by_label("Text", exact=True).fill("Stale edit")
     form.get_by_role("button", name="Save").click()
     expect(form.get_by_role("alert")).to_contain_text("changed since you opened it")
@@ -270,11 +312,16 @@ def test_delete_asks_first_and_cancel_keeps_the_memory(watched, server):
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("Delete this memory for good?")
     dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Refresh").click()  # a request after the cancel, to wait on
+    expect(item(page, memory_id)).to_be_visible()
+    assert [r.method for r in watched.sent if r.method == "DELETE"] == []
     assert api(server, keys["admin"], "GET", f"/v1/memories/{memory_id}")[0] == 200
 
     item(page, memory_id).get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(item(page, memory_id)).to_have_count(0)
+    expect(page.get_by_role("heading", name=re.compile(r"^Memories"))).to_be_focused()
     assert api(server, keys["admin"], "GET", f"/v1/memories/{memory_id}")[0] == 404
 
 
@@ -285,7 +332,7 @@ def test_bulk_delete_removes_exactly_the_selected(watched, server):
     page = watched.page
     sign_in(page, keys["admin"])
     for memory_id in doomed:
-        page.get_by_label(f"Select memory {memory_id}").check()
+        item(page, memory_id).get_by_role("checkbox").check()
     page.get_by_role("button", name="Delete selected (3)").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_role("status")).to_have_text("Deleted 3.")
@@ -304,7 +351,7 @@ def test_a_read_only_key_browses_and_searches_but_sees_no_write_button(watched, 
     expect(page.get_by_text("New memory", exact=True)).to_be_hidden()  # no form to open
     for name in ("Save", "Edit", "Delete", "Delete selected"):
         expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
-    expect(page.get_by_label(f"Select memory {memory_id}")).to_have_count(0)
+    expect(item(page, memory_id).get_by_role("checkbox")).to_have_count(0)
     item(page, memory_id).get_by_role("button", name="History").click()
     expect(item(page, memory_id).locator(".history")).to_contain_text("Version 1, created")
     page.get_by_role("tab", name="Search").click()
@@ -349,8 +396,9 @@ def test_webhooks_show_their_deliveries_and_stats_the_counts(watched, server):
         page.get_by_role("tab", name="Webhooks").click()
         card = page.get_by_role("article", name=f"Webhook {receiver.url}")
         expect(card).to_contain_text("memory.created")
-        expect(card.get_by_role("table")).to_contain_text("delivered")
-        expect(card.get_by_role("table")).to_contain_text("200")
+        row = card.get_by_role("row").nth(1)  # the newest attempt
+        expect(row.get_by_role("cell").nth(3)).to_have_text("delivered")
+        expect(row.get_by_role("cell").nth(4)).to_have_text("200")
     page.get_by_role("tab", name="Stats").click()
     expect(page.locator("#stats")).to_contain_text("hooks")
     _, stats = api(server, keys["admin"], "GET", "/api/v1/memory/stats", workspace="hooks")
@@ -360,11 +408,25 @@ def test_webhooks_show_their_deliveries_and_stats_the_counts(watched, server):
 def test_memory_text_is_shown_as_text_never_run(watched, server):
     _, keys = server
     hostile = '<img src="https://evil.example/x.png" onerror="window.hacked=1"><b>bold</b>'
-    memory_id = create(server, keys["admin"], hostile, {"note": "<script>window.hacked=2</script>"})
+    metadata = {
+        "<svg onload=window.hacked=2>": "<script>window.hacked=3</script>",
+        "tags": ['<img src=x onerror="window.hacked=4">'],
+    }
+    memory_id = create(server, keys["admin"], hostile, metadata, workspace="hostile")
+    status, _ = api(
+        server, keys["admin"], "POST", "/api/v1/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["memory.deleted"],
+         "description": '<img src=x onerror="window.hacked=5">'}, "hostile",
+    )  # fmt: skip
+    assert status == 201
     page = watched.page
-    sign_in(page, keys["admin"])
+    sign_in(page, keys["admin"], "hostile")
     expect(item(page, memory_id).locator(".text")).to_have_text(hostile)
-    assert item(page, memory_id).locator("img, b, script").count() == 0
+    expect(item(page, memory_id).get_by_role("list", name="Tags")).to_have_text(metadata["tags"][0])
+    expect(item(page, memory_id).locator(".metadata")).to_contain_text("<svg onload")
+    page.get_by_role("tab", name="Webhooks").click()
+    expect(page.locator(".webhook")).to_contain_text("onerror")
+    assert page.locator("main img, main b, main script, main svg").count() == 0
     assert page.evaluate("window.hacked") is None
 
 
@@ -382,3 +444,198 @@ def test_keyboard_and_a_phone_sized_screen(watched, server):
     expect(page.get_by_role("tab", name="Stats")).to_have_attribute("aria-selected", "true")
     # Nothing wider than the screen: no sideways scrolling on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_pages_of_memories_and_a_last_page_that_empties(watched, server):
+    _, keys = server
+    batch = {"memories": [{"text": f"Reading list entry {n:02d}"} for n in range(45)]}
+    status, answer = api(server, keys["admin"], "POST", "/v1/memories/batch", batch, "pages")
+    assert status in (200, 201, 207), answer
+    page = watched.page
+    sign_in(page, keys["admin"], "pages")
+    label = page.locator("#page-label")
+    expect(label).to_have_text("Page 1 of 3")
+    expect(page.locator("li.memory")).to_have_count(20)
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+    page.get_by_role("button", name="Next").click()
+    expect(label).to_have_text("Page 2 of 3")
+    page.get_by_role("button", name="Next").click()
+    expect(label).to_have_text("Page 3 of 3")
+    expect(page.locator("li.memory")).to_have_count(5)
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    expect(page.get_by_role("button", name="Previous")).to_be_focused()  # focus stays put
+    last = page.locator("li.memory").evaluate_all("nodes => nodes.map(n => n.dataset.id)")
+    for memory_id in last:  # another client empties the last page
+        assert api(server, keys["admin"], "DELETE", f"/v1/memories/{memory_id}", None, "pages")[0]
+    page.get_by_role("button", name="Refresh").click()
+    expect(label).to_have_text("Page 2 of 2")
+    expect(page.locator("li.memory")).to_have_count(20)
+
+
+def test_dates_expiry_and_metadata_are_shown(watched, server):
+    _, keys = server
+    status, answer = api(
+        server, keys["admin"], "POST", "/v1/memories",
+        {"text": "Parking permit renewal", "metadata": {"type": "todo", "priority": 2},
+         "ttl_seconds": 86400}, "dated",
+    )  # fmt: skip
+    assert status == 201, answer
+    page = watched.page
+    sign_in(page, keys["admin"], "dated")
+    entry = page.locator("li.memory").first
+    expect(entry.locator(".dates")).to_contain_text("Created ")
+    expect(entry.locator(".dates")).to_contain_text("expires ")
+    expect(entry.locator(".metadata")).to_contain_text("type")
+    expect(entry.locator(".metadata")).to_contain_text("todo")
+    expect(entry.locator(".metadata")).to_contain_text("priority")
+
+
+def test_search_type_source_and_date_filters(watched, server):
+    _, keys = server
+    todo = create(server, keys["admin"], "Buy light bulbs", {"type": "todo"}, "filters")
+    create(
+        server, keys["admin"], "Light bulbs are in the hall cupboard", {"type": "note"}, "filters"
+    )
+    page = watched.page
+    sign_in(page, keys["admin"], "filters")
+    page.get_by_role("tab", name="Search").click()
+    form = page.locator("#search-form")
+    page.get_by_role("searchbox", name="Search").fill("light bulbs")
+    form.get_by_label("Type").fill("todo")
+    page.get_by_role("button", name="Search", exact=True).click()
+    results = page.get_by_role("list", name="Search results").locator("li.memory")
+    expect(results).to_have_count(1)
+    expect(results.first).to_have_attribute("data-id", todo)
+    form.get_by_label(re.compile(r"^Created to")).fill("2001-01-01")  # long before both
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("list", name="Search results")).to_have_text("Nothing found.")
+    form.get_by_label(re.compile(r"^Created to")).fill("")
+    form.get_by_label(re.compile(r"^More filters")).fill('{"type": "note"}')
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#search-error")).to_contain_text("given twice")
+
+
+def test_a_failing_webhook_shows_its_error_and_next_retry(watched, server):
+    from server import free_port
+
+    _, keys = server
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nobody listens: every attempt fails
+    status, hook = api(
+        server, keys["admin"], "POST", "/api/v1/webhooks",
+        {"url": url, "events": ["memory.created"]}, "down",
+    )  # fmt: skip
+    assert status == 201, hook
+    create(server, keys["admin"], "An event nobody receives", workspace="down")
+    path = f"/api/v1/webhooks/{hook['id']}/deliveries"
+    deadline = time.monotonic() + 30
+    while not api(server, keys["admin"], "GET", path, None, "down")[1]["deliveries"]:
+        assert time.monotonic() < deadline, "no delivery attempt within 30 s"
+        time.sleep(0.2)
+    page = watched.page
+    sign_in(page, keys["admin"], "down")
+    page.get_by_role("tab", name="Webhooks").click()
+    row = page.get_by_role("article", name=f"Webhook {url}").get_by_role("row").nth(1)
+    cells = row.get_by_role("cell")
+    expect(cells.nth(3)).to_have_text("retrying")
+    expect(cells.nth(5)).not_to_have_text("")  # the error
+    expect(cells.nth(6)).not_to_have_text("")  # the next retry
+
+
+def test_a_key_revoked_while_signed_in_signs_the_tab_out(watched, server):
+    from memory_server.api_keys import KeyStore
+    from memory_server.storage.database import Database
+
+    running, _ = server
+    db = Database(running.env["MEMORY_API_DB"])
+    try:
+        new = KeyStore(db).create("enterprise", "alice", name="soon revoked")
+        page = watched.page
+        sign_in(page, new.plaintext)
+        expect(page.locator("#page-label")).to_have_text(re.compile(r"^Page"))
+        expect(page.locator("#workspace-names option")).not_to_have_count(0)  # all loaded
+        KeyStore(db).revoke(new.key.id)
+    finally:
+        db.close()
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.get_by_role("alert")).to_contain_text("no longer accepted")
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_answer_for_the_previous_sign_in_is_never_shown(watched, server):
+    _, keys = server
+    create(server, keys["admin"], "Alice's private note about the surprise party")
+    create(server, keys["bob"], "Bob's grocery list: eggs, flour")
+    page = watched.page
+    held = holding(page, "GET", "/v1/memories")
+    sign_in(page, keys["admin"])
+    page.wait_for_timeout(200)  # alice's list request is now held
+    assert len(held) == 1
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, keys["bob"])
+    expect(page.locator("li.memory").first).to_contain_text("Bob's grocery list")
+    release(held)  # alice's answer arrives late: it must not replace bob's list
+    page.wait_for_timeout(300)
+    expect(page.locator("#memory-list")).not_to_contain_text("Alice")
+
+
+def test_switching_workspace_during_a_bulk_delete_deletes_nothing_in_the_new_one(watched, server):
+    _, keys = server
+    for workspace in ("alpha", "beta"):
+        for n in range(3):
+            status, answer = api(
+                server, keys["admin"], "POST", "/v1/memories",
+                {"text": f"{workspace} note {n}", "memory_id": f"note-{n}"}, workspace,
+            )  # fmt: skip
+            assert status == 201, answer
+    page = watched.page
+    sign_in(page, keys["admin"], "alpha")
+    for n in range(3):
+        item(page, f"note-{n}").get_by_role("checkbox").check()
+    held = holding(page, "DELETE", "/v1/memories/note-0")  # the first one the loop sends
+    page.get_by_role("button", name="Delete selected (3)").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    page.wait_for_timeout(200)
+    page.get_by_label("Switch workspace").fill("beta")
+    page.get_by_role("button", name="Open").click()
+    expect(page.locator("#who")).to_contain_text("workspace beta")
+    release(held)
+    page.wait_for_timeout(300)
+    _, beta = api(server, keys["admin"], "GET", "/v1/memories", None, "beta")
+    assert beta["pagination"]["total"] == 3  # untouched
+    _, alpha = api(server, keys["admin"], "GET", "/v1/memories", None, "alpha")
+    assert alpha["pagination"]["total"] >= 2  # it stopped: at most the held one went
+    expect(page.get_by_role("status")).not_to_contain_text("Deleted 3")
+
+
+def test_long_values_never_make_a_phone_scroll_sideways(watched, server):
+    _, keys = server
+    long_word = "x" * 120
+    create(
+        server, keys["admin"], f"A memory with a very long word {long_word}",
+        {"k" * 100: "v" * 100, "tags": ["t" * 80]}, "phone",
+    )  # fmt: skip
+    status, _ = api(
+        server, keys["admin"], "POST", "/api/v1/webhooks",
+        {"url": f"http://127.0.0.1:9/{'p' * 300}", "events": ["memory.created"],
+         "description": "d" * 200}, "phone",
+    )  # fmt: skip
+    assert status == 201
+    page = watched.page
+    page.set_viewport_size({"width": 360, "height": 740})
+    sign_in(page, keys["admin"], "phone")
+    for tab in ("Memories", "Search", "Webhooks", "Stats"):
+        page.get_by_role("tab", name=tab).click()
+        if tab == "Memories":
+            expect(page.locator("li.memory")).to_have_count(1)
+        if tab == "Search":
+            page.get_by_role("searchbox", name="Search").fill("very long word")
+            page.get_by_role("button", name="Search", exact=True).click()
+            results = page.get_by_role("list", name="Search results").locator("li.memory")
+            expect(results).to_have_count(1)
+        if tab == "Webhooks":
+            expect(page.locator(".webhook")).to_have_count(1)
+        if tab == "Stats":
+            expect(page.locator("#stats dd").first).to_have_text("phone")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{tab}: {width} px wide on a 360 px screen"

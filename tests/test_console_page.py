@@ -37,6 +37,16 @@ def test_the_page_and_its_files_carry_a_policy_that_allows_only_this_server(clie
     for directive in ("script-src", "style-src", "connect-src"):
         assert policy[directive] == "'self'"
     assert policy["frame-ancestors"] == "'none'"
+    assert policy["require-trusted-types-for"] == "'script'"  # no HTML sink can be used at all
+
+
+def test_the_reference_page_the_console_links_to_is_locked_down_too(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src" not in policy  # falls back to 'none': the page runs no script
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_nothing_in_the_page_comes_from_elsewhere_or_runs_inline(client):

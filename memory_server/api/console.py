@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, request
 
 from memory_server.api.openapi_operations import Reply, documented
+from memory_server.api.page_headers import locked_down
 
 ASSETS = Path(__file__).resolve().parent.parent / "console"
 # The only files served: nothing else of the package can be asked for by name.
@@ -27,9 +28,11 @@ bp = Blueprint("console", __name__)
 
 # Nothing from elsewhere: scripts, styles, images and API calls come from this origin only;
 # no inline script or style (an injected one would not run), no framing, no form posts.
+# The script writes no HTML at all, so Trusted Types can refuse every HTML sink outright.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+    "require-trusted-types-for 'script'"
 )
 
 
@@ -66,10 +69,6 @@ def _read(name: str) -> tuple[bytes, str]:
 @bp.after_request
 def _lock_down(response: Response) -> Response:
     """Every console answer (page and assets): the policy above, no sniffing, no referrer."""
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
     # Revalidated on each load (ETag): an upgraded server never runs an old script.
     response.headers["Cache-Control"] = "no-cache"
-    return response
+    return locked_down(response, CONTENT_SECURITY_POLICY)

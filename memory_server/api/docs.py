@@ -8,10 +8,16 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.openapi_spec import build_spec
+from memory_server.api.page_headers import locked_down
 from memory_server.api.reference import reference
 from memory_server.services import services
 
 bp = Blueprint("api_docs", __name__)
+
+REFERENCE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -34,9 +40,11 @@ def openapi_json() -> Response:
 
 @bp.get("/docs")
 @documented({200: Reply("An HTML page.", {"type": "string"}, media_type="text/html")})
-def docs() -> str:
+def docs() -> Response:
     """The API reference as one HTML page, served offline."""
-    return render_template("api_reference.html", **reference(openapi_document()))
+    page = Response(render_template("api_reference.html", **reference(openapi_document())))
+    # No script at all, its own inline style: the console links here, in the same tab.
+    return locked_down(page, REFERENCE_POLICY)
 
 
 @bp.get("/")
