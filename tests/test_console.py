@@ -639,3 +639,24 @@ def test_long_values_never_make_a_phone_scroll_sideways(watched, server):
             expect(page.locator("#stats dd").first).to_have_text("phone")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{tab}: {width} px wide on a 360 px screen"
+
+
+def test_a_long_memory_shows_the_chunk_that_matched(watched, server):
+    _, keys = server
+    filler = " ".join(
+        f"Paragraph {n} of the household manual covers the garden shed." for n in range(60)
+    )
+    needle = "The water main stopcock is behind the kitchen kickboard, turn it clockwise."
+    memory_id = create(server, keys["admin"], f"{filler} {needle}", workspace="long")
+    page = watched.page
+    sign_in(page, keys["admin"], "long")
+    page.get_by_role("tab", name="Search").click()
+    page.get_by_role("searchbox", name="Search").fill("where do I shut off the water supply")
+    page.get_by_label(re.compile(r"^Mode")).select_option("semantic")
+    page.get_by_role("button", name="Search", exact=True).click()
+    result = page.get_by_role("list", name="Search results").locator("li.memory").first
+    expect(result).to_have_attribute("data-id", memory_id)
+    mark = result.locator("mark")
+    expect(mark).to_have_count(1)  # only part of the text: the chunk that matched
+    expect(mark).to_contain_text("stopcock")
+    assert len(mark.inner_text()) < len(filler)
