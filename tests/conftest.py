@@ -117,3 +117,19 @@ def key(make_key) -> str:
 @pytest.fixture
 def auth(key) -> dict[str, str]:
     return headers(key)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL 16 + pgvector for the session (the pgserver wheel, a Unix socket)."""
+    from postgres_server import PostgresForTests
+
+    server = PostgresForTests()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """The URL of a new, empty PostgreSQL database for this test."""
+    return postgres_server.new_database()

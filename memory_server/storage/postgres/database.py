@@ -1,0 +1,146 @@
+"""PostgreSQL connections for the whole process: a psycopg pool, transactions, migrations.
+
+Several hosts share one database: migrations run under an advisory lock, so hosts starting
+together apply each one exactly once; every other host waits, then finds the schema current.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from memory_server.storage.postgres import schema
+from memory_server.storage.postgres.url import redacted
+
+# A constant of this project (the first bytes of "memory-s"): two servers of it on one
+# database take the same lock; other applications are unlikely to use this number.
+MIGRATION_LOCK = 0x6D656D6F72792D73
+CONNECT_TIMEOUT_S = 10
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot be used at all; the message names it (no password) and says why."""
+
+
+class BackupNotHere(Exception):
+    """`memory-server backup` does not copy a PostgreSQL database: pg_dump does."""
+
+
+class PostgresDatabase:
+    """A pool of connections to one PostgreSQL database, shared by the threads of a process.
+
+    `min_size`/`max_size`: connections kept open and the most a process opens (one per
+    request thread and background job is enough).
+    """
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 16) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool: ConnectionPool | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The database's URL without its password."""
+        return redacted(self.url)
+
+    def pool(self) -> ConnectionPool:
+        """The process's pool, opened on first use and again in a forked child."""
+        # A pool must never cross fork(): the child drops the parent's (its sockets belong to
+        # the parent) and opens its own.
+        if self._pool is None or self._pid != os.getpid():
+            with self._lock:
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = ConnectionPool(
+                        self.url,
+                        min_size=self.min_size,
+                        max_size=self.max_size,
+                        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                        open=True,
+                        name="memory-server",
+                    )
+                    self._pid = os.getpid()
+        return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection of the pool for the block (autocommit: each statement on its own)."""
+        with self.pool().connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A transaction: COMMIT on success, ROLLBACK on any error."""
+        with self.pool().connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        """Close this process's pool, if it has one."""
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.close()
+        self._pool = None
+
+    def backup(self, destination: str) -> None:
+        """Refuse: a PostgreSQL database is backed up with its own tools."""
+        raise BackupNotHere(
+            f"{self.name} is a PostgreSQL database: back it up with pg_dump "
+            f"(pg_dump --format=custom --file={destination} DBNAME), or your provider's backups"
+        )
+
+    def migrate(self) -> int:
+        """Bring the schema up to date, once across every host starting now; return its version.
+
+        The advisory lock is held for the whole run by one session: a second host blocks on
+        it, then sees the new version and has nothing left to do.
+        """
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise DatabaseUnusable(f"cannot connect to {self.name}: {_first_line(exc)}") from exc
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                return _apply(conn)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        except SchemaTooNew as exc:
+            raise DatabaseUnusable(f"the database {self.name}: {exc}") from exc
+        except psycopg.Error as exc:
+            raise DatabaseUnusable(f"cannot use {self.name}: {_first_line(exc)}") from exc
+        finally:
+            conn.close()
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer server than this one."""
+
+
+def _apply(conn: psycopg.Connection) -> int:
+    """Apply every pending migration, each in its own transaction with its version row."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    if version > len(schema.MIGRATIONS):
+        raise SchemaTooNew(
+            f"schema version {version} is newer than this server ({len(schema.MIGRATIONS)}): "
+            "upgrade the server before using this database"
+        )
+    for number in range(version + 1, len(schema.MIGRATIONS) + 1):
+        with conn.transaction():
+            conn.execute(schema.MIGRATIONS[number - 1])
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+    return len(schema.MIGRATIONS)
+
+
+def _first_line(exc: Exception) -> str:
+    """A driver error's first line (libpq adds hints on the next ones)."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

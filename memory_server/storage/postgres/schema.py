@@ -1,0 +1,138 @@
+"""The PostgreSQL schema as numbered migrations, the same tables as SQLite's in its own types.
+
+Timestamps stay ISO-8601 text, as in SQLite, so both backends compare and return them alike;
+a memory's metadata is kept as the exact JSON text it was stored with (its ETag hashes that
+text) beside a `jsonb` copy for filters. Vectors live in pgvector columns, made when the
+database is bound to a model (their dimension is the model's).
+"""
+
+from __future__ import annotations
+
+# Never edit or reorder a migration once the PostgreSQL backend has shipped: append one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the whole schema of SQLite's migrations 1-12, in PostgreSQL's terms.
+    """
+    CREATE EXTENSION IF NOT EXISTS vector;
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        name TEXT,
+        tier TEXT NOT NULL CHECK (tier IN ('free', 'pro', 'enterprise')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        read_only BOOLEAN NOT NULL DEFAULT FALSE,
+        workspaces JSONB CHECK (workspaces IS NULL OR jsonb_array_length(workspaces) > 0)
+    );
+    CREATE TABLE memories (
+        rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        metadata_doc JSONB GENERATED ALWAYS AS (metadata::jsonb) STORED,
+        content_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        chunk_count INTEGER NOT NULL DEFAULT 1,
+        expires_at TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (owner, workspace, id)
+    );
+    CREATE INDEX memories_newest_first ON memories (owner, workspace, created_at, rowid);
+    CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX memories_content ON memories (owner, workspace, content_hash);
+    CREATE INDEX memories_metadata ON memories USING gin (metadata_doc jsonb_path_ops);
+    CREATE TABLE memory_history (
+        memory_rowid BIGINT NOT NULL REFERENCES memories (rowid) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('created', 'updated')),
+        text TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (memory_rowid, version)
+    );
+    CREATE TABLE webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        url TEXT NOT NULL,
+        description TEXT,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        disabled_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX webhook_endpoints_scope ON webhook_endpoints (owner, workspace);
+    CREATE TABLE webhook_events (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        lease_token TEXT,
+        UNIQUE (event_id, endpoint_id)
+    );
+    CREATE INDEX webhook_deliveries_due
+        ON webhook_deliveries (state, next_attempt_at, endpoint_id);
+    CREATE INDEX webhook_deliveries_lease ON webhook_deliveries (endpoint_id, lease_until);
+    CREATE TABLE webhook_attempts (
+        rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        delivery_rowid BIGINT NOT NULL REFERENCES webhook_deliveries (rowid) ON DELETE CASCADE,
+        endpoint_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        attempted_at TEXT NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms DOUBLE PRECISION NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retrying', 'failed')),
+        next_retry_at TEXT
+    );
+    CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, rowid);
+    CREATE TABLE idempotency_keys (
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER,
+        body TEXT,
+        location TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (owner, workspace, key)
+    );
+    CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
+    CREATE TABLE idempotency_memories (
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        PRIMARY KEY (owner, workspace, memory_id, key),
+        FOREIGN KEY (owner, workspace, key)
+            REFERENCES idempotency_keys (owner, workspace, key) ON DELETE CASCADE
+    );
+    CREATE INDEX idempotency_memories_key ON idempotency_memories (owner, workspace, key);
+    CREATE TABLE context_pending (
+        memory_rowid BIGINT PRIMARY KEY REFERENCES memories (rowid) ON DELETE CASCADE,
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    );
+    """,
+)
