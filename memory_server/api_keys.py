@@ -109,7 +109,8 @@ class KeyStore:
     def create_first_key(self) -> NewKey | None:
         """If the database has no key at all, create an enterprise key for the default owner."""
         with self.db.transaction() as conn:
-            # Inside the write lock, so two processes starting together create only one.
+            # Serialized, so two processes (or hosts) starting together create only one.
+            self.db.serialize(conn, "api_keys.first")
             if conn.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone():
                 return None
             return self._insert(conn, "enterprise", DEFAULT_OWNER, "first key", None)

@@ -9,13 +9,19 @@ import pytest
 
 from memory_server.api_keys import KeyNotFound, KeyStore
 from memory_server.storage.database import Database
+from memory_server.storage.postgres.database import PostgresDatabase
 
 
-@pytest.fixture
-def keys(tmp_path) -> KeyStore:
-    db = Database(tmp_path / "keys.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def keys(request, tmp_path) -> KeyStore:
+    """A key store on a new SQLite file, then on a new PostgreSQL database."""
+    if request.param == "sqlite":
+        db = Database(tmp_path / "keys.db")
+    else:
+        db = PostgresDatabase(request.getfixturevalue("pg_url"))
     db.migrate()
-    return KeyStore(db)
+    yield KeyStore(db)
+    db.close()
 
 
 def test_key_has_a_recognisable_prefix_and_256_random_bits(keys):
@@ -87,7 +93,11 @@ def test_first_key_is_created_once_even_when_processes_race(keys):
     results = []
 
     def start():
-        store = KeyStore(Database(keys.db.path))
+        # Each "process" with its own connections, to the same file or database.
+        db = keys.db
+        store = KeyStore(
+            Database(db.path) if isinstance(db, Database) else PostgresDatabase(db.url)
+        )
         results.append(store.create_first_key())
         store.db.close()
 

@@ -87,9 +87,9 @@ def test_transactions_commit_or_roll_back_whole(pg_url):
         with pytest.raises(psycopg.errors.UniqueViolation), db.transaction() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES ('lost', '1')")
             conn.execute("INSERT INTO meta (key, value) VALUES ('kept', '2')")  # fails
-        with db.connection() as conn:
-            rows = conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+        rows = db.connection().execute("SELECT key, value FROM meta ORDER BY key").fetchall()
         assert rows == [("kept", "1")]
+        assert rows[0]["key"] == "kept" and rows[0]["value"] == "1"  # by name too
     finally:
         db.close()
 
@@ -118,3 +118,50 @@ def test_redacted_hides_only_the_password():
     assert redacted("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redacted("postgresql://u@h/d") == "postgresql://u@h/d"
     assert redacted("postgresql:///d?host=/tmp") == "postgresql:///d?host=/tmp"
+
+
+def test_shared_sql_runs_with_question_marks_and_literal_percent_signs(pg_url):
+    db = PostgresDatabase(pg_url)
+    db.migrate()
+    try:
+        with db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", [("a?", "50%"), ("b", "it's ?")]
+            )
+        found = db.connection().execute(
+            "SELECT key, value FROM meta WHERE value LIKE '%?%' OR key = ? ORDER BY key", ("a?",)
+        )
+        assert [tuple(row) for row in found] == [("a?", "50%"), ("b", "it's ?")]
+        with db.snapshot() as conn:
+            assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 2
+    finally:
+        db.close()
+
+
+def test_serialize_makes_a_check_then_write_wait_for_the_other(pg_url):
+    import threading
+    import time
+
+    db = PostgresDatabase(pg_url)
+    db.migrate()
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first() -> None:
+        with db.transaction() as conn:
+            db.serialize(conn, "first-key")
+            inside.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    try:
+        thread = threading.Thread(target=first)
+        thread.start()
+        inside.wait(10)
+        with db.transaction() as conn:
+            db.serialize(conn, "first-key")  # waits for the first transaction's end
+            order.append("second in")
+        thread.join()
+        assert order == ["first done", "second in"]
+    finally:
+        db.close()

@@ -114,6 +114,13 @@ class Database:
                 raise StorageFull(f"no space left to write {self.path}") from exc
             raise
 
+    @staticmethod
+    def serialize(conn: Connection, name: str) -> None:
+        """Inside a write transaction: nothing to do, SQLite runs one at a time already.
+
+        (PostgreSQL's backend takes a lock named `name` here: storage/postgres/database.py.)
+        """
+
     def space(self) -> dict[str, int | bool | None]:
         """Room left: free bytes on the database's disk, its size and limit, and whether full."""
         files = [self.path, self.path.with_name(self.path.name + "-wal")]

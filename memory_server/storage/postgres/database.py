@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from memory_server.storage.postgres import schema
+from memory_server.storage.postgres.portable import Fetched, PortableConnection
 from memory_server.storage.postgres.url import redacted
 
 # A constant of this project (the first bytes of "memory-s"): two servers of it on one
@@ -29,6 +31,20 @@ class DatabaseUnusable(Exception):
 
 class BackupNotHere(Exception):
     """`memory-server backup` does not copy a PostgreSQL database: pg_dump does."""
+
+
+class OneShot:
+    """`PostgresDatabase.connection()`: each statement on a pooled connection, read whole."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self.db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Fetched:
+        """Run one statement in its own transaction; its rows and row count."""
+        with self.db.pool().connection() as conn:
+            cursor = PortableConnection(conn).execute(sql, params)
+            rows = cursor.fetchall() if cursor.description else []
+            return Fetched(rows, cursor.rowcount)
 
 
 class PostgresDatabase:
@@ -69,17 +85,39 @@ class PostgresDatabase:
                     self._pid = os.getpid()
         return self._pool
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """A connection of the pool for the block (autocommit: each statement on its own)."""
-        with self.pool().connection() as conn:
-            yield conn
+    def connection(self) -> OneShot:
+        """Statements each run on a pooled connection of their own (autocommit), read whole.
+
+        The SQLite backend's `connection()` is the thread's connection; here a bare read
+        borrows one from the pool only for as long as it runs.
+        """
+        return OneShot(self)
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
-        """A transaction: COMMIT on success, ROLLBACK on any error."""
+    def transaction(self) -> Iterator[PortableConnection]:
+        """A write transaction: COMMIT on success, ROLLBACK on any error."""
         with self.pool().connection() as conn, conn.transaction():
-            yield conn
+            yield PortableConnection(conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[PortableConnection]:
+        """A read-only transaction, so several queries see one consistent state."""
+        with self.pool().connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                yield PortableConnection(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    @staticmethod
+    def serialize(conn: PortableConnection, name: str) -> None:
+        """Inside a transaction: wait until no other transaction holds `name`, then hold it.
+
+        SQLite runs one write transaction at a time; PostgreSQL runs them side by side, so
+        a check-then-write that must not race (the first key, say) takes this lock first.
+        It is released when the transaction ends.
+        """
+        conn.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
 
     def close(self) -> None:
         """Close this process's pool, if it has one."""

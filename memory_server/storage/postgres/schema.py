@@ -1,6 +1,7 @@
 """The PostgreSQL schema as numbered migrations, the same tables as SQLite's in its own types.
 
-Timestamps stay ISO-8601 text, as in SQLite, so both backends compare and return them alike;
+Columns keep SQLite's types where the stores' shared SQL reads and writes them (ISO-8601
+text timestamps, 0/1 integers, JSON as text), so both backends compare and return them alike;
 a memory's metadata is kept as the exact JSON text it was stored with (its ETag hashes that
 text) beside a `jsonb` copy for filters. Vectors live in pgvector columns, made when the
 database is bound to a model (their dimension is the model's).
@@ -26,8 +27,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         expires_at TEXT,
         revoked_at TEXT,
-        read_only BOOLEAN NOT NULL DEFAULT FALSE,
-        workspaces JSONB CHECK (workspaces IS NULL OR jsonb_array_length(workspaces) > 0)
+        read_only INTEGER NOT NULL DEFAULT 0 CHECK (read_only IN (0, 1)),
+        workspaces TEXT CHECK (workspaces IS NULL OR json_array_length(workspaces::json) > 0)
     );
     CREATE TABLE memories (
         rowid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -66,7 +67,7 @@ MIGRATIONS: tuple[str, ...] = (
         description TEXT,
         events TEXT NOT NULL,
         secret TEXT NOT NULL,
-        enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        enabled INTEGER NOT NULL DEFAULT 1,
         disabled_reason TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
