@@ -39,7 +39,7 @@ class Row(tuple):
 
 
 def hybrid_rows(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
-    """psycopg row factory making `Row`s."""
+    """The row factory making `Row`s (for psycopg)."""
     names = {column.name: i for i, column in enumerate(cursor.description or ())}
     return lambda values: Row(values, names)
 
