@@ -133,3 +133,18 @@ def postgres_server():
 def pg_url(postgres_server) -> str:
     """The URL of a new, empty PostgreSQL database for this test."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request, tmp_path):
+    """A migrated, empty database of each backend: a SQLite file, then a real PostgreSQL."""
+    from memory_server.storage.database import Database
+    from memory_server.storage.postgres.database import PostgresDatabase
+
+    if request.param == "sqlite":
+        db = Database(tmp_path / "memory.db")
+    else:
+        db = PostgresDatabase(request.getfixturevalue("pg_url"))
+    db.migrate()
+    yield db
+    db.close()

@@ -3,8 +3,9 @@
 A request with a new key reserves it (an in-flight row) before it runs, and records its
 answer and the memories it created after; a retry with the same key and body gets that answer
 back, a concurrent one waits its turn with a 409, and the same key with another body is
-refused. Once every memory a key created is deleted, the key is forgotten (migration 6's
-trigger), so a retry never replays a 201 for memories that are gone.
+refused. Once every memory a key created is deleted, the key is forgotten (a trigger on
+memories: SQLite's migration 6, PostgreSQL's schema), so a retry never replays a 201 for
+memories that are gone. The SQL is shared by both backends.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from memory_server.scope import Scope
 from memory_server.storage.database import Database
+
+if TYPE_CHECKING:  # psycopg is imported only by a server that uses PostgreSQL
+    from memory_server.storage.postgres.database import PostgresDatabase
 
 RETENTION_S = 24 * 3600
 # A reservation older than this belongs to a request that died (a crashed worker): the key
@@ -42,13 +47,16 @@ class KeyReused(Exception):
 class IdempotencyStore:
     """Reserves, records and replays idempotency keys per owner and workspace."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database | PostgresDatabase) -> None:
         self.db = db
 
     def begin(self, scope: Scope, key: str, fingerprint: str) -> Replay | None:
         """Reserve the key for this request, or return the answer recorded for it."""
         now = time.time()
         with self.db.transaction() as conn:
+            # Two requests with one key must not both find it free (PostgreSQL runs writers
+            # side by side; SQLite one at a time).
+            self.db.serialize(conn, f"idempotency:{scope.owner}/{scope.workspace}/{key}")
             # Expired keys go here, where the table is written anyway (index on created_at).
             conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - RETENTION_S,))
             row = conn.execute(
@@ -62,8 +70,13 @@ class IdempotencyStore:
                 return Replay(row["status"], row["body"], row["location"])
             if row is not None and row["created_at"] > now - ABANDONED_AFTER_S:
                 raise KeyInFlight(key)
+            # An abandoned reservation (if any) is taken over: replaced whole.
             conn.execute(
-                "INSERT OR REPLACE INTO idempotency_keys"
+                "DELETE FROM idempotency_keys WHERE owner = ? AND workspace = ? AND key = ?",
+                (scope.owner, scope.workspace, key),
+            )
+            conn.execute(
+                "INSERT INTO idempotency_keys"
                 " (owner, workspace, key, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)",
                 (scope.owner, scope.workspace, key, fingerprint, now),
             )
@@ -89,11 +102,15 @@ class IdempotencyStore:
             # Only memories still there: one deleted between the create and now would leave
             # the key replaying a 201 for nothing (the delete trigger had nothing to forget).
             conn.executemany(
-                "INSERT OR IGNORE INTO idempotency_memories (owner, workspace, key, memory_id)"
+                "INSERT INTO idempotency_memories (owner, workspace, key, memory_id)"
                 " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memories"
-                "   WHERE owner = ?1 AND workspace = ?2 AND id = ?4)",
-                [(scope.owner, scope.workspace, key, memory_id) for memory_id in ids],
-            )
+                "   WHERE owner = ? AND workspace = ? AND id = ?) ON CONFLICT DO NOTHING",
+                [
+                    (scope.owner, scope.workspace, key, memory_id,
+                     scope.owner, scope.workspace, memory_id)
+                    for memory_id in ids
+                ],
+            )  # fmt: skip
             recorded = conn.execute(
                 "SELECT 1 FROM idempotency_memories WHERE owner = ? AND workspace = ? AND key = ?",
                 (scope.owner, scope.workspace, key),

@@ -131,6 +131,22 @@ MIGRATIONS: tuple[str, ...] = (
             REFERENCES idempotency_keys (owner, workspace, key) ON DELETE CASCADE
     );
     CREATE INDEX idempotency_memories_key ON idempotency_memories (owner, workspace, key);
+    -- A key is forgotten once no memory it created is left (as SQLite's migration 6).
+    CREATE FUNCTION idempotency_forget_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM idempotency_keys k
+        WHERE k.owner = OLD.owner AND k.workspace = OLD.workspace
+          AND k.key IN (SELECT m.key FROM idempotency_memories m WHERE m.owner = OLD.owner
+                        AND m.workspace = OLD.workspace AND m.memory_id = OLD.id)
+          AND NOT EXISTS (SELECT 1 FROM idempotency_memories o WHERE o.owner = OLD.owner
+                          AND o.workspace = OLD.workspace AND o.key = k.key
+                          AND o.memory_id != OLD.id);
+        DELETE FROM idempotency_memories
+        WHERE owner = OLD.owner AND workspace = OLD.workspace AND memory_id = OLD.id;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER idempotency_forget_deleted AFTER DELETE ON memories
+        FOR EACH ROW EXECUTE FUNCTION idempotency_forget_deleted();
     CREATE TABLE context_pending (
         memory_rowid BIGINT PRIMARY KEY REFERENCES memories (rowid) ON DELETE CASCADE,
         lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
