@@ -17,6 +17,7 @@ import sqlean as sqlite3
 import sqlite_vec
 
 from memory_server.storage import migrations
+from memory_server.storage.dialect import SQLITE
 
 Connection = sqlite3.Connection
 IntegrityError = sqlite3.IntegrityError
@@ -50,6 +51,8 @@ class Database:
     `max_bytes`: the largest the file may grow (SQLite's max_page_count); a write past it
     fails as on a full disk.
     """
+
+    dialect = SQLITE
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         self.path = Path(path)

@@ -6,11 +6,14 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory_server.clock import utc_now
 from memory_server.scope import Scope
 from memory_server.storage.database import Database
+
+if TYPE_CHECKING:  # psycopg is imported only by a server that uses PostgreSQL
+    from memory_server.storage.postgres.database import PostgresDatabase
 
 EVENT_TYPES = (
     "memory.created",
@@ -86,7 +89,7 @@ _ENDPOINT_COLUMNS = "id, url, events, description, enabled, disabled_reason, cre
 class EndpointRegistry:
     """The endpoints each scope registered, and what was attempted for each."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database | PostgresDatabase) -> None:
         self.db = db
 
     def create(
@@ -96,6 +99,8 @@ class EndpointRegistry:
         now, secret = utc_now(), new_secret()
         endpoint_id = f"wh_{secrets.token_hex(12)}"
         with self.db.transaction() as conn:
+            # The limit holds when two registrations race (PostgreSQL runs them side by side).
+            self.db.serialize(conn, f"webhooks:{scope.owner}/{scope.workspace}")
             count = conn.execute(
                 "SELECT count(*) FROM webhook_endpoints WHERE owner = ? AND workspace = ?",
                 (scope.owner, scope.workspace),

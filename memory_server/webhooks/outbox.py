@@ -11,11 +11,14 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory_server.clock import from_unix, utc_now
 from memory_server.scope import Scope
 from memory_server.storage.database import Connection, Database
+
+if TYPE_CHECKING:  # psycopg is imported only by a server that uses PostgreSQL
+    from memory_server.storage.postgres.database import PostgresDatabase
 
 # Delivered and failed deliveries (and their attempts) are kept this long for the log.
 LOG_RETENTION_SECONDS = 7 * 24 * 3600
@@ -62,7 +65,7 @@ class Outcome:
 class Outbox:
     """Pending deliveries: written with each change, claimed, settled, pruned."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database | PostgresDatabase) -> None:
         self.db = db
 
     @staticmethod
@@ -124,38 +127,31 @@ class Outbox:
         gets the claimed deliveries until the lease ends.
         """
         now, token = time.time(), secrets.token_hex(8)
+        sql = self.db.dialect
         with self.db.transaction() as conn:
+            # One claim at a time, across processes and hosts: the check that an endpoint
+            # has no lease and the new lease must not interleave with another claim's.
+            self.db.serialize(conn, "outbox.claim")
             rows = conn.execute(
-                "UPDATE webhook_deliveries SET lease_until = ?, lease_token = ?"
-                " WHERE rowid IN (SELECT rowid FROM ("
-                # The endpoint's earliest due delivery (SQLite takes rowid from the min row).
-                "   SELECT d.rowid AS rowid, min(d.next_attempt_at) AS due"
-                "   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
-                "   WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND e.enabled = 1"
-                "   AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))"
-                "   AND e.owner NOT IN (SELECT value FROM json_each(?))"
-                "   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
-                "     WHERE x.endpoint_id = d.endpoint_id AND x.lease_until >= ?)"
-                "   GROUP BY d.endpoint_id ORDER BY due LIMIT ?))"
-                " RETURNING rowid, endpoint_id, event_id, event_type, attempts",
-                (now + lease_seconds, token, now, json.dumps(list(busy_endpoints)),
-                 json.dumps(list(full_owners)), now, limit),
+                sql.claim_deliveries,
+                (now + lease_seconds, token, now, sql.list_param(busy_endpoints),
+                 sql.list_param(full_owners), now, limit),
             ).fetchall()  # fmt: skip
             endpoints = {
                 row["id"]: row
                 for row in conn.execute(
                     "SELECT id, owner, url, secret FROM webhook_endpoints"
-                    " WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(sorted({row["endpoint_id"] for row in rows})),),
+                    f" WHERE {sql.in_list('id')}",
+                    (sql.list_param(sorted({row["endpoint_id"] for row in rows})),),
                 )
             }
-            payloads = dict(
-                conn.execute(
-                    "SELECT id, payload FROM webhook_events"
-                    " WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(sorted({row["event_id"] for row in rows})),),
-                ).fetchall()
-            )
+            payloads = {
+                row[0]: row[1]
+                for row in conn.execute(
+                    f"SELECT id, payload FROM webhook_events WHERE {sql.in_list('id')}",
+                    (sql.list_param(sorted({row["event_id"] for row in rows})),),
+                )
+            }
         return [
             Claimed(
                 row["rowid"],
@@ -238,7 +234,9 @@ class Outbox:
         row = (
             self.db.connection()
             .execute(
-                "SELECT min(max(d.next_attempt_at, d.lease_until)) FROM webhook_deliveries d"
+                "SELECT min("
+                f"{self.db.dialect.greatest('d.next_attempt_at', 'd.lease_until')})"
+                " FROM webhook_deliveries d"
                 " JOIN webhook_endpoints e ON e.id = d.endpoint_id"
                 " WHERE d.state = 'pending' AND e.enabled = 1"
             )

@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from memory_server.storage.postgres import schema
+from memory_server.storage.postgres.dialect import POSTGRES
 from memory_server.storage.postgres.portable import Fetched, PortableConnection
 from memory_server.storage.postgres.url import redacted
 
@@ -53,6 +54,8 @@ class PostgresDatabase:
     `min_size`/`max_size`: connections kept open and the most a process opens (one per
     request thread and background job is enough).
     """
+
+    dialect = POSTGRES
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 16) -> None:
         self.url = url
