@@ -12,7 +12,6 @@ and of terms, kept by triggers on `memories`, which also drop a deleted memory's
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from typing import Any
@@ -96,8 +95,7 @@ class KeywordIndex:
 def matching(conn: Connection, rowids: np.ndarray, where: str, params: list[Any]) -> np.ndarray:
     """A mask of which of these memories match a filter's WHERE fragment (alias `m`)."""
     found = conn.execute(
-        "SELECT m.rowid FROM memories m WHERE m.rowid IN (SELECT value FROM json_each(?))"
-        f" AND {where}",
-        (json.dumps(rowids.tolist()), *params),
+        f"SELECT m.rowid FROM memories m WHERE {conn.dialect.in_list('m.rowid')} AND {where}",
+        (conn.dialect.list_param(rowids.tolist()), *params),
     )
     return np.isin(rowids, np.array([row[0] for row in found], dtype=np.int64))

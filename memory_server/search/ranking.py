@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -198,9 +197,8 @@ class SearchIndex:
         if not rowids or self.store.vectors is None:
             return {}
         counts = conn.execute(
-            "SELECT rowid, chunk_count FROM memories"
-            " WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(rowids)),),
+            f"SELECT rowid, chunk_count FROM memories WHERE {conn.dialect.in_list('rowid')}",
+            (conn.dialect.list_param(sorted(rowids)),),
         ).fetchall()
         ids, scores = self.store.vectors.cosines(
             conn, [i for rowid, count in counts for i in chunk_ids(rowid, count)], vector
@@ -305,7 +303,7 @@ def _best_per_memory(chunk_scores: list[tuple[int, float]]) -> dict[int, tuple[f
 def _memories(conn: Connection, rowids: list[int]) -> dict[int, tuple[Memory, int]]:
     """The memories with these rowids and how many chunks each has."""
     rows = conn.execute(
-        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE rowid IN (SELECT value FROM json_each(?))",
-        (json.dumps(rowids),),
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {conn.dialect.in_list('rowid')}",
+        (conn.dialect.list_param(rowids),),
     ).fetchall()
     return {row["rowid"]: (memory_from_row(row), row["chunk_count"]) for row in rows}

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # sqlean is a drop-in sqlite3 that can load extensions on every platform; the whole process
 # uses only this driver, because two SQLite copies in one process break POSIX locking.
@@ -19,7 +20,6 @@ import sqlite_vec
 from memory_server.storage import migrations
 from memory_server.storage.dialect import SQLITE
 
-Connection = sqlite3.Connection
 IntegrityError = sqlite3.IntegrityError
 DatabaseError = sqlite3.DatabaseError
 
@@ -35,6 +35,12 @@ FULL_MEMORY_SECONDS = 60
 SQLITE_READONLY = 8
 SQLITE_CANTOPEN = 14
 SQLITE_NOTADB = 26
+
+
+class Connection(sqlite3.Connection):
+    """A SQLite connection that names its dialect, as the PostgreSQL backend's connections do."""
+
+    dialect = SQLITE
 
 
 class DatabaseUnusable(Exception):
@@ -53,6 +59,7 @@ class Database:
     """
 
     dialect = SQLITE
+    integrity_error = sqlite3.IntegrityError
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> None:
         self.path = Path(path)
@@ -66,7 +73,11 @@ class Database:
         # isolation_level=None: the driver never opens transactions behind our back;
         # every write transaction is an explicit BEGIN IMMEDIATE (see `transaction`).
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=True, timeout=BUSY_TIMEOUT_MS / 1000
+            self.path,
+            isolation_level=None,
+            check_same_thread=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            factory=Connection,
         )
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)
@@ -116,6 +127,13 @@ class Database:
                 self.full_at = time.time()
                 raise StorageFull(f"no space left to write {self.path}") from exc
             raise
+
+    @staticmethod
+    def open_vector_index(conn: Connection, dimension: int, model: str | None) -> Any:
+        """The database's vector index (sqlite-vec), its tables made when missing."""
+        from memory_server.search.vector_index import VectorIndex  # it imports this module
+
+        return VectorIndex.open(conn, dimension, model)
 
     @staticmethod
     def serialize(conn: Connection, name: str) -> None:

@@ -69,9 +69,9 @@ def similar(
     if not rowids:
         return None
     rows = conn.execute(
-        "SELECT rowid, chunk_count FROM memories WHERE rowid IN (SELECT value FROM json_each(?))"
+        f"SELECT rowid, chunk_count FROM memories WHERE {conn.dialect.in_list('rowid')}"
         " AND (expires_at IS NULL OR expires_at > ?)",
-        (json.dumps(rowids), now),
+        (conn.dialect.list_param(rowids), now),
     ).fetchall()
     best: tuple[int, float] | None = None
     for row in rows:

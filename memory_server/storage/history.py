@@ -39,8 +39,10 @@ def keep_previous(conn: Connection, row: Any, max_versions: int) -> None:
     if max_versions < 2:
         return
     conn.execute(
-        "INSERT OR REPLACE INTO memory_history"
-        " (memory_rowid, version, event, text, metadata, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO memory_history"
+        " (memory_rowid, version, event, text, metadata, changed_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (memory_rowid, version) DO UPDATE SET event = excluded.event,"
+        " text = excluded.text, metadata = excluded.metadata, changed_at = excluded.changed_at",
         (row["rowid"], row["version"], event_of(row["version"]), row["text"], row["metadata"],
          row["updated_at"]),
     )  # fmt: skip

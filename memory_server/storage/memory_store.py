@@ -17,7 +17,7 @@ from memory_server.search.keyword_index import KeywordIndex, postings
 from memory_server.search.vector_index import VectorIndex
 from memory_server.storage import duplicates
 from memory_server.storage.chunk_ids import CHUNK_SLOTS, chunk_ids
-from memory_server.storage.database import Connection, Database, IntegrityError
+from memory_server.storage.database import Connection, Database
 from memory_server.storage.history import Version, keep_previous, versions
 
 # Every search asks for these, so they are found by the expiry index: left to itself SQLite
@@ -174,7 +174,7 @@ class MemoryStore:
                 raise EmbeddingModelMismatch(
                     meta["embedding_model"], int(meta["embedding_dimension"])
                 )
-            self.vectors = VectorIndex.open(conn, dimension, model)
+            self.vectors = self.db.open_vector_index(conn, dimension, model)
 
     @property
     def dimension(self) -> int | None:
@@ -213,6 +213,7 @@ class MemoryStore:
         results: list[Memory | MemoryExists | Duplicate] = []
         now = utc_now()
         with self.db.transaction() as conn:
+            self._lock_scopes(conn, [scope])
             for item in items:
                 self._purge(conn, self._expired_with_id(conn, scope, item.id, now), expired_events)
                 # A taken id is a conflict even when the content is a duplicate too.
@@ -299,6 +300,7 @@ class MemoryStore:
 
     def _purge(self, conn: Connection, rows: list[Any], events: ExpiredEvents | None) -> None:
         """Delete these expired memories (their history goes too, by trigger)."""
+        self._lock_scopes(conn, [Scope(row["owner"], row["workspace"]) for row in rows])
         for row in rows:
             conn.execute("DELETE FROM memories WHERE rowid = ?", (row["rowid"],))
             scope = Scope(row["owner"], row["workspace"])
@@ -315,20 +317,26 @@ class MemoryStore:
         self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
     ) -> Memory:
         counts, length = postings(item.text)
+        # A savepoint: on PostgreSQL a failed statement spoils the whole transaction, and a
+        # taken id must only fail this item of a batch.
+        conn.execute("SAVEPOINT new_memory")
         try:
-            cursor = conn.execute(
+            (rowid,) = conn.execute(
                 "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
                 " created_at, updated_at, keyword_tokens, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid",
                 (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
                  item.content_hash, created_at, updated_at, length, item.expires_at),
-            )  # fmt: skip
-        except IntegrityError as exc:
+            ).fetchone()  # fmt: skip
+        except self.db.integrity_error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT new_memory")
             raise MemoryExists(item.id) from exc
+        finally:
+            conn.execute("RELEASE SAVEPOINT new_memory")
         scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-        self.keywords.write(conn, scope_id, cursor.lastrowid, counts, length)
-        self._write_vectors(conn, cursor.lastrowid, scope, item.vectors, old_count=0)
-        etag = memory_etag(cursor.lastrowid, updated_at, item.content_hash, _dump(item.metadata))
+        self.keywords.write(conn, scope_id, rowid, counts, length)
+        self._write_vectors(conn, rowid, scope, item.vectors, old_count=0)
+        etag = memory_etag(rowid, updated_at, item.content_hash, _dump(item.metadata))
         return Memory(
             item.id, item.text, item.metadata, item.content_hash, created_at, updated_at,
             etag=etag, expires_at=item.expires_at,
@@ -345,7 +353,8 @@ class MemoryStore:
         self, scope: Scope, limit: int, offset: int, filters: Filters | None = None
     ) -> tuple[list[Memory], int]:
         """One page of the scope's memories matching `filters`, newest first, and how many."""
-        where, params = filters.to_sql() if filters is not None and filters.active else ("1", [])
+        active = filters is not None and filters.active
+        where, params = filters.to_sql() if active else ("1 = 1", [])
         with self.db.snapshot() as conn:
             now = utc_now()
             total = conn.execute(
@@ -381,6 +390,7 @@ class MemoryStore:
         expiry, None for none, KEEP (default) to leave it. The old version goes to history.
         """
         with self.db.transaction() as conn:
+            self._lock_scopes(conn, [scope])
             row = self._row(conn, scope, memory_id)
             _check_version(row, if_match)
             if text is not None and vectors is None and row["content_hash"] != content_hash:
@@ -423,6 +433,7 @@ class MemoryStore:
     ) -> None:
         """Delete one memory and its vectors; raise MemoryNotFound if it is not there."""
         with self.db.transaction() as conn:
+            self._lock_scopes(conn, [scope])
             row = self._row(conn, scope, memory_id)
             _check_version(row, if_match)
             # Its keyword postings go with it, by trigger (migration 7).
@@ -433,6 +444,7 @@ class MemoryStore:
     def delete_all(self, scope: Scope, events: Callable[[str], list[Any]] | None = None) -> int:
         """Delete every memory of the scope (and nothing outside it); return how many."""
         with self.db.transaction() as conn:
+            self._lock_scopes(conn, [scope])
             # Expired memories are not the client's any more: the purger deletes those.
             now = utc_now()
             rows = conn.execute(
@@ -456,9 +468,9 @@ class MemoryStore:
         with self.db.snapshot() as conn:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS}, owner, workspace FROM memories"
-                " WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR workspace = ?2)"
-                " AND (expires_at IS NULL OR expires_at > ?3) ORDER BY rowid",
-                (owner, workspace, utc_now()),
+                " WHERE (? IS NULL OR owner = ?) AND (? IS NULL OR workspace = ?)"
+                " AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid",
+                (owner, owner, workspace, workspace, utc_now()),
             )
             for row in rows:
                 record = {
@@ -503,6 +515,7 @@ class MemoryStore:
         """Write imported memories as they are in the file: 'created' or 'updated' each."""
         outcomes = []
         with self.db.transaction() as conn:
+            self._lock_scopes(conn, [item.scope for item in items])
             for item in items:
                 memory, scope = item.memory, item.scope
                 row = conn.execute(
@@ -527,6 +540,15 @@ class MemoryStore:
                 self._write_vectors(conn, row["rowid"], scope, memory.vectors, row["chunk_count"])
                 outcomes.append("updated")
         return outcomes
+
+    def _lock_scopes(self, conn: Connection, scopes: list[Scope]) -> None:
+        """Writers of a workspace take turns, as on SQLite, where every writer does.
+
+        The checks before a write (a taken id, a duplicate, a version) then hold until it
+        commits on PostgreSQL too; in one order, so two multi-scope writers cannot deadlock.
+        """
+        for owner, workspace in sorted({(s.owner, s.workspace) for s in scopes}):
+            self.db.serialize(conn, f"memories:{owner}/{workspace}")
 
     def _emit(self, conn: Connection, scope: Scope, events: Callable | None, subject: Any) -> None:
         if events is not None and self.outbox is not None:

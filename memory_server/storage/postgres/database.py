@@ -56,6 +56,7 @@ class PostgresDatabase:
     """
 
     dialect = POSTGRES
+    integrity_error = psycopg.errors.IntegrityError
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 16) -> None:
         self.url = url
@@ -111,6 +112,13 @@ class PostgresDatabase:
                 yield PortableConnection(conn)
             finally:
                 conn.execute("COMMIT")
+
+    @staticmethod
+    def open_vector_index(conn: PortableConnection, dimension: int, model: str | None) -> Any:
+        """The database's vector index (pgvector), its table and indexes made when missing."""
+        from memory_server.storage.postgres.vector_index import PgVectorIndex
+
+        return PgVectorIndex.open(conn, dimension, model)
 
     @staticmethod
     def serialize(conn: PortableConnection, name: str) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import RowMaker
 
+from memory_server.storage.postgres.dialect import POSTGRES
+
 
 class Row(tuple):
     """A row read by position (row[0]) or by column name (row["id"]), as sqlite3.Row is."""
@@ -68,6 +70,8 @@ def translate(sql: str) -> str:
 
 class PortableConnection:
     """One psycopg connection, taking shared SQL (see `translate`) and giving `Row`s."""
+
+    dialect = POSTGRES
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
