@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "memory_server"
 # Storage, search, the model, webhooks and the services: no Flask, no HTTP layer.
 BELOW_THE_API = [
     *sorted((PACKAGE / "storage").glob("*.py")),
+    *sorted((PACKAGE / "storage" / "postgres").glob("*.py")),
     *sorted((PACKAGE / "search").glob("*.py")),
     *sorted((PACKAGE / "embedding").glob("*.py")),
     *sorted((PACKAGE / "webhooks").glob("*.py")),

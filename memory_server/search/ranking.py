@@ -274,7 +274,7 @@ class SearchIndex:
         if gone:
             keep &= ~np.isin(rowids, np.fromiter(gone, dtype=np.int64))
         if filters.active and keep.any():
-            where, params = filters.to_sql()
+            where, params = conn.dialect.filter_sql(filters)
             keep[keep] = matching(conn, rowids[keep], where, params)
         rowids, scores, matched = rowids[keep], scores[keep], matched[keep]
         # Best score first; among equal scores the newest memory (highest rowid) first.
@@ -283,7 +283,7 @@ class SearchIndex:
 
 
 def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:
-    where, params = filters.to_sql()
+    where, params = conn.dialect.filter_sql(filters)
     return conn.execute(
         f"SELECT {columns} FROM memories m WHERE m.owner = ? AND m.workspace = ? AND {where}",
         (scope.owner, scope.workspace, *params),

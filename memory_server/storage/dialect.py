@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from memory_server.search.filters import Filters
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -22,6 +24,8 @@ class Dialect:
     list_param: Callable[[Iterable[Any]], Any]
     # The larger of two values of a row (SQLite's two-argument max()).
     greatest: Callable[[str, str], str]
+    # A Filters tree as a WHERE fragment over `memories m` (never empty) and its parameters.
+    filter_sql: Callable[[Filters], tuple[str, list[Any]]]
     # Outbox.claim: lease the earliest due delivery of up to N endpoints with none in flight.
     # Parameters: lease_until, token, now, busy endpoint ids, full owners, now, limit.
     claim_deliveries: str
@@ -32,6 +36,7 @@ SQLITE = Dialect(
     in_list=lambda column: f"{column} IN (SELECT value FROM json_each(?))",
     list_param=lambda values: json.dumps(list(values)),
     greatest=lambda a, b: f"max({a}, {b})",
+    filter_sql=Filters.to_sql,
     claim_deliveries=(
         "UPDATE webhook_deliveries SET lease_until = ?, lease_token = ?"
         " WHERE rowid IN (SELECT rowid FROM ("

@@ -353,9 +353,9 @@ class MemoryStore:
         self, scope: Scope, limit: int, offset: int, filters: Filters | None = None
     ) -> tuple[list[Memory], int]:
         """One page of the scope's memories matching `filters`, newest first, and how many."""
-        active = filters is not None and filters.active
-        where, params = filters.to_sql() if active else ("1 = 1", [])
         with self.db.snapshot() as conn:
+            active = filters is not None and filters.active
+            where, params = conn.dialect.filter_sql(filters) if active else ("1 = 1", [])
             now = utc_now()
             total = conn.execute(
                 f"SELECT count(*) FROM memories m WHERE owner = ? AND workspace = ?"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from memory_server.storage.dialect import Dialect
+from memory_server.storage.postgres.filters_sql import filter_sql
 
 POSTGRES = Dialect(
     name="postgresql",
     in_list=lambda column: f"{column} = ANY(?)",
     list_param=list,
     greatest=lambda a, b: f"greatest({a}, {b})",
+    filter_sql=filter_sql,
     # Claims run one at a time (Outbox.claim serializes them), so the no-lease check and
     # the lease cannot race between hosts; DISTINCT ON picks each endpoint's earliest.
     claim_deliveries=(

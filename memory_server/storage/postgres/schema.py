@@ -14,6 +14,15 @@ MIGRATIONS: tuple[str, ...] = (
     # 1: the whole schema of SQLite's migrations 1-12, in PostgreSQL's terms.
     """
     CREATE EXTENSION IF NOT EXISTS vector;
+    -- A metadata value read as an instant for filters (storage/postgres/filters_sql.py):
+    -- naive times are UTC, and text that is no time is NULL instead of an error.
+    CREATE FUNCTION memory_time(value TEXT) RETURNS TIMESTAMPTZ
+    LANGUAGE plpgsql IMMUTABLE SET timezone = 'UTC' AS $$
+    BEGIN
+        RETURN value::timestamptz;
+    EXCEPTION WHEN others THEN
+        RETURN NULL;
+    END $$;
     CREATE TABLE meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
