@@ -14,7 +14,7 @@ import pytest
 
 from helpers import headers, wait_until
 from memory_server.clock import format_timestamp
-from memory_server.storage.memory_store import EXPIRED_IN_SCOPE
+from memory_server.storage.dialect import SQLITE
 from receiver import Receiver
 from server import GunicornServer, make_keys, request
 
@@ -284,6 +284,8 @@ def test_times_before_the_year_1000_keep_their_width(client, auth):
 def test_finding_a_workspaces_expired_memories_reads_the_expiry_index(app):
     # Every search asks; a plan that reads the whole workspace cost 135 ms a search at 100k.
     with app.extensions["memory_api"].db.snapshot() as conn:
-        plan = conn.execute("EXPLAIN QUERY PLAN " + EXPIRED_IN_SCOPE, ("now", "o", "w")).fetchall()
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + SQLITE.expired_in_scope, ("now", "o", "w")
+        ).fetchall()
     (step,) = [row[3] for row in plan]
     assert step.startswith("SEARCH memories USING INDEX memories_expiry ("), step

@@ -68,6 +68,8 @@ class ContextStore:
         if self.db.connection().execute(due, (now,)).fetchone() is None:
             return []  # nothing due: no write lock taken (the thread asks every second)
         with self.db.transaction() as conn:
+            # One claim at a time across processes and hosts (SQLite: always so).
+            self.db.serialize(conn, "contexts.claim")
             rowids = [
                 row[0]
                 for row in conn.execute(
@@ -94,6 +96,15 @@ class ContextStore:
         """
         with self.db.transaction() as conn:
             check(conn)
+            # No writer of these workspaces may change a text between the check below and
+            # the save (PostgreSQL: their turn locks, as MemoryStore's writers take them).
+            scopes = conn.execute(
+                "SELECT DISTINCT owner, workspace FROM memories"
+                f" WHERE {conn.dialect.in_list('rowid')} ORDER BY owner, workspace",
+                (conn.dialect.list_param([job.rowid for job in jobs]),),
+            ).fetchall()
+            for owner, workspace in scopes:
+                self.db.serialize(conn, f"memories:{owner}/{workspace}")
             for job, vector in zip(jobs, vectors, strict=True):
                 if _job(conn, job.rowid) != job:
                     conn.execute(
@@ -104,8 +115,9 @@ class ContextStore:
                 conn.execute("DELETE FROM context_pending WHERE memory_rowid = ?", (job.rowid,))
                 if vector is not None:
                     conn.execute(
-                        "INSERT OR REPLACE INTO context_vectors"
-                        " (memory_rowid, source_rowid, embedding) VALUES (?, ?, ?)",
+                        "INSERT INTO context_vectors (memory_rowid, source_rowid, embedding)"
+                        " VALUES (?, ?, ?) ON CONFLICT (memory_rowid) DO UPDATE"
+                        " SET source_rowid = excluded.source_rowid, embedding = excluded.embedding",
                         (job.rowid, job.source_rowid, np.asarray(vector, np.float32).tobytes()),
                     )
 
@@ -122,8 +134,8 @@ class ContextStore:
         """The context vectors these memories have (those without one are left out)."""
         rows = conn.execute(
             "SELECT memory_rowid, embedding FROM context_vectors"
-            " WHERE memory_rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rowids),),
+            f" WHERE {conn.dialect.in_list('memory_rowid')}",
+            (conn.dialect.list_param(rowids),),
         ).fetchall()
         return {
             rowid: np.frombuffer(blob, dtype=np.float32)
@@ -135,12 +147,10 @@ class ContextStore:
     def reset(conn: Connection) -> None:
         """Drop every context vector and make every conversation due (reembed: a new model)."""
         conn.execute("DELETE FROM context_vectors")
-        in_a_thread = " OR ".join(
-            f"json_type(metadata, '$.{key}') IN ('text', 'integer', 'real')" for key in THREAD_KEYS
-        )
+        in_a_thread = " OR ".join(conn.dialect.names_thread(key) for key in THREAD_KEYS)
         conn.execute(
-            "INSERT OR IGNORE INTO context_pending (memory_rowid, lease_until)"
-            f" SELECT rowid, 0 FROM memories WHERE {in_a_thread}"
+            "INSERT INTO context_pending (memory_rowid, lease_until)"
+            f" SELECT rowid, 0 FROM memories WHERE {in_a_thread} ON CONFLICT DO NOTHING"
         )
 
     def pending(self) -> int:

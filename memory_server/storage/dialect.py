@@ -24,6 +24,12 @@ class Dialect:
     list_param: Callable[[Iterable[Any]], Any]
     # The larger of two values of a row (SQLite's two-argument max()).
     greatest: Callable[[str, str], str]
+    # The scope's expired, not yet purged memories (rowid), from the partial expiry index.
+    # Parameters: now, owner, workspace.
+    expired_in_scope: str
+    # Whether a memory's metadata names a conversation under `key` (a string or a number):
+    # storage/contexts.py's THREAD_KEYS.
+    names_thread: Callable[[str], str]
     # A Filters tree as a WHERE fragment over `memories m` (never empty) and its parameters.
     filter_sql: Callable[[Filters], tuple[str, list[Any]]]
     # Outbox.claim: lease the earliest due delivery of up to N endpoints with none in flight.
@@ -37,6 +43,13 @@ SQLITE = Dialect(
     list_param=lambda values: json.dumps(list(values)),
     greatest=lambda a, b: f"max({a}, {b})",
     filter_sql=Filters.to_sql,
+    names_thread=lambda key: f"json_type(metadata, '$.{key}') IN ('text', 'integer', 'real')",
+    # SQLite's planner would scan the workspace's rows; the expiry index holds only the few
+    # memories with an expiry.
+    expired_in_scope=(
+        "SELECT rowid FROM memories INDEXED BY memories_expiry"
+        " WHERE expires_at IS NOT NULL AND expires_at <= ? AND owner = ? AND workspace = ?"
+    ),
     claim_deliveries=(
         "UPDATE webhook_deliveries SET lease_until = ?, lease_token = ?"
         " WHERE rowid IN (SELECT rowid FROM ("

@@ -20,15 +20,10 @@ from memory_server.storage.chunk_ids import CHUNK_SLOTS, chunk_ids
 from memory_server.storage.database import Connection, Database
 from memory_server.storage.history import Version, keep_previous, versions
 
+
 # Every search asks for these, so they are found by the expiry index: left to itself SQLite
 # picks an (owner, workspace) index and reads every memory of the workspace (135 ms a search
 # at 100k memories, measured by make bench).
-EXPIRED_IN_SCOPE = (
-    "SELECT rowid FROM memories INDEXED BY memories_expiry"
-    " WHERE expires_at IS NOT NULL AND expires_at <= ? AND owner = ? AND workspace = ?"
-)
-
-
 @dataclass(frozen=True)
 class Memory:
     """One stored memory; `embedding` is filled only when asked for.
@@ -310,7 +305,9 @@ class MemoryStore:
 
     def expired_rowids(self, conn: Connection, scope: Scope) -> set[int]:
         """The scope's memories that have expired but are not purged yet (usually none)."""
-        rows = conn.execute(EXPIRED_IN_SCOPE, (utc_now(), scope.owner, scope.workspace))
+        rows = conn.execute(
+            conn.dialect.expired_in_scope, (utc_now(), scope.owner, scope.workspace)
+        )
         return {row[0] for row in rows}
 
     def _insert(

@@ -11,6 +11,11 @@ POSTGRES = Dialect(
     list_param=list,
     greatest=lambda a, b: f"greatest({a}, {b})",
     filter_sql=filter_sql,
+    names_thread=lambda key: f"jsonb_typeof(metadata_doc -> '{key}') IN ('string', 'number')",
+    expired_in_scope=(
+        "SELECT rowid FROM memories"
+        " WHERE expires_at IS NOT NULL AND expires_at <= ? AND owner = ? AND workspace = ?"
+    ),
     # Claims run one at a time (Outbox.claim serializes them), so the no-lease check and
     # the lease cannot race between hosts; DISTINCT ON picks each endpoint's earliest.
     claim_deliveries=(

@@ -204,9 +204,60 @@ MIGRATIONS: tuple[str, ...] = (
     END $$;
     CREATE TRIGGER idempotency_forget_deleted AFTER DELETE ON memories
         FOR EACH ROW EXECUTE FUNCTION idempotency_forget_deleted();
+    -- Context vectors (storage/contexts.py), as SQLite's migration 12: the work list kept
+    -- by triggers, and a context dropped the moment the memory it was read from changes.
+    CREATE INDEX memories_in_order ON memories (owner, workspace);
+    CREATE TABLE context_vectors (
+        memory_rowid BIGINT PRIMARY KEY REFERENCES memories (rowid) ON DELETE CASCADE,
+        source_rowid BIGINT NOT NULL,
+        embedding BYTEA NOT NULL
+    );
+    CREATE INDEX context_vectors_source ON context_vectors (source_rowid);
     CREATE TABLE context_pending (
         memory_rowid BIGINT PRIMARY KEY REFERENCES memories (rowid) ON DELETE CASCADE,
         lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
     );
+    -- Whether metadata names a conversation: THREAD_KEYS of storage/contexts.py.
+    CREATE FUNCTION names_thread(doc JSONB) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $$
+        SELECT coalesce(jsonb_typeof(doc -> 'session_id') IN ('string', 'number')
+            OR jsonb_typeof(doc -> 'conversation_id') IN ('string', 'number')
+            OR jsonb_typeof(doc -> 'thread_id') IN ('string', 'number')
+            OR jsonb_typeof(doc -> 'run_id') IN ('string', 'number')
+            OR jsonb_typeof(doc -> 'session') IN ('string', 'number')
+            OR jsonb_typeof(doc -> 'conversation') IN ('string', 'number'), FALSE)
+    $$;
+    CREATE FUNCTION context_due_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF names_thread(NEW.metadata_doc) THEN
+            INSERT INTO context_pending (memory_rowid) VALUES (NEW.rowid) ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER context_due_insert AFTER INSERT ON memories
+        FOR EACH ROW EXECUTE FUNCTION context_due_insert();
+    CREATE FUNCTION context_due_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO context_pending (memory_rowid, lease_until)
+            SELECT memory_rowid, 0 FROM context_vectors WHERE source_rowid = NEW.rowid
+            ON CONFLICT (memory_rowid) DO UPDATE SET lease_until = 0;
+        DELETE FROM context_vectors WHERE memory_rowid = NEW.rowid OR source_rowid = NEW.rowid;
+        IF names_thread(NEW.metadata_doc) THEN
+            INSERT INTO context_pending (memory_rowid, lease_until) VALUES (NEW.rowid, 0)
+            ON CONFLICT (memory_rowid) DO UPDATE SET lease_until = 0;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER context_due_update AFTER UPDATE OF text, metadata ON memories
+        FOR EACH ROW EXECUTE FUNCTION context_due_update();
+    CREATE FUNCTION context_due_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO context_pending (memory_rowid, lease_until)
+            SELECT memory_rowid, 0 FROM context_vectors WHERE source_rowid = OLD.rowid
+            ON CONFLICT (memory_rowid) DO UPDATE SET lease_until = 0;
+        DELETE FROM context_vectors WHERE source_rowid = OLD.rowid;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER context_due_delete AFTER DELETE ON memories
+        FOR EACH ROW EXECUTE FUNCTION context_due_delete();
     """,
 )
