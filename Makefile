@@ -3,18 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast test-console test-ts lint format bench clean
+.PHONY: run test test-fast test-console test-postgres test-ts lint format bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-# Everything but the browser tests, which need Chromium (make test-console).
+# Everything on SQLite (the default backend); the browser tests need Chromium (make
+# test-console), the PostgreSQL tier has its own target (make test-postgres).
 test: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not browser and not postgres" $(PYTEST_ARGS)
+
+# The PostgreSQL backend: the stores, the service and the API tests that run on both
+# backends, on a real PostgreSQL 16 + pgvector from the pgserver wheel (nothing to install).
+test-postgres: $(VENV)/.installed-dev
+	$(BIN)/pytest -m postgres $(PYTEST_ARGS)
 
 # The quick tier, well under a minute: in-process only, no gunicorn and nothing marked slow.
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not server and not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not server and not slow and not browser and not postgres" $(PYTEST_ARGS)
 
 # The web console in a real browser: Playwright drives the system Chromium (Debian:
 # `apt-get install chromium`; or set CHROMIUM to a binary), against a real gunicorn server.

@@ -33,9 +33,10 @@ from memory_server.mcp.protocol import build_http_app, build_server
 from memory_server.memory_service import MemoryService
 from memory_server.services import Services
 from memory_server.settings import load_settings
-from memory_server.storage.database import Database, DatabaseUnusable
+from memory_server.storage.database import DatabaseUnusable
 from memory_server.storage.idempotency_store import IdempotencyStore
 from memory_server.storage.memory_store import MemoryStore
+from memory_server.storage.open_database import open_database
 from memory_server.webhooks.delivery import Activity, WebhookDispatcher
 from memory_server.webhooks.endpoints import EndpointRegistry
 from memory_server.webhooks.outbox import Outbox
@@ -57,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep `success` before `data`, `error` before `message`
     app.json.ensure_ascii = False
 
-    db = Database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
+    db = open_database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
     try:
         db.migrate()
     except DatabaseUnusable as exc:

@@ -109,6 +109,11 @@ def revoke_key(key_id: str) -> None:
 def backup(path: Path) -> None:
     """Write a consistent snapshot of the database to PATH, safe while the server runs."""
     db = services().db
+    if not hasattr(db, "path"):  # PostgreSQL: its own tools back it up
+        try:
+            db.backup(str(path))
+        except Exception as exc:  # BackupNotHere: one line saying what to use
+            raise click.ClickException(str(exc)) from exc
     if path.resolve() == db.path.resolve():
         raise click.BadParameter("PATH is the live database itself; pick another file")
     started = time.perf_counter()
@@ -206,6 +211,11 @@ def _summary(totals: Counter) -> str:
 def reembed() -> None:
     """Rebuild every vector with the configured model; resumes where an interrupted run stopped."""
     found = services()
+    if found.db.dialect.name != "sqlite":
+        raise click.ClickException(
+            f"reembed runs on SQLite databases only so far, not on {found.db.name}: export "
+            "the memories, import them into a new database with the new model, and switch"
+        )
     embedder = found.memories.embedder
     click.echo(f"Loading {embedder.identity} ({embedder.backend})...", err=True)
     try:

@@ -497,7 +497,7 @@ def _mismatch(service: MemoryService, exc: EmbeddingModelMismatch) -> str:
     backends = "onnx-int8" if exc.stored_model.endswith(INT8_SUFFIX) else "onnx or torch"
     embedder = service.embedder
     return (
-        f"The database {service.store.db.path} holds {exc.stored_dimension}-dimensional vectors "
+        f"The database {service.store.db.name} holds {exc.stored_dimension}-dimensional vectors "
         f"from the model {stored_name!r} (backend {backends}), but MEMORY_API_EMBEDDING_MODEL is "
         f"{embedder.name!r} with MEMORY_API_EMBEDDING_BACKEND={embedder.backend!r} "
         f"({embedder.dimension} dimensions). To move to the new model, rebuild every vector "

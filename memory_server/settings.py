@@ -176,7 +176,10 @@ SETTINGS: tuple[Setting, ...] = (
         "DATABASE",
         InDataDir("memory.db"),
         _text,
-        "Path of the SQLite file holding memories, vectors and keys (created if missing).",
+        "Path of the SQLite file holding memories, vectors and keys (created if missing). "
+        "A `postgresql://` URL selects PostgreSQL with pgvector instead: being built, not yet "
+        "complete (`reembed` and the two-host setup are still SQLite-only or untested; see "
+        "docs/architecture.md).",
     ),
     Setting(
         "MEMORY_API_MAX_DATABASE_BYTES",

@@ -83,8 +83,38 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(db_path: Path, embedder: Embedder, make_app):
-    app = make_app({"TESTING": True, "DATABASE": str(db_path)})
+def database(request, db_path: Path) -> str:
+    """The test app's MEMORY_API_DB: a SQLite file, or (BOTH_BACKENDS modules) PostgreSQL too."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return request.getfixturevalue("pg_url")
+    return str(db_path)
+
+
+def pytest_generate_tests(metafunc):
+    """A module with BOTH_BACKENDS = True runs each test of its app on SQLite and PostgreSQL.
+
+    A test marked `sqlite_only` checks something only SQLite has (a query plan, its write
+    lock, its file format) and runs on SQLite alone.
+    """
+    if (
+        getattr(metafunc.module, "BOTH_BACKENDS", False)
+        and "database" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("sqlite_only") is None
+    ):
+        postgres = pytest.param("postgres", marks=pytest.mark.postgres)
+        metafunc.parametrize("database", ["sqlite", postgres], indirect=True)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the PostgreSQL server is marked `postgres` (make test-postgres)."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture
+def app(database: str, embedder: Embedder, make_app):
+    app = make_app({"TESTING": True, "DATABASE": database})
     app.extensions["memory_api"].memories.prepare()
     return app
 
@@ -135,7 +165,7 @@ def pg_url(postgres_server) -> str:
     return postgres_server.new_database()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db(request, tmp_path):
     """A migrated, empty database of each backend: a SQLite file, then a real PostgreSQL."""
     from memory_server.storage.database import Database

@@ -12,7 +12,7 @@ from memory_server.storage.database import Database
 from memory_server.storage.postgres.database import PostgresDatabase
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def keys(request, tmp_path) -> KeyStore:
     """A key store on a new SQLite file, then on a new PostgreSQL database."""
     if request.param == "sqlite":

@@ -6,6 +6,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 UNAUTHORIZED = {"error": "UNAUTHORIZED", "message": "Invalid or expired API key"}
 ENDPOINTS = [
     ("get", "/v1/memories"),

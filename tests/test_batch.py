@@ -6,6 +6,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 
 def batch(client, auth, path, memories, status=None):
     response = client.post(path, json={"memories": memories}, headers=auth)

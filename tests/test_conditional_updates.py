@@ -10,6 +10,9 @@ import pytest
 from helpers import headers
 from memory_server.scope import Scope
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SURFACES = [("/api/v1/memory", "id"), ("/v1/memories", "memory_id")]
 
 
@@ -55,6 +58,7 @@ def test_a_text_changed_between_the_check_and_the_write_is_embedded_again(app, c
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # SQLite's query plan or its write lock
 def test_concurrent_updates_behind_a_held_write_lock_never_tear(app, auth):
     """Two PUTs wait while another writer holds the lock (as `flask import` would)."""
     service = app.extensions["memory_api"].memories

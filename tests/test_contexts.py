@@ -14,6 +14,9 @@ from memory_server.storage.contexts import THREAD_KEYS, ContextStore, thread_of
 from redis_server import two_workers
 from server import make_keys, request
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 CHAT = [
     "Anna: Did you book the dentist for your tooth?",
     "Ben: Yes, Monday at nine, before work.",
@@ -196,6 +199,7 @@ def test_hybrid_search_finds_a_reply_by_what_it_answers(app, client, auth, embed
     assert score_of(ids[1]) > own
 
 
+@pytest.mark.sqlite_only  # SQLite's query plan or its write lock
 def test_the_previous_memory_is_found_by_an_index(app):
     plan = " ".join(
         row[3]

@@ -10,6 +10,9 @@ import pytest
 from helpers import headers
 from receiver import Receiver
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 ANNA = "My sister Anna lives in Porto and works as a nurse."
 ANNA_AGAIN = "My sister Anna lives in Porto and she works as a nurse."
 

@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SURFACES = ["/v1/memories", "/api/v1/memory"]
 
 

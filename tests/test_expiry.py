@@ -18,6 +18,9 @@ from memory_server.storage.dialect import SQLITE
 from receiver import Receiver
 from server import GunicornServer, make_keys, request
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 TEXT = "The door code for the office is 4711 until Friday."
 MODES = ["semantic", "keyword", "hybrid"]
 
@@ -281,6 +284,7 @@ def test_times_before_the_year_1000_keep_their_width(client, auth):
     assert found.status_code == 200 and found.json["data"] == []
 
 
+@pytest.mark.sqlite_only  # SQLite's query plan or its write lock
 def test_finding_a_workspaces_expired_memories_reads_the_expiry_index(app):
     # Every search asks; a plan that reads the whole workspace cost 135 ms a search at 100k.
     with app.extensions["memory_api"].db.snapshot() as conn:

@@ -9,6 +9,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 LONG = "\n\n".join(f"Paragraph {i}: the hikers reached the ridge at dawn." * 5 for i in range(12))
 
 

@@ -18,7 +18,9 @@ from test_filters import ALL, CASES, MEMORIES, _ids, meta, nots
 SCOPE = Scope("default", "filters")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def store(request, tmp_path_factory):
     """MEMORIES in a store of each backend (one per module: the cases only read)."""
     from memory_server.storage.database import Database

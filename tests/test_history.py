@@ -8,6 +8,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 
 def versions(client, auth, memory_id: str) -> list[dict]:
     response = client.get(f"/api/v1/memory/{memory_id}/history", headers=auth)

@@ -18,6 +18,9 @@ import pytest
 
 from server import GunicornServer, request
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 pytestmark = pytest.mark.server
 MEMORY = "/api/v1/memory"
 GOOD = {"text": "The spare key is under the blue flowerpot", "metadata": {"type": "note"}}

@@ -11,6 +11,9 @@ from memory_server.api.idempotency import fingerprint
 from memory_server.scope import Scope
 from memory_server.storage import idempotency_store
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SINGLE = [
     ("/api/v1/memory", {"text": "Pay the electricity bill on the 5th"}),
     ("/v1/memories", {"text": "Pay the electricity bill on the 5th"}),

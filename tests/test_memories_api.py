@@ -8,6 +8,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 

@@ -9,6 +9,9 @@ import pytest
 
 from memory_server.embedding.chunking import split_text
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SEED_BODY = {
     "text": "Meeting notes from Q4 planning",
     "metadata": {"type": "meeting", "tags": ["planning", "q4"]},

@@ -10,6 +10,9 @@ from memory_server.scope import Scope
 from memory_server.storage.database import Database
 from memory_server.storage.memory_store import MemoryStore
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SCOPE = Scope("default", "default")
 
 

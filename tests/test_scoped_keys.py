@@ -19,6 +19,9 @@ from memory_server.api_keys import KeyStore
 from memory_server.storage import migrations
 from memory_server.storage.database import Database
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 URL = "http://127.0.0.1"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 # A valid body for each write we know, so a write that was not refused would change something.

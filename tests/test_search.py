@@ -16,6 +16,9 @@ from memory_server.search.ranking import KEYWORD_WEIGHT, query_terms
 from memory_server.storage import migrations
 from memory_server.storage.database import Database
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 MODES = ["semantic", "keyword", "hybrid"]
 
 
@@ -356,20 +359,15 @@ def test_long_memory_embedding_is_the_normalized_mean_of_its_chunks(client, auth
     )
     memory_id = add(client, auth, text)
     embedding = np.array(client.get(f"/api/v1/memory/{memory_id}", headers=auth).json["embedding"])
-    conn = app.extensions["memory_api"].db.connection()
-    rowid, count = conn.execute(
-        "SELECT rowid, chunk_count FROM memories WHERE id = ?", (memory_id,)
-    ).fetchone()
-    assert count > 1
-    chunks = np.stack(
-        [
-            np.frombuffer(row[0], dtype=np.float32)
-            for i in range(count)
-            for row in conn.execute(
-                "SELECT embedding FROM chunk_embeddings WHERE chunk_id = ?", (rowid * 1024 + i,)
-            )
-        ]
-    )
+    services = app.extensions["memory_api"]
+    with services.db.snapshot() as conn:
+        rowid, count = conn.execute(
+            "SELECT rowid, chunk_count FROM memories WHERE id = ?", (memory_id,)
+        ).fetchone()
+        assert count > 1
+        _, chunks = services.memories.store.vectors.vectors(
+            conn, [rowid * 1024 + i for i in range(count)]
+        )
     mean = chunks.mean(axis=0)
     assert np.allclose(embedding, mean / np.linalg.norm(mean), atol=1e-6)
 

@@ -24,10 +24,10 @@ def health() -> tuple[Response, int]:
     """200 when the database answers and the model is loaded, 503 otherwise."""
     found = services()
     try:
-        version = found.db.connection().execute("PRAGMA user_version").fetchone()[0]
-        database = {"ready": True, "schema_version": version}
+        database = {"ready": True, "schema_version": found.db.schema_version()}
         space = found.db.space()
-        database |= {k: space[k] for k in ("free_bytes", "used_bytes", "max_bytes")}
+        # PostgreSQL reports its size only: it manages its own disk.
+        database |= {k: space[k] for k in ("free_bytes", "used_bytes", "max_bytes") if k in space}
         if space["full"]:
             database |= {
                 "ready": False,

@@ -70,7 +70,8 @@ def on_starting(server):
     otherwise keep the other workers waiting for the write lock); the connection is closed
     before the fork.
     """
-    from memory_server.storage.database import Database, DatabaseUnusable
+    from memory_server.storage.database import DatabaseUnusable
+    from memory_server.storage.open_database import describe, open_database
 
     if bool(_settings["TLS_CERT"]) != bool(_settings["TLS_KEY"]):
         server.log.error(
@@ -94,11 +95,13 @@ def on_starting(server):
             sys.exit(1)
     server.log.info(
         "Database %s; model cache %s (MEMORY_API_DB, MEMORY_API_MODEL_CACHE)",
-        os.path.abspath(_settings["DATABASE"]),
+        describe(_settings["DATABASE"]),
         os.path.abspath(_settings["MODEL_CACHE"]),
     )
     try:
-        Database(_settings["DATABASE"], _settings["MAX_DATABASE_BYTES"]).migrate()
+        database = open_database(_settings["DATABASE"], _settings["MAX_DATABASE_BYTES"])
+        database.migrate()
+        database.close()  # nothing open across the fork
     except DatabaseUnusable as exc:
         server.log.error("Cannot start: %s", exc)
         sys.exit(1)

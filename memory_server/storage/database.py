@@ -142,6 +142,15 @@ class Database:
         (PostgreSQL's backend takes a lock named `name` here: storage/postgres/database.py.)
         """
 
+    @property
+    def name(self) -> str:
+        """The database file, for messages."""
+        return str(self.path)
+
+    def schema_version(self) -> int:
+        """The version the schema is at (PRAGMA user_version)."""
+        return self.connection().execute("PRAGMA user_version").fetchone()[0]
+
     def space(self) -> dict[str, int | bool | None]:
         """Room left: free bytes on the database's disk, its size and limit, and whether full."""
         files = [self.path, self.path.with_name(self.path.name + "-wal")]

@@ -465,7 +465,9 @@ class MemoryStore:
         with self.db.snapshot() as conn:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS}, owner, workspace FROM memories"
-                " WHERE (? IS NULL OR owner = ?) AND (? IS NULL OR workspace = ?)"
+                # The casts tell PostgreSQL what an unbound NULL parameter is.
+                " WHERE (CAST(? AS TEXT) IS NULL OR owner = ?)"
+                " AND (CAST(? AS TEXT) IS NULL OR workspace = ?)"
                 " AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid",
                 (owner, owner, workspace, workspace, utc_now()),
             )

@@ -36,10 +36,9 @@ def database_stats(db: Database) -> dict[str, Any]:
         ).fetchone()[0]
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         versions = history_count(conn)
-    files = [db.path, db.path.with_name(db.path.name + "-wal")]
     return {
-        "path": str(db.path),
-        "bytes": sum(path.stat().st_size for path in files if path.exists()),
+        "path": db.name,
+        "bytes": db.space()["used_bytes"],
         "memories": memories,
         "chunks": chunks,
         "memories_expiring": expiring,

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from memory_server.storage.database import DatabaseUnusable
 from memory_server.storage.postgres import schema
 from memory_server.storage.postgres.dialect import POSTGRES
 from memory_server.storage.postgres.portable import Fetched, PortableConnection
@@ -24,10 +25,6 @@ from memory_server.storage.postgres.url import redacted
 # database take the same lock; other applications are unlikely to use this number.
 MIGRATION_LOCK = 0x6D656D6F72792D73
 CONNECT_TIMEOUT_S = 10
-
-
-class DatabaseUnusable(Exception):
-    """The database cannot be used at all; the message names it (no password) and says why."""
 
 
 class BackupNotHere(Exception):
@@ -135,6 +132,16 @@ class PostgresDatabase:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
         self._pool = None
+
+    def schema_version(self) -> int:
+        """The version the schema is at (the highest migration applied)."""
+        row = self.connection().execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return row.fetchone()[0]
+
+    def space(self) -> dict[str, int | bool | None]:
+        """The database's size; PostgreSQL manages its own disk, so no free space or limit."""
+        row = self.connection().execute("SELECT pg_database_size(current_database())")
+        return {"used_bytes": row.fetchone()[0], "full": False}
 
     def backup(self, destination: str) -> None:
         """Refuse: a PostgreSQL database is backed up with its own tools."""
