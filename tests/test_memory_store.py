@@ -129,3 +129,36 @@ def test_vectors_cannot_be_written_before_binding(any_db):
     with pytest.raises(VectorIndexNotReady):
         MemoryStore(db).insert(HERE, "m1", "a", {}, "h", unit(1))
     assert db.connection().execute("SELECT count(*) FROM memories").fetchone()[0] == 0
+
+
+def test_processes_binding_the_model_at_once_all_start(any_db):
+    # Two hosts' workers starting together on a new database: one binds, the others check.
+    import threading
+
+    from memory_server.storage.database import Database
+    from memory_server.storage.postgres.database import PostgresDatabase
+
+    errors: list[Exception] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        db = Database(any_db.path) if isinstance(any_db, Database) else PostgresDatabase(any_db.url)
+        barrier.wait()
+        try:
+            MemoryStore(db).bind_embedding_model("test-model", 8)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = any_db.connection().execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+    assert [tuple(row) for row in rows] == [
+        ("embedding_dimension", "8"),
+        ("embedding_model", "test-model"),
+    ]

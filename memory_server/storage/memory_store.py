@@ -159,6 +159,8 @@ class MemoryStore:
     def bind_embedding_model(self, model: str, dimension: int) -> None:
         """Create the vector index for this model, or check the existing one matches it."""
         with self.db.transaction() as conn:
+            # Workers (and hosts) starting together bind once; the others then check it.
+            self.db.serialize(conn, "meta.embedding_model")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if "embedding_dimension" not in meta:
                 conn.executemany(
