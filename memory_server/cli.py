@@ -211,11 +211,6 @@ def _summary(totals: Counter) -> str:
 def reembed() -> None:
     """Rebuild every vector with the configured model; resumes where an interrupted run stopped."""
     found = services()
-    if found.db.dialect.name != "sqlite":
-        raise click.ClickException(
-            f"reembed runs on SQLite databases only so far, not on {found.db.name}: export "
-            "the memories, import them into a new database with the new model, and switch"
-        )
     embedder = found.memories.embedder
     click.echo(f"Loading {embedder.identity} ({embedder.backend})...", err=True)
     try:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from memory_server.embedding.model import Embedder
-from memory_server.scope import partition_sql
-from memory_server.search import code_cache
-from memory_server.search.vector_index import CODES, create_codes_table, create_embeddings_table
 from memory_server.storage.chunk_ids import (
     CHUNK_SLOTS,
     chunk_id_range,
@@ -88,11 +86,11 @@ def run(db: Database, embedder: Embedder, progress: Callable[[int], None]) -> in
             break
         vectors = [doc.vectors for doc in embedder.embed_documents([r["text"] for r in rows])]
         with db.transaction() as conn:
-            _stage(conn, rows, vectors)
+            _stage(conn, db.vector_moves(), rows, vectors)
         embedded += len(rows)
         progress(len(rows))
     with db.transaction() as conn:
-        embedded += _swap(conn, embedder)
+        embedded += _swap(conn, db, embedder)
     return embedded
 
 
@@ -108,18 +106,15 @@ def _start(db: Database, embedder: Embedder) -> None:
             return  # resume
         conn.execute("DROP TABLE IF EXISTS reembed_vectors")
         conn.execute("DROP TABLE IF EXISTS reembed_memories")
-        create_embeddings_table(conn, "reembed_vectors")
+        db.vector_moves().create_staging(conn, embedder.dimension)
         conn.execute(
-            "CREATE TABLE reembed_memories (rowid INTEGER PRIMARY KEY,"
+            "CREATE TABLE reembed_memories (rowid BIGINT PRIMARY KEY,"
             " chunk_count INTEGER NOT NULL, content_hash TEXT NOT NULL)"
         )
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (TARGET_KEY, _target(embedder)),
-        )
+        _set_meta(conn, [(TARGET_KEY, _target(embedder))])
 
 
-def _stage(conn: Connection, rows: list, vectors: list[np.ndarray]) -> None:
+def _stage(conn: Connection, moves: Any, rows: list, vectors: list[np.ndarray]) -> None:
     """Record the new vectors of these memories (replacing any staged before)."""
     for row, chunks in zip(rows, vectors, strict=True):
         if len(chunks) > CHUNK_SLOTS:
@@ -128,24 +123,28 @@ def _stage(conn: Connection, rows: list, vectors: list[np.ndarray]) -> None:
             "DELETE FROM reembed_vectors WHERE chunk_id >= ? AND chunk_id < ?",
             chunk_id_range(row["rowid"]),
         )
-        conn.executemany(
-            "INSERT INTO reembed_vectors (chunk_id, embedding) VALUES (?, ?)",
-            [
-                (chunk_id, vector.astype(np.float32).tobytes())
-                for chunk_id, vector in zip(
-                    chunk_ids(row["rowid"], len(chunks)), chunks, strict=True
-                )
-            ],
-        )
+        moves.stage(conn, list(zip(chunk_ids(row["rowid"], len(chunks)), chunks, strict=True)))
         conn.execute(
-            "INSERT OR REPLACE INTO reembed_memories (rowid, chunk_count, content_hash)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO reembed_memories (rowid, chunk_count, content_hash) VALUES (?, ?, ?)"
+            " ON CONFLICT (rowid) DO UPDATE"
+            " SET chunk_count = excluded.chunk_count, content_hash = excluded.content_hash",
             (row["rowid"], len(chunks), row["content_hash"]),
         )
 
 
-def _swap(conn: Connection, embedder: Embedder) -> int:
+def _set_meta(conn: Connection, pairs: list[tuple[str, str]]) -> None:
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        pairs,
+    )
+
+
+def _swap(conn: Connection, db: Any, embedder: Embedder) -> int:
     """Inside the final transaction: catch up, then put the new vectors in place."""
+    # No server may write meanwhile (PostgreSQL: a table lock; SQLite's writer is alone).
+    db.hold_all_writes(conn)
+    moves = db.vector_moves()
     # Memories a running server added or changed since they were staged, and deleted ones.
     stale = conn.execute(
         "SELECT m.rowid, m.text, m.content_hash FROM memories m"
@@ -153,31 +152,22 @@ def _swap(conn: Connection, embedder: Embedder) -> int:
         " WHERE r.rowid IS NULL OR r.content_hash != m.content_hash"
     ).fetchall()
     if stale:
-        _stage(conn, stale, [d.vectors for d in embedder.embed_documents([r[1] for r in stale])])
+        embedded = [d.vectors for d in embedder.embed_documents([r[1] for r in stale])]
+        _stage(conn, moves, stale, embedded)
     conn.execute("DELETE FROM reembed_memories WHERE rowid NOT IN (SELECT rowid FROM memories)")
     conn.execute(
         f"DELETE FROM reembed_vectors WHERE {memory_rowid_sql()}"
         " NOT IN (SELECT rowid FROM memories)"
     )
-    conn.execute("DROP TABLE chunk_embeddings")
-    conn.execute("ALTER TABLE reembed_vectors RENAME TO chunk_embeddings")
-    conn.execute(f"DROP TABLE {CODES}")
-    create_codes_table(conn, embedder.dimension)
-    conn.execute(
-        f"INSERT INTO {CODES} (chunk_id, scope, code)"
-        f" SELECT e.chunk_id, {partition_sql('m.owner', 'm.workspace')},"
-        " vec_quantize_binary(e.embedding)"
-        f" FROM chunk_embeddings e JOIN memories m ON m.rowid = {memory_rowid_sql('e.chunk_id')}"
-    )
-    code_cache.bump_generation(conn)  # no process may go on with its copy of the old codes
+    moves.swap_in(conn, embedder.dimension)
     ContextStore.reset(conn)  # contexts of the old model: computed again with the new one
     conn.execute(
         "UPDATE memories SET chunk_count ="
         " (SELECT chunk_count FROM reembed_memories r WHERE r.rowid = memories.rowid)"
     )
     conn.execute("DROP TABLE reembed_memories")
-    conn.executemany(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+    _set_meta(
+        conn,
         [("embedding_model", embedder.identity), ("embedding_dimension", str(embedder.dimension))],
     )
     conn.execute("DELETE FROM meta WHERE key = ?", (TARGET_KEY,))

@@ -178,7 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
         _text,
         "Path of the SQLite file holding memories, vectors and keys (created if missing). "
         "A `postgresql://` URL selects PostgreSQL with pgvector instead: being built, not yet "
-        "complete (`reembed` is SQLite-only so far; see docs/architecture.md).",
+        "a supported setup (see docs/architecture.md).",
     ),
     Setting(
         "MEMORY_API_MAX_DATABASE_BYTES",

@@ -17,7 +17,9 @@ from memory_server import reembed
 from memory_server.embedding.model import Embeddings
 from memory_server.memory_service import StartupError
 from memory_server.scope import Scope
-from memory_server.search.vector_index import VectorIndex
+
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
 
 LONG = "\n\n".join(f"Paragraph {i}: the ferry to the island leaves at seven." * 5 for i in range(8))
 
@@ -34,19 +36,22 @@ def filled(app, client, auth) -> dict[str, str]:
 
 
 @pytest.fixture
-def int8_app(db_path, filled, make_app):
-    """A second app on the same file, configured for the int8 model."""
-    return make_app({"TESTING": True, "DATABASE": str(db_path), "EMBEDDING_BACKEND": "onnx-int8"})
+def int8_app(database, filled, make_app):
+    """A second app on the same database, configured for the int8 model."""
+    return make_app({"TESTING": True, "DATABASE": database, "EMBEDDING_BACKEND": "onnx-int8"})
 
 
 def vector_counts(app) -> tuple[int, int, int]:
-    conn = app.extensions["memory_api"].db.connection()
+    """Chunks the memories have, vectors stored, and first-pass codes (SQLite; else vectors)."""
+    db = app.extensions["memory_api"].db
+    conn = db.connection()
+    codes = "chunk_codes" if db.dialect.name == "sqlite" else "chunk_embeddings"
     return tuple(
         conn.execute(sql).fetchone()[0]
         for sql in (
             "SELECT sum(chunk_count) FROM memories",
             "SELECT count(*) FROM chunk_embeddings",
-            "SELECT count(*) FROM chunk_codes",
+            f"SELECT count(*) FROM {codes}",
         )
     )
 
@@ -112,13 +117,12 @@ def test_an_interrupted_reembed_resumes_and_catches_up(int8_app, filled, monkeyp
     # The 4 left, then m0 again: changed after it was staged, caught up in the swap.
     assert reembed.run(db, embedder, calls.append) == len(filled) - 2 + 1
     assert sum(calls) == len(filled) - 2
-    conn = db.connection()
-    (blob,) = conn.execute(
-        "SELECT embedding FROM chunk_embeddings WHERE chunk_id ="
-        " (SELECT rowid * 1024 FROM memories WHERE id = 'm0')"
-    ).fetchone()
+    with db.transaction() as conn:  # opening the index may create it
+        (chunk,) = conn.execute("SELECT rowid * 1024 FROM memories WHERE id = 'm0'").fetchone()
+        index = db.open_vector_index(conn, embedder.dimension, None)
+        _, stored = index.vectors(conn, [chunk])
     expected = embedder.embed_documents(["Note 0: repot the basil instead"])[0].vectors[0]
-    assert np.allclose(np.frombuffer(blob, dtype=np.float32), expected, atol=1e-6)
+    assert np.allclose(stored[0], expected, atol=1e-6)
     assert not reembed.plan(db, embedder).needed
 
 
@@ -136,14 +140,12 @@ class StandIn:
 def test_a_new_dimension_gets_a_new_code_table(app, filled):
     db = app.extensions["memory_api"].db
     assert reembed.run(db, StandIn(), lambda done: None) == len(filled)
-    conn = db.connection()
-    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    assert (meta["embedding_model"], meta["embedding_dimension"]) == ("stand-in-8", "8")
-    index = VectorIndex.open(conn, 8)
-    query = StandIn().embed_documents([filled["m1"]])[0].vectors[0]
-    best = index.nearest(conn, "default/default", query, 1)
-    assert (
-        best[0][0]
-        == conn.execute("SELECT rowid * 1024 FROM memories WHERE id = 'm1'").fetchone()[0]
-    )
+    with db.transaction() as conn:  # opening the index may create it
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        assert (meta["embedding_model"], meta["embedding_dimension"]) == ("stand-in-8", "8")
+        index = db.open_vector_index(conn, 8, None)
+        query = StandIn().embed_documents([filled["m1"]])[0].vectors[0]
+        best = index.nearest(conn, "default/default", query, 1)
+        m1 = conn.execute("SELECT rowid * 1024 FROM memories WHERE id = 'm1'").fetchone()[0]
+    assert best[0][0] == m1
     assert vector_counts(app) == (len(filled), len(filled), len(filled))

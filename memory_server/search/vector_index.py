@@ -212,6 +212,42 @@ class VectorIndex:
         return found, cosine(matrix, query)
 
 
+class SqliteVectorMoves:
+    """`memory-server reembed`'s vector steps on SQLite: stage the new vectors, swap them in."""
+
+    @staticmethod
+    def create_staging(conn: Connection, dimension: int) -> None:
+        """An empty table for the new model's vectors."""
+        create_embeddings_table(conn, "reembed_vectors")
+
+    @staticmethod
+    def stage(conn: Connection, rows: list[tuple[int, np.ndarray]]) -> None:
+        """Staged vectors by chunk id."""
+        conn.executemany(
+            "INSERT INTO reembed_vectors (chunk_id, embedding) VALUES (?, ?)",
+            [(i, np.asarray(v, dtype=np.float32).tobytes()) for i, v in rows],
+        )
+
+    @staticmethod
+    def swap_in(conn: Connection, dimension: int) -> None:
+        """The staged vectors become the index (and its codes are made from them)."""
+        from memory_server.scope import partition_sql
+        from memory_server.storage.chunk_ids import memory_rowid_sql
+
+        conn.execute("DROP TABLE chunk_embeddings")
+        conn.execute("ALTER TABLE reembed_vectors RENAME TO chunk_embeddings")
+        conn.execute(f"DROP TABLE {CODES}")
+        create_codes_table(conn, dimension)
+        memory = memory_rowid_sql("e.chunk_id")
+        conn.execute(
+            f"INSERT INTO {CODES} (chunk_id, scope, code)"
+            f" SELECT e.chunk_id, {partition_sql('m.owner', 'm.workspace')},"
+            " vec_quantize_binary(e.embedding)"
+            f" FROM chunk_embeddings e JOIN memories m ON m.rowid = {memory}"
+        )
+        code_cache.bump_generation(conn)  # no process may go on with its copy of the old codes
+
+
 def cosine(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Each row's cosine similarity to the query (0 for a zero vector)."""
     # Client-supplied vectors need not be unit length: divide by both norms.

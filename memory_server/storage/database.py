@@ -136,6 +136,17 @@ class Database:
         return VectorIndex.open(conn, dimension, model)
 
     @staticmethod
+    def vector_moves() -> Any:
+        """Reembed's vector steps on this backend (search/vector_index.py)."""
+        from memory_server.search.vector_index import SqliteVectorMoves
+
+        return SqliteVectorMoves
+
+    @staticmethod
+    def hold_all_writes(conn: Connection) -> None:
+        """Inside a write transaction: nothing else may write until it ends (SQLite: so)."""
+
+    @staticmethod
     def serialize(conn: Connection, name: str) -> None:
         """Inside a write transaction: nothing to do, SQLite runs one at a time already.
 

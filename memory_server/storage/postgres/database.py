@@ -118,6 +118,18 @@ class PostgresDatabase:
         return PgVectorIndex.open(conn, dimension, model)
 
     @staticmethod
+    def vector_moves() -> Any:
+        """Reembed's vector steps on this backend (storage/postgres/vector_index.py)."""
+        from memory_server.storage.postgres.vector_index import PgVectorMoves
+
+        return PgVectorMoves
+
+    @staticmethod
+    def hold_all_writes(conn: PortableConnection) -> None:
+        """Inside a transaction: no other transaction may write memories until it ends."""
+        conn.execute("LOCK TABLE memories IN SHARE ROW EXCLUSIVE MODE")
+
+    @staticmethod
     def serialize(conn: PortableConnection, name: str) -> None:
         """Inside a transaction: wait until no other transaction holds `name`, then hold it.
 

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from memory_server.scope import SEPARATOR
 from memory_server.search.vector_index import ModelChanged, cosine
+from memory_server.storage.chunk_ids import CHUNK_SLOTS
 from memory_server.storage.postgres.portable import PortableConnection
 
 # A scope with at most this many chunks, or a filter leaving at most this many, is searched
@@ -33,6 +35,42 @@ EF_LIMIT = 1000
 def vector_literal(vector: np.ndarray) -> str:
     """A vector as pgvector's text form: [1,2,3] (float32 round-trips exactly with repr)."""
     return "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]"
+
+
+class PgVectorMoves:
+    """`memory-server reembed`'s vector steps on PostgreSQL: stage, then swap in whole."""
+
+    @staticmethod
+    def create_staging(conn: PortableConnection, dimension: int) -> None:
+        """An empty table for the new model's vectors."""
+        conn.execute(
+            "CREATE TABLE reembed_vectors (chunk_id BIGINT PRIMARY KEY,"
+            f" embedding vector({int(dimension)}) NOT NULL)"
+        )
+
+    @staticmethod
+    def stage(conn: PortableConnection, rows: list[tuple[int, np.ndarray]]) -> None:
+        """Staged vectors by chunk id."""
+        conn.executemany(
+            "INSERT INTO reembed_vectors (chunk_id, embedding) VALUES (?, ?::vector)",
+            [(int(i), vector_literal(np.asarray(v, dtype=np.float32))) for i, v in rows],
+        )
+
+    @staticmethod
+    def swap_in(conn: PortableConnection, dimension: int) -> None:
+        """The staged vectors become the index, each with its memory's scope, re-indexed."""
+        conn.execute("DROP TABLE chunk_embeddings")
+        conn.execute(
+            "CREATE TABLE chunk_embeddings (chunk_id BIGINT PRIMARY KEY, scope TEXT NOT NULL,"
+            f" embedding vector({int(dimension)}) NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO chunk_embeddings (chunk_id, scope, embedding)"
+            f" SELECT e.chunk_id, m.owner || '{SEPARATOR}' || m.workspace, e.embedding"
+            f" FROM reembed_vectors e JOIN memories m ON m.rowid = e.chunk_id / {CHUNK_SLOTS}"
+        )
+        conn.execute("DROP TABLE reembed_vectors")
+        PgVectorIndex.open(conn, dimension)  # its indexes
 
 
 class PgVectorIndex:
