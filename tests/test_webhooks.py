@@ -20,6 +20,7 @@ import pytest
 from helpers import headers
 from memory_server.storage import database, migrations
 from memory_server.storage.database import Database
+from memory_server.storage.open_database import open_database
 from memory_server.webhooks import urls as webhook_urls
 from memory_server.webhooks.delivery import WebhookDispatcher
 from memory_server.webhooks.outbox import Outbox
@@ -31,6 +32,9 @@ from memory_server.webhooks.urls import (
     parse_networks,
 )
 from receiver import Receiver, TricklingReceiver
+
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 ALL_EVENTS = [
@@ -52,11 +56,11 @@ def verify(secret: str, request: dict) -> bool:
 
 
 @pytest.fixture
-def hooks_app(tmp_path, embedder, make_app):
+def hooks_app(database, embedder, make_app):
     app = make_app(
         {
             "TESTING": True,
-            "DATABASE": str(tmp_path / "hooks.db"),
+            "DATABASE": database,
             "WEBHOOK_ALLOWED_NETWORKS": LOOPBACK,
             "WEBHOOK_RETRY_SCHEDULE": (0.3, 0.3, 0.3, 0.3),
             "WEBHOOK_TIMEOUT": 1.0,
@@ -544,15 +548,15 @@ def test_an_events_payload_is_stored_once_however_many_endpoints_get_it(hooks_ap
     text = "\U0001f600" * 50_000  # 200 KB of UTF-8
     assert hc.post("/api/v1/memory", json={"text": text}, headers=hauth).status_code == 201
     conn = services.db.connection()
-    events = conn.execute("SELECT type, length(CAST(payload AS BLOB)) FROM webhook_events")
-    sizes = dict(events.fetchall())
+    events = conn.execute("SELECT type, payload FROM webhook_events").fetchall()
+    sizes = {kind: len(payload.encode()) for kind, payload in events}
     assert set(sizes) == {"memory.created", "embedding.generated"}
     assert all(200_000 < size < 210_000 for size in sizes.values())
     deliveries = conn.execute(
         "SELECT count(DISTINCT endpoint_id), count(*) FROM webhook_deliveries"
     )
     assert tuple(deliveries.fetchone()) == (5, 10)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(webhook_deliveries)")}
+    columns = conn.execute("SELECT * FROM webhook_deliveries LIMIT 1").fetchone().keys()
     assert "payload" not in columns
 
 
@@ -651,7 +655,15 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
 
     others = [
         WebhookDispatcher(
-            Outbox(Database(services.db.path)), (0.3,), 1.0, services.dispatcher.policy, 0.05
+            Outbox(
+                open_database(
+                    services.db.name if services.db.dialect.name == "sqlite" else services.db.url
+                )
+            ),
+            (0.3,),
+            1.0,
+            services.dispatcher.policy,
+            0.05,
         )
         for _ in range(2)
     ]
@@ -697,6 +709,7 @@ def test_the_documented_receiver_snippet_verifies_real_deliveries(hc, hauth):
     assert namespace["verify"](other_secret, request["headers"], body) is False
 
 
+@pytest.mark.sqlite_only  # SQLite's migration 8
 def test_migration_8_moves_queued_payloads_into_one_row_per_event(tmp_path, monkeypatch):
     db = Database(tmp_path / "old.db")
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
