@@ -11,6 +11,9 @@ import pytest
 
 from helpers import headers
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

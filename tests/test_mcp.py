@@ -19,6 +19,9 @@ from mcp_clients import TOOL_NAMES, http_client, run
 from memory_server.mcp import bridge as bridge_module
 from memory_server.mcp.tools import TOOLS
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 URL = "http://127.0.0.1"
 
 

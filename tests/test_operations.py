@@ -16,6 +16,9 @@ import sqlite_vec
 from helpers import headers, wait_until
 from server import GunicornServer, request
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,6 +95,7 @@ def test_backup_of_a_live_server_is_a_consistent_verified_snapshot(tmp_path):
     assert conn.execute("SELECT count(*) FROM chunk_codes").fetchone()[0] == chunks
 
 
+@pytest.mark.sqlite_only  # a SQLite file's backup; PostgreSQL's: below
 def test_a_backup_serves_as_a_database(tmp_path, client, auth, app):
     memory_id = add(client, auth, "The spare key is under the blue flowerpot.")
     copy = tmp_path / "copy.db"
@@ -153,6 +157,7 @@ def test_ids_that_name_endpoints_are_refused(client, auth, reserved):
     assert response.status_code == 400 and "reserved" in json.dumps(response.json)
 
 
+@pytest.mark.sqlite_only  # a SQLite file's backup; PostgreSQL's: below
 def test_backup_into_a_folder_that_does_not_exist_yet_makes_it(tmp_path, client, auth, app):
     add(client, auth, "kept in the backup")
     target = tmp_path / "backups" / "2026" / "memory.db"
@@ -203,3 +208,18 @@ def test_a_first_start_prints_no_library_warnings(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "Loading sentence-transformers/all-MiniLM-L6-v2 (onnx)..."
     ]
+
+
+def test_backup_of_a_postgresql_database_says_to_use_pg_dump(postgres_server, tmp_path):
+    from memory_server.app import create_app
+
+    app = create_app({"TESTING": True, "DATABASE": postgres_server.new_database()})
+    try:
+        result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "copy.db")])
+    finally:
+        app.extensions["memory_api"].db.close()
+        app.extensions["memory_api.mcp"].close()
+    assert result.exit_code == 1
+    assert "pg_dump" in result.output and len(result.output.strip().splitlines()) == 1
+    assert ":***@" in result.output or "postgres:@" not in result.output  # no password shown
+    assert not (tmp_path / "copy.db").exists()

@@ -10,6 +10,9 @@ from helpers import headers
 from redis_server import RedisServer
 from server import free_port
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 SMALL = {"free": "3/hour", "pro": "5/hour", "enterprise": None}
 
 

@@ -9,6 +9,9 @@ import pytest
 
 from server import GunicornServer, request
 
+# Every test here runs on a SQLite file and on a real PostgreSQL (tests/conftest.py).
+BOTH_BACKENDS = True
+
 
 def access_lines(caplog) -> list[dict]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "memory_api.access"]
