@@ -24,6 +24,7 @@ from memory_server.api_keys import DEFAULT_OWNER, ApiKey, KeyNotFound
 from memory_server.embedding.model import ModelLoadError
 from memory_server.services import services
 from memory_server.settings import TIERS
+from memory_server.storage.database import BackupNotHere
 from memory_server.storage.stats import database_stats
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
@@ -109,17 +110,13 @@ def revoke_key(key_id: str) -> None:
 def backup(path: Path) -> None:
     """Write a consistent snapshot of the database to PATH, safe while the server runs."""
     db = services().db
-    if not hasattr(db, "path"):  # PostgreSQL: its own tools back it up
-        try:
-            db.backup(str(path))
-        except Exception as exc:  # BackupNotHere: one line saying what to use
-            raise click.ClickException(str(exc)) from exc
-    if path.resolve() == db.path.resolve():
+    if path.resolve() == Path(db.location).resolve():
         raise click.BadParameter("PATH is the live database itself; pick another file")
     started = time.perf_counter()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db.backup(path)
+        db.backup(path)  # PostgreSQL's refuses first, touching nothing (BackupNotHere)
+    except BackupNotHere as exc:
+        raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
     click.echo(

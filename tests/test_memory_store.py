@@ -135,14 +135,13 @@ def test_processes_binding_the_model_at_once_all_start(any_db):
     # Two hosts' workers starting together on a new database: one binds, the others check.
     import threading
 
-    from memory_server.storage.database import Database
-    from memory_server.storage.postgres.database import PostgresDatabase
+    from memory_server.storage.open_database import open_database
 
     errors: list[Exception] = []
     barrier = threading.Barrier(4)
 
     def start() -> None:
-        db = Database(any_db.path) if isinstance(any_db, Database) else PostgresDatabase(any_db.url)
+        db = open_database(any_db.location)  # its own connections, as another process has
         barrier.wait()
         try:
             MemoryStore(db).bind_embedding_model("test-model", 8)

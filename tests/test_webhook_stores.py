@@ -12,8 +12,7 @@ import time
 import pytest
 
 from memory_server.scope import Scope
-from memory_server.storage.database import Database
-from memory_server.storage.postgres.database import PostgresDatabase
+from memory_server.storage.open_database import open_database
 from memory_server.webhooks.endpoints import (
     MAX_ENDPOINTS_PER_WORKSPACE,
     EndpointRegistry,
@@ -24,11 +23,6 @@ from memory_server.webhooks.outbox import Event, Outbox, Outcome
 
 SCOPE = Scope("alice", "default")
 CREATED = Event("memory.created", {"id": "m1"})
-
-
-def another_process(db):
-    """The same database through connections of its own, as another process or host has."""
-    return Database(db.path) if isinstance(db, Database) else PostgresDatabase(db.url)
 
 
 def enqueue(db, events, scope: Scope = SCOPE) -> int:
@@ -60,7 +54,7 @@ def test_the_endpoint_limit_holds_when_registrations_race(any_db):
     barrier = threading.Barrier(6)
 
     def register(n: int) -> None:
-        store = EndpointRegistry(another_process(any_db))
+        store = EndpointRegistry(open_database(any_db.location))
         barrier.wait()
         try:
             store.create(SCOPE, f"http://127.0.0.1:9/race-{n}", ["memory.created"])
@@ -129,7 +123,7 @@ def test_hosts_claiming_at_once_never_hold_two_leases_for_one_endpoint(any_db):
     barrier = threading.Barrier(8)
 
     def host() -> None:
-        outbox = Outbox(another_process(any_db))
+        outbox = Outbox(open_database(any_db.location))
         barrier.wait()
         claims.append(outbox.claim(10, 60))
         outbox.db.close()

@@ -655,11 +655,7 @@ def test_competing_dispatchers_send_each_event_once(hooks_app, hc, hauth):
 
     others = [
         WebhookDispatcher(
-            Outbox(
-                open_database(
-                    services.db.name if services.db.dialect.name == "sqlite" else services.db.url
-                )
-            ),
+            Outbox(open_database(services.db.location)),
             (0.3,),
             1.0,
             services.dispatcher.policy,

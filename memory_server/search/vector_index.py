@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,52 @@ class ModelChanged(RuntimeError):
     """The database moved to another model (`memory-server reembed`) while this process ran."""
 
 
-class VectorIndex:
+class ChunkVectors:
+    """What every backend's vector index shares: its model check, input check and rescoring.
+
+    Subclasses store and search the vectors (`vectors`, `write`, `delete`, `nearest`).
+    """
+
+    def __init__(self, dimension: int, model: str | None = None) -> None:
+        self.dimension = dimension
+        self.model = model
+
+    def check_model(self, conn: Any) -> None:
+        """Raise ModelChanged if the database's vectors no longer come from this model."""
+        if self.model is None:
+            return
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
+        if row is not None and row[0] != self.model:
+            raise ModelChanged(
+                f"the database's vectors now come from {row[0]}, not {self.model}: restart "
+                f"the server with MEMORY_API_EMBEDDING_MODEL (and _BACKEND) set for {row[0]}"
+            )
+
+    def checked(self, conn: Any, vectors: np.ndarray) -> np.ndarray:
+        """Vectors about to be written, as float32 rows of this index's dimension (or raise)."""
+        self.check_model(conn)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(
+                f"vectors of dimension {vectors.shape[-1]}, the index holds {self.dimension}"
+            )
+        return vectors
+
+    def vectors(self, conn: Any, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The stored ids among these, and their vectors (one row each)."""
+        raise NotImplementedError
+
+    def cosines(
+        self, conn: Any, ids: Sequence[int], query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stored chunks among these ids and their exact cosine similarity to the query."""
+        found, matrix = self.vectors(conn, ids)
+        if not len(found):
+            return found, np.empty(0, dtype=np.float32)
+        return found, cosine(matrix, query)
+
+
+class VectorIndex(ChunkVectors):
     """Stores chunk vectors of one dimension and finds the nearest ones within a scope.
 
     With a `model`, every write and search first checks that the database's vectors still
@@ -56,9 +102,8 @@ class VectorIndex:
     """
 
     def __init__(self, dimension: int, block_layout: bool = True, model: str | None = None) -> None:
-        self.dimension = dimension
+        super().__init__(dimension, model)
         self.block_layout = block_layout
-        self.model = model
         self.cache = CodeCache()
 
     @classmethod
@@ -71,27 +116,11 @@ class VectorIndex:
                 _upgrade_from_float_vec0(conn)
         return cls(dimension, _has_block_layout(conn), model)
 
-    def check_model(self, conn: Connection) -> None:
-        """Raise ModelChanged if the database's vectors no longer come from this model."""
-        if self.model is None:
-            return
-        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
-        if row is not None and row[0] != self.model:
-            raise ModelChanged(
-                f"the database's vectors now come from {row[0]}, not {self.model}: restart "
-                f"the server with MEMORY_API_EMBEDDING_MODEL (and _BACKEND) set for {row[0]}"
-            )
-
     def write(
         self, conn: Connection, partition: str, ids: Sequence[int], vectors: np.ndarray
     ) -> None:
         """Insert the vectors with these ids (which must be free) into a scope."""
-        self.check_model(conn)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(
-                f"vectors of dimension {vectors.shape[-1]}, the index holds {self.dimension}"
-            )
+        vectors = self.checked(conn, vectors)
         conn.executemany(
             "INSERT INTO chunk_embeddings (chunk_id, embedding) VALUES (?, ?)",
             [(i, v.tobytes()) for i, v in zip(ids, vectors, strict=True)],
@@ -201,15 +230,6 @@ class VectorIndex:
         found, scores = self.cosines(conn, ids, query)
         top = np.argsort(-scores, kind="stable")[:k]
         return [(int(found[i]), float(scores[i])) for i in top]
-
-    def cosines(
-        self, conn: Connection, ids: Sequence[int], query: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The stored chunks among these ids and their exact cosine similarity to the query."""
-        found, matrix = self.vectors(conn, ids)
-        if not len(found):
-            return found, np.empty(0, dtype=np.float32)
-        return found, cosine(matrix, query)
 
 
 class SqliteVectorMoves:

@@ -47,6 +47,10 @@ class DatabaseUnusable(Exception):
     """The database file cannot be used at all; the message names it and says why."""
 
 
+class BackupNotHere(Exception):
+    """`memory-server backup` does not copy this database: its engine's own tools do."""
+
+
 class StorageFull(OSError):
     """A write failed for lack of space (the disk, or the database's size limit); rolled back."""
 
@@ -158,6 +162,11 @@ class Database:
         """The database file, for messages."""
         return str(self.path)
 
+    @property
+    def location(self) -> str:
+        """What MEMORY_API_DB says to open this database again (storage/open_database.py)."""
+        return str(self.path)
+
     def schema_version(self) -> int:
         """The version the schema is at (PRAGMA user_version)."""
         return self.connection().execute("PRAGMA user_version").fetchone()[0]
@@ -193,6 +202,7 @@ class Database:
         so `destination` is either the previous file or a complete, verified snapshot.
         """
         destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(destination.name + ".partial")
         partial.unlink(missing_ok=True)
         source = self.open_connection()

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from memory_server.storage.database import DatabaseUnusable
+from memory_server.storage.database import BackupNotHere, DatabaseUnusable
 from memory_server.storage.postgres import schema
 from memory_server.storage.postgres.dialect import POSTGRES
 from memory_server.storage.postgres.portable import Fetched, PortableConnection
@@ -25,10 +25,6 @@ from memory_server.storage.postgres.url import redacted
 # database take the same lock; other applications are unlikely to use this number.
 MIGRATION_LOCK = 0x6D656D6F72792D73
 CONNECT_TIMEOUT_S = 10
-
-
-class BackupNotHere(Exception):
-    """`memory-server backup` does not copy a PostgreSQL database: pg_dump does."""
 
 
 class OneShot:
@@ -67,6 +63,11 @@ class PostgresDatabase:
     def name(self) -> str:
         """The database's URL without its password."""
         return redacted(self.url)
+
+    @property
+    def location(self) -> str:
+        """What MEMORY_API_DB says to open this database again (storage/open_database.py)."""
+        return self.url
 
     def pool(self) -> ConnectionPool:
         """The process's pool, opened on first use and again in a forked child."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from memory_server.scope import SEPARATOR
-from memory_server.search.vector_index import ModelChanged, cosine
+from memory_server.search.vector_index import ChunkVectors
 from memory_server.storage.chunk_ids import CHUNK_SLOTS
 from memory_server.storage.postgres.portable import PortableConnection
 
@@ -75,12 +75,8 @@ class PgVectorMoves:
         PgVectorIndex.open(conn, dimension)  # its indexes
 
 
-class PgVectorIndex:
+class PgVectorIndex(ChunkVectors):
     """Stores chunk vectors of one dimension and finds the nearest ones within a scope."""
-
-    def __init__(self, dimension: int, model: str | None = None) -> None:
-        self.dimension = dimension
-        self.model = model
 
     @classmethod
     def open(
@@ -101,27 +97,11 @@ class PgVectorIndex:
         )
         return cls(dimension, model)
 
-    def check_model(self, conn: PortableConnection) -> None:
-        """Raise ModelChanged if the database's vectors no longer come from this model."""
-        if self.model is None:
-            return
-        row = conn.execute("SELECT value FROM meta WHERE key = 'embedding_model'").fetchone()
-        if row is not None and row[0] != self.model:
-            raise ModelChanged(
-                f"the database's vectors now come from {row[0]}, not {self.model}: restart "
-                f"the server with MEMORY_API_EMBEDDING_MODEL (and _BACKEND) set for {row[0]}"
-            )
-
     def write(
         self, conn: PortableConnection, partition: str, ids: Sequence[int], vectors: np.ndarray
     ) -> None:
         """Insert the vectors with these ids (which must be free) into a scope."""
-        self.check_model(conn)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise ValueError(
-                f"vectors of dimension {vectors.shape[-1]}, the index holds {self.dimension}"
-            )
+        vectors = self.checked(conn, vectors)
         conn.executemany(
             "INSERT INTO chunk_embeddings (chunk_id, scope, embedding) VALUES (?, ?, ?::vector)",
             [(int(i), partition, vector_literal(v)) for i, v in zip(ids, vectors, strict=True)],
@@ -183,14 +163,9 @@ class PgVectorIndex:
         candidates: Sequence[int] | None,
     ) -> list[tuple[int, float]]:
         """Every chunk of the scope (or the candidates) scored: `+ 0` keeps the index out."""
-        sql = "SELECT chunk_id, 1 - (embedding <=> ?::vector) FROM chunk_embeddings WHERE scope = ?"
-        params: list = [literal, partition]
-        if candidates is not None:
-            sql += " AND chunk_id = ANY(?)"
-            params.append([int(i) for i in candidates])
-        sql += " ORDER BY (embedding <=> ?::vector) + 0, chunk_id LIMIT ?"
-        params += [literal, k]
-        return [(int(i), float(score)) for i, score in conn.execute(sql, params)]
+        return self._ranked(
+            conn, partition, literal, k, candidates, "(embedding <=> ?::vector) + 0, chunk_id"
+        )
 
     def _hnsw(
         self,
@@ -202,20 +177,26 @@ class PgVectorIndex:
     ) -> list[tuple[int, float]]:
         """The HNSW index's answer, its candidate list widened for k (may be short of k)."""
         conn.execute(f"SET LOCAL hnsw.ef_search = {min(EF_LIMIT, max(EF_MIN, EF_PER_RESULT * k))}")
+        return self._ranked(conn, partition, literal, k, candidates, "embedding <=> ?::vector")
+
+    @staticmethod
+    def _ranked(
+        conn: PortableConnection,
+        partition: str,
+        literal: str,
+        k: int,
+        candidates: Sequence[int] | None,
+        order: str,
+    ) -> list[tuple[int, float]]:
+        """The scope's (or candidates') first k chunks by `order` (it holds the query's `?`).
+
+        HNSW needs the bare distance as its only sort key to serve the ORDER BY.
+        """
         sql = "SELECT chunk_id, 1 - (embedding <=> ?::vector) FROM chunk_embeddings WHERE scope = ?"
         params: list = [literal, partition]
         if candidates is not None:
             sql += " AND chunk_id = ANY(?)"
             params.append([int(i) for i in candidates])
-        sql += " ORDER BY embedding <=> ?::vector LIMIT ?"
         params += [literal, k]
-        return [(int(i), float(score)) for i, score in conn.execute(sql, params)]
-
-    def cosines(
-        self, conn: PortableConnection, ids: Sequence[int], query: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The stored chunks among these ids and their exact cosine similarity to the query."""
-        found, matrix = self.vectors(conn, ids)
-        if not len(found):
-            return found, np.empty(0, dtype=np.float32)
-        return found, cosine(matrix, query)
+        rows = conn.execute(f"{sql} ORDER BY {order} LIMIT ?", params)
+        return [(int(i), float(score)) for i, score in rows]
