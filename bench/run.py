@@ -44,6 +44,8 @@ from timing import percentiles, timed  # noqa: E402
 from memory_server.embedding.model import Embedder, get_embedder  # noqa: E402
 from memory_server.settings import BUNDLED_MODEL  # noqa: E402
 from memory_server.storage.database import Database  # noqa: E402
+from memory_server.storage.open_database import open_database  # noqa: E402
+from postgres_server import PostgresForTests  # noqa: E402
 from server import GunicornServer  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
@@ -62,6 +64,12 @@ class Results:
         """Record a figure and show it as the run goes."""
         self.figures[name] = value
         print(f"  {name}: {value:,.2f}", flush=True)
+
+    def prefixed(self, prefix: str) -> Results:
+        """A view that records every figure under `prefix` (the PostgreSQL run's `pg.`)."""
+        view = Results(self.figures)
+        view.put = lambda name, value: self.put(prefix + name, value)  # type: ignore[method-assign]
+        return view
 
 
 def corpus_vectors(embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -180,14 +188,14 @@ def measure_crud(client: Client, texts: list[str], out: Results) -> None:
 
 def measure_search(
     client: Client,
-    embedder: Embedder,
     questions: list[str],
     query_vectors: np.ndarray,
     vectors: np.ndarray,
     out: Results,
+    sizes: tuple[int, ...] = SIZES,
 ) -> None:
     """Search p50/p95 per mode and size, and semantic recall@10 against numpy's exact top 10."""
-    for size in SIZES:
+    for size in sizes:
         workspace = f"w{size}"
         print(f"search at {size:,} memories", flush=True)
         for mode in MODES:
@@ -212,17 +220,85 @@ def measure_search(
         out.put(f"search.semantic.{size}.recall_at_10", hits / (10 * len(questions)))
 
 
-def wait_for_contexts(db: Path, timeout: float = 900.0) -> None:
+def wait_for_contexts(location: str, timeout: float = 900.0) -> None:
     """Wait until the server has computed every context vector due (its background work)."""
-    conn = Database(db).open_connection()
+    db = open_database(location)
     deadline = time.monotonic() + timeout
     try:
+        conn = db.connection()
         while conn.execute("SELECT count(*) FROM context_pending").fetchone()[0]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"context vectors still due after {timeout:.0f} s")
             time.sleep(0.5)
     finally:
-        conn.close()
+        db.close()
+
+
+def measure_server(
+    server: GunicornServer,
+    location: str,
+    spare: list[str],
+    concurrent_texts: list[str],
+    questions: list[str],
+    args: argparse.Namespace,
+    out: Results,
+) -> Client:
+    """What both backends are measured on: single operations, concurrent clients, quality."""
+    key = next(w for w in server.log().split() if w.startswith(KEY_PREFIX))
+    client = Client(server.url, key)
+    measure_crud(client, spare, out)
+    print("concurrent clients", flush=True)
+    concurrency.measure(server.url, key, concurrent_texts, questions, args.concurrent,
+                        out.put)  # fmt: skip
+    print("retrieval quality per mode", flush=True)
+    quality.measure(client.call, out.put, lambda: wait_for_contexts(location))
+    return client
+
+
+def measure_postgres(
+    stored: list[str],
+    vectors: np.ndarray,
+    spare: list[str],
+    concurrent_texts: list[str],
+    questions: list[str],
+    query_vectors: np.ndarray,
+    args: argparse.Namespace,
+    out: Results,
+) -> None:
+    """The same server on PostgreSQL + pgvector (the tests' pgserver, on a Unix socket).
+
+    Single operations, concurrent clients and quality as on SQLite; then the 100k workspace,
+    loaded through the batch API with the corpus's vectors, and searched in every mode.
+    """
+    pg_out = out.prefixed("pg.")
+    postgres = PostgresForTests()
+    try:
+        url = postgres.new_database()
+        with tempfile.TemporaryDirectory(prefix="memory-bench-pg-") as tmp:
+            server = GunicornServer(None, Path(tmp) / "gunicorn.log", MEMORY_API_DB=url,
+                                    MEMORY_API_EMBEDDING_BACKEND=args.backend,
+                                    MEMORY_API_WORKERS="1")  # fmt: skip
+            with server:
+                print("PostgreSQL: the same server on PostgreSQL + pgvector", flush=True)
+                client = measure_server(
+                    server, url, spare, concurrent_texts, questions, args, pg_out
+                )
+                print("PostgreSQL: loading 100k memories with their vectors", flush=True)
+                seconds = load_workspace(client, "w100000", stored, vectors)
+                pg_out.put("http.batch_load_vectors_per_s", len(stored) / seconds)
+                measure_search(client, questions, query_vectors, vectors, pg_out,
+                               sizes=(len(stored),))  # fmt: skip
+        pg_out.put("storage.bytes_per_memory", database_bytes(url) / len(stored))
+    finally:
+        postgres.stop()
+
+
+def database_bytes(url: str) -> float:
+    """The PostgreSQL database's size on disk (tables, indexes, TOAST)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return float(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
 
 
 def process_rss_mb(pid: int) -> float:
@@ -293,6 +369,7 @@ def main() -> None:
     )
     parser.add_argument("--no-peers", action="store_true", help="skip mem0 and chromadb")
     parser.add_argument("--no-scale", action="store_true", help="skip the 1M-memory workspace")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -316,20 +393,14 @@ def main() -> None:
             master = server.process.pid
             out.put("server.idle_rss_mb.worker", sum(map(process_rss_mb, worker_pids(master))))
             out.put("server.idle_rss_mb.master", process_rss_mb(master))
-            key = next(w for w in server.log().split() if w.startswith(KEY_PREFIX))
-            client = Client(server.url, key)
-            measure_crud(client, spare, out)
-            print("concurrent clients", flush=True)
-            concurrency.measure(server.url, key, concurrent_texts, questions, args.concurrent,
-                                out.put)  # fmt: skip
-            print("retrieval quality per mode", flush=True)
-            quality.measure(client.call, out.put, lambda: wait_for_contexts(db))
+            client = measure_server(server, str(db), spare, concurrent_texts, questions, args, out)
             print("loading workspaces through the batch API", flush=True)
             seconds = load_workspace(client, "w10000", stored[:10_000], None)
             out.put("http.batch_ingest_per_s", 10_000 / seconds)
             load_workspace(client, "w1000", stored[:1_000], vectors)
-            load_workspace(client, "w100000", stored, vectors)
-            measure_search(client, embedder, questions, query_vectors, vectors, out)
+            seconds = load_workspace(client, "w100000", stored, vectors)
+            out.put("http.batch_load_vectors_per_s", len(stored) / seconds)
+            measure_search(client, questions, query_vectors, vectors, out)
             out.put("server.loaded_rss_mb.worker", sum(map(process_rss_mb, worker_pids(master))))
         checkpoint = Database(db).open_connection()
         checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -350,6 +421,10 @@ def main() -> None:
                 out.put,
                 lambda: query_floor(embedder),
             )  # fmt: skip
+    if not args.no_postgres:
+        measure_postgres(
+            stored, vectors, spare, concurrent_texts, questions, query_vectors, args, out
+        )
     if not args.no_peers:
         vectors_path = Path(tempfile.mkstemp(suffix=".npy")[1])
         np.save(vectors_path, vectors[:10_000])

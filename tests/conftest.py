@@ -94,14 +94,18 @@ def pytest_generate_tests(metafunc):
     """A module with BOTH_BACKENDS = True runs each test of its app on SQLite and PostgreSQL.
 
     A test marked `sqlite_only` checks something only SQLite has (a query plan, its write
-    lock, its file format) and runs on SQLite alone.
+    lock, its file format) and runs on SQLite alone; one marked `postgres_only` checks what
+    only PostgreSQL has (its full-text ranking) and runs there alone.
     """
-    if (
+    if "database" not in metafunc.fixturenames:
+        return
+    postgres = pytest.param("postgres", marks=pytest.mark.postgres)
+    if metafunc.definition.get_closest_marker("postgres_only") is not None:
+        metafunc.parametrize("database", [postgres], indirect=True)
+    elif (
         getattr(metafunc.module, "BOTH_BACKENDS", False)
-        and "database" in metafunc.fixturenames
         and metafunc.definition.get_closest_marker("sqlite_only") is None
     ):
-        postgres = pytest.param("postgres", marks=pytest.mark.postgres)
         metafunc.parametrize("database", ["sqlite", postgres], indirect=True)
 
 

@@ -9,6 +9,8 @@ import pytest
 from helpers import assert_keyword_index_matches_the_texts, headers
 from memory_server.search import keyword_terms
 
+BOTH_BACKENDS = True
+
 
 def keyword_scores(client, auth, query: str) -> dict[str, float]:
     response = client.post(
@@ -59,6 +61,7 @@ def test_my_scores_do_not_move_when_others_store_or_delete(client, make_key):
     assert after == before
 
 
+@pytest.mark.sqlite_only
 def test_bm25_within_a_workspace(client, auth):
     store(client, auth, "pizza")
     store(client, auth, "pizza pizza pizza on friday")
@@ -74,6 +77,27 @@ def test_bm25_within_a_workspace(client, auth):
     both = keyword_scores(client, auth, "pizza saffron")
     # The rarer word weighs more: one memory has saffron, three have pizza.
     assert max(both, key=both.get) == "saffron risotto"
+
+
+@pytest.mark.postgres_only
+def test_full_text_ranking_on_postgres(client, make_key):
+    """ts_rank: more of the query's words, and more occurrences, rank higher."""
+    auth = headers(make_key("pro", "ann"))
+    for text in ("pizza", "pizza pizza pizza on friday", "pizza with saffron", "saffron risotto",
+                 "Renovations of the CAFÉ"):  # fmt: skip
+        store(client, auth, text)
+    scores = keyword_scores(client, auth, "pizza")
+    assert max(scores, key=scores.get) == "pizza pizza pizza on friday"
+    assert set(scores) == {"pizza", "pizza pizza pizza on friday", "pizza with saffron"}
+    both = keyword_scores(client, auth, "pizza saffron")
+    assert max(both, key=both.get) == "pizza with saffron"
+    assert set(both) == {"pizza", "pizza pizza pizza on friday", "pizza with saffron",
+                         "saffron risotto"}  # fmt: skip
+    # The same terms as SQLite's: folded and stemmed, so "renovating the cafe" matches.
+    assert list(keyword_scores(client, auth, "renovating cafe")) == ["Renovations of the CAFÉ"]
+    # Text that would be tsquery syntax is words like any other.
+    for query in ("pizza & !saffron", "'pizza' | (", "<-> :* pizza", "\\ ' \" pizza"):
+        assert "pizza" in keyword_scores(client, auth, query)
 
 
 def test_terms_fold_case_accents_and_stems_and_cap_their_length():

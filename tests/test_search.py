@@ -11,7 +11,7 @@ from helpers import headers
 from memory_server.embedding.chunking import chunk_spans
 from memory_server.scope import Scope
 from memory_server.search.filters import Filters
-from memory_server.search.keyword_index import KeywordIndex
+from memory_server.search.keyword_index import Bm25KeywordIndex
 from memory_server.search.ranking import KEYWORD_WEIGHT, query_terms
 from memory_server.storage import migrations
 from memory_server.storage.database import Database
@@ -399,12 +399,13 @@ def test_migration_7_indexes_existing_memories_per_workspace(tmp_path, monkeypat
     scopes = conn.execute("SELECT workspace, documents, tokens FROM keyword_scopes").fetchall()
     assert sorted(tuple(row) for row in scopes) == [("home", 1, 11), ("work", 1, 11)]
     for workspace in ("home", "work"):
-        rowids, scores, _ = KeywordIndex.search(conn, "ann", workspace, query_terms("flowerpots"))
+        terms = query_terms("flowerpots")
+        rowids, scores, _ = Bm25KeywordIndex.scores(conn, Scope("ann", workspace), terms)
         (rowid,) = conn.execute(
             "SELECT rowid FROM memories WHERE workspace = ?", (workspace,)
         ).fetchone()
         assert rowids.tolist() == [rowid] and scores[0] > 0
-    assert KeywordIndex.search(conn, "ann", "elsewhere", ["flowerpot"])[0].size == 0
+    assert Bm25KeywordIndex.scores(conn, Scope("ann", "elsewhere"), ["flowerpot"])[0].size == 0
     db.close()
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from memory_server.scope import Scope
 from memory_server.search import keyword_terms
 from memory_server.search.filters import Filters
-from memory_server.search.keyword_index import KeywordIndex, matching
 from memory_server.search.vector_index import cosine
 from memory_server.storage.chunk_ids import chunk_ids, chunk_position, memory_rowid
 from memory_server.storage.contexts import ContextStore
@@ -136,9 +135,10 @@ class SearchIndex:
     ) -> list[tuple[int, float]]:
         """Memories by cosine, plus a keyword bonus of at most KEYWORD_WEIGHT.
 
-        The bonus is the memory's BM25 score over the search's best, times the square of the
-        share of the query's terms it holds: a memory with every word of the query and the
-        best BM25 gets it all, one sharing a single incidental word of four next to nothing.
+        The bonus is the memory's keyword score over the search's best, times the square of
+        the share of the query's terms it holds: a memory with every word of the query and
+        the best score gets it all, one sharing a single incidental word of four next to
+        nothing. (Either backend's score: SQLite's BM25, PostgreSQL's ts_rank.)
         Candidates are the best of each ranking; a keyword-only candidate's cosine is computed
         exactly from its stored chunk vectors, so every candidate is scored on both.
         """
@@ -254,7 +254,7 @@ class SearchIndex:
         filters: Filters,
         gone: set[int],
     ) -> list[tuple[int, float]]:
-        """Memories by BM25 relevance (higher is better) to the words of the query."""
+        """Memories by keyword relevance (higher is better) to the words of the query."""
         rowids, scores, _ = self._keyword_hits(conn, scope, query, limit, filters, gone)
         return list(zip(rowids.tolist(), scores.tolist(), strict=True))
 
@@ -267,19 +267,10 @@ class SearchIndex:
         filters: Filters,
         gone: set[int],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The best `limit` keyword hits: rowids, BM25 scores and the share of terms matched."""
+        """The best `limit` keyword hits: rowids, scores and the share of terms matched."""
         terms = query_terms(query)
-        rowids, scores, matched = KeywordIndex.search(conn, scope.owner, scope.workspace, terms)
-        keep = np.ones(len(rowids), dtype=bool)
-        if gone:
-            keep &= ~np.isin(rowids, np.fromiter(gone, dtype=np.int64))
-        if filters.active and keep.any():
-            where, params = conn.dialect.filter_sql(filters)
-            keep[keep] = matching(conn, rowids[keep], where, params)
-        rowids, scores, matched = rowids[keep], scores[keep], matched[keep]
-        # Best score first; among equal scores the newest memory (highest rowid) first.
-        order = np.lexsort((-rowids, -scores))[:limit]
-        return rowids[order], scores[order], matched[order] / max(len(terms), 1)
+        rowids, scores, matched = self.store.keywords.hits(conn, scope, terms, limit, filters, gone)
+        return rowids, scores, matched / max(len(terms), 1)
 
 
 def _filtered(conn: Connection, scope: Scope, filters: Filters, columns: str) -> list[Any]:

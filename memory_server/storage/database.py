@@ -140,6 +140,13 @@ class Database:
         return VectorIndex.open(conn, dimension, model)
 
     @staticmethod
+    def keyword_index() -> Any:
+        """The database's keyword index: per-workspace BM25 postings (search/keyword_index.py)."""
+        from memory_server.search.keyword_index import Bm25KeywordIndex  # it imports this module
+
+        return Bm25KeywordIndex()
+
+    @staticmethod
     def vector_moves() -> Any:
         """Reembed's vector steps on this backend (search/vector_index.py)."""
         from memory_server.search.vector_index import SqliteVectorMoves

@@ -1,4 +1,4 @@
-"""The storage layer: memories and their vectors in one SQLite file. No Flask here."""
+"""The storage layer: memories and their vectors, on either backend. No Flask here."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 
 from memory_server.clock import utc_now
 from memory_server.scope import Scope
+from memory_server.search import keyword_terms
 from memory_server.search.filters import Filters
-from memory_server.search.keyword_index import KeywordIndex, postings
 from memory_server.search.vector_index import VectorIndex
 from memory_server.storage import duplicates
 from memory_server.storage.chunk_ids import CHUNK_SLOTS, chunk_ids
@@ -154,7 +154,7 @@ class MemoryStore:
         # Versions kept per memory, the current one included (0: history is off).
         self.history_versions = history_versions
         self.vectors: VectorIndex | None = None
-        self.keywords = KeywordIndex()
+        self.keywords = db.keyword_index()
 
     def bind_embedding_model(self, model: str, dimension: int) -> None:
         """Create the vector index for this model, or check the existing one matches it."""
@@ -315,25 +315,27 @@ class MemoryStore:
     def _insert(
         self, conn: Connection, scope: Scope, item: NewMemory, created_at: str, updated_at: str
     ) -> Memory:
-        counts, length = postings(item.text)
+        terms = keyword_terms.terms(item.text)
+        # The keyword index's column is written with the row (on PostgreSQL, an UPDATE after
+        # would leave a second version of every new row).
+        column, value, indexed = self.keywords.column(terms)
         # A savepoint: on PostgreSQL a failed statement spoils the whole transaction, and a
         # taken id must only fail this item of a batch.
         conn.execute("SAVEPOINT new_memory")
         try:
             (rowid,) = conn.execute(
                 "INSERT INTO memories (owner, workspace, id, text, metadata, content_hash,"
-                " created_at, updated_at, keyword_tokens, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid",
+                f" created_at, updated_at, expires_at, {column})"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {value}) RETURNING rowid",
                 (scope.owner, scope.workspace, item.id, item.text, _dump(item.metadata),
-                 item.content_hash, created_at, updated_at, length, item.expires_at),
+                 item.content_hash, created_at, updated_at, item.expires_at, indexed),
             ).fetchone()  # fmt: skip
         except self.db.integrity_error as exc:
             conn.execute("ROLLBACK TO SAVEPOINT new_memory")
             raise MemoryExists(item.id) from exc
         finally:
             conn.execute("RELEASE SAVEPOINT new_memory")
-        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-        self.keywords.write(conn, scope_id, rowid, counts, length)
+        self.keywords.add(conn, scope, rowid, terms)
         self._write_vectors(conn, rowid, scope, item.vectors, old_count=0)
         etag = memory_etag(rowid, updated_at, item.content_hash, _dump(item.metadata))
         return Memory(
@@ -567,12 +569,8 @@ class MemoryStore:
         return row
 
     def _reindex_words(self, conn: Connection, scope: Scope, rowid: int, new_text: str) -> None:
-        """Replace a memory's keyword postings (its length updates the workspace's total)."""
-        scope_id = self.keywords.scope_id(conn, scope.owner, scope.workspace)
-        self.keywords.delete(conn, rowid)
-        counts, length = postings(new_text)
-        self.keywords.write(conn, scope_id, rowid, counts, length)
-        conn.execute("UPDATE memories SET keyword_tokens = ? WHERE rowid = ?", (length, rowid))
+        """Index a memory's new text for keyword search in place of its old one."""
+        self.keywords.replace(conn, scope, rowid, keyword_terms.terms(new_text))
 
     def _write_vectors(
         self, conn: Connection, rowid: int, scope: Scope, vectors: np.ndarray, old_count: int

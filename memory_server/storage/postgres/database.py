@@ -30,6 +30,8 @@ CONNECT_TIMEOUT_S = 10
 class OneShot:
     """`PostgresDatabase.connection()`: each statement on a pooled connection, read whole."""
 
+    dialect = POSTGRES
+
     def __init__(self, db: PostgresDatabase) -> None:
         self.db = db
 
@@ -117,6 +119,13 @@ class PostgresDatabase:
         from memory_server.storage.postgres.vector_index import PgVectorIndex
 
         return PgVectorIndex.open(conn, dimension, model)
+
+    @staticmethod
+    def keyword_index() -> Any:
+        """The database's keyword index: full-text search (storage/postgres/keyword_index.py)."""
+        from memory_server.storage.postgres.keyword_index import FullTextKeywordIndex
+
+        return FullTextKeywordIndex()
 
     @staticmethod
     def vector_moves() -> Any:

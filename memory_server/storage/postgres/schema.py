@@ -53,60 +53,16 @@ MIGRATIONS: tuple[str, ...] = (
         chunk_count INTEGER NOT NULL DEFAULT 1,
         expires_at TEXT,
         version INTEGER NOT NULL DEFAULT 1,
-        keyword_tokens INTEGER NOT NULL DEFAULT 0,
+        search_terms TSVECTOR NOT NULL DEFAULT ''::tsvector,
         UNIQUE (owner, workspace, id)
     );
     CREATE INDEX memories_newest_first ON memories (owner, workspace, created_at, rowid);
     CREATE INDEX memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
     CREATE INDEX memories_content ON memories (owner, workspace, content_hash);
     CREATE INDEX memories_metadata ON memories USING gin (metadata_doc jsonb_path_ops);
-    -- Keyword search on each workspace's own statistics (search/keyword_index.py), as in
-    -- SQLite's migration 7: postings per workspace, its totals kept by triggers.
-    CREATE TABLE keyword_scopes (
-        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        owner TEXT NOT NULL,
-        workspace TEXT NOT NULL,
-        documents BIGINT NOT NULL,
-        tokens BIGINT NOT NULL,
-        UNIQUE (owner, workspace)
-    );
-    CREATE TABLE keyword_postings (
-        scope_id BIGINT NOT NULL,
-        term TEXT NOT NULL,
-        memory_rowid BIGINT NOT NULL REFERENCES memories (rowid) ON DELETE CASCADE,
-        tf INTEGER NOT NULL,
-        length INTEGER NOT NULL,
-        PRIMARY KEY (scope_id, term, memory_rowid)
-    );
-    CREATE INDEX keyword_postings_memory ON keyword_postings (memory_rowid);
-    CREATE FUNCTION keyword_scope_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO keyword_scopes (owner, workspace, documents, tokens)
-        VALUES (NEW.owner, NEW.workspace, 1, NEW.keyword_tokens)
-        ON CONFLICT (owner, workspace) DO UPDATE
-        SET documents = keyword_scopes.documents + 1,
-            tokens = keyword_scopes.tokens + excluded.tokens;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER keyword_scope_insert AFTER INSERT ON memories
-        FOR EACH ROW EXECUTE FUNCTION keyword_scope_insert();
-    CREATE FUNCTION keyword_scope_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        UPDATE keyword_scopes
-        SET documents = documents - 1, tokens = tokens - OLD.keyword_tokens
-        WHERE owner = OLD.owner AND workspace = OLD.workspace;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER keyword_scope_delete AFTER DELETE ON memories
-        FOR EACH ROW EXECUTE FUNCTION keyword_scope_delete();
-    CREATE FUNCTION keyword_scope_length() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        UPDATE keyword_scopes SET tokens = tokens - OLD.keyword_tokens + NEW.keyword_tokens
-        WHERE owner = NEW.owner AND workspace = NEW.workspace;
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER keyword_scope_length AFTER UPDATE OF keyword_tokens ON memories
-        FOR EACH ROW EXECUTE FUNCTION keyword_scope_length();
+    -- Keyword search (storage/postgres/keyword_index.py): the memory's terms, searched
+    -- through a GIN index and ranked by ts_rank.
+    CREATE INDEX memories_search_terms ON memories USING gin (search_terms);
     CREATE TABLE memory_history (
         memory_rowid BIGINT NOT NULL REFERENCES memories (rowid) ON DELETE CASCADE,
         version INTEGER NOT NULL,
