@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import postgres_section
 import report_sections
 from target import Target
 
@@ -128,6 +129,7 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         *report_sections.QUALITY_TARGETS,
         *report_sections.CONCURRENCY_TARGETS,
         *report_sections.SCALE_TARGETS,
+        *postgres_section.POSTGRES_TARGETS,
     ):
         try:
             measured, limit = target.measured(f), target.limit(f)
@@ -149,6 +151,7 @@ def report(f: dict[str, float], machine: list[str], model: str, backend: str) ->
         *report_sections.quality_lines(f),
         *report_sections.concurrency_lines(f),
         *report_sections.scale_lines(f),
+        *postgres_section.postgres_lines(f),
         "## Single operations over HTTP (`/api/v1/memory`, ms)",
         "",
         "| operation | p50 | p95 | p99 | p50 / embedding floor"

@@ -175,23 +175,25 @@ IMPORT_BATCH = 100
 def import_memories(file: click.utils.LazyFile) -> None:
     """Store the memories of an export (JSON lines, - for stdin); running it twice is safe."""
     schema, totals, batch = ImportRecordSchema(), Counter(), []
-    for number, line in enumerate(file, start=1):
-        if not line.strip():
-            continue
-        try:
-            batch.append(schema.load(json.loads(line)))
-        except (ValueError, ValidationError) as exc:
-            if batch:  # what the message promises: every line before this one is in
-                totals.update(services().memories.import_records(batch))
-            raise click.ClickException(
-                f"line {number}: {exc}. The {number - 1:,} lines before it are imported "
-                f"({_summary(totals)}); fix it and run again (it skips what is in already)."
-            ) from exc
-        if len(batch) == IMPORT_BATCH:
-            totals.update(services().memories.import_records(batch))
-            batch = []
-    if batch:
-        totals.update(services().memories.import_records(batch))
+    memories = services().memories
+    with memories.bulk_import():
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(schema.load(json.loads(line)))
+            except (ValueError, ValidationError) as exc:
+                if batch:  # what the message promises: every line before this one is in
+                    totals.update(memories.import_records(batch))
+                raise click.ClickException(
+                    f"line {number}: {exc}. The {number - 1:,} lines before it are imported "
+                    f"({_summary(totals)}); fix it and run again (it skips what is in already)."
+                ) from exc
+            if len(batch) == IMPORT_BATCH:
+                totals.update(memories.import_records(batch))
+                batch = []
+        if batch:
+            totals.update(memories.import_records(batch))
     click.echo(f"Imported {_summary(totals)}.")
 
 

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -370,6 +371,13 @@ class MemoryService:
             if with_embeddings:
                 record["embedding_model"] = self.embedder.identity
             yield record
+
+    @contextmanager
+    def bulk_import(self) -> Iterator[None]:
+        """Around a whole import (many `import_records` calls): indexes may build at the end."""
+        self.prepare()
+        with self.store.vectors.bulk_loading(self.store.db):
+            yield
 
     def import_records(self, records: list[dict[str, Any]]) -> dict[str, int]:
         """Store exported memories as they were (ids, texts, metadata, timestamps).

@@ -39,8 +39,13 @@ def export_lines(runner, *args: str) -> list[dict]:
 
 
 @pytest.fixture
-def fresh(tmp_path, embedder, make_app):
-    return make_app({"TESTING": True, "DATABASE": str(tmp_path / "restored.db")})
+def fresh(request, database, tmp_path, embedder, make_app):
+    """A second, empty database of the test's backend (what an import goes into)."""
+    if database.startswith("postgresql://"):
+        location = request.getfixturevalue("postgres_server").new_database()
+    else:
+        location = str(tmp_path / "restored.db")
+    return make_app({"TESTING": True, "DATABASE": location})
 
 
 def import_file(app, path) -> str:
@@ -183,3 +188,38 @@ def test_an_expiry_survives_the_round_trip(client, auth, runner, fresh, tmp_path
     key = fresh.extensions["memory_api"].keys.create("pro").plaintext
     body = restored.get("/api/v1/memory/code", headers=headers(key)).json
     assert body["expires_at"] == "2999-01-01T00:00:00.000Z"
+
+
+def hnsw_index(app) -> list[tuple]:
+    """The HNSW index's object id: a new one each time it is built."""
+    conn = app.extensions["memory_api"].db.connection()
+    return conn.execute(
+        "SELECT c.oid FROM pg_class c WHERE c.relname = 'chunk_embeddings_hnsw'"
+    ).fetchall()
+
+
+@pytest.mark.postgres_only
+def test_an_import_into_an_empty_postgres_builds_the_vector_index_at_the_end(
+    app, runner, stored, fresh, tmp_path
+):
+    """The HNSW index is dropped for the load and built once after, even if a line fails."""
+    path = tmp_path / "all.jsonl"
+    lines = [json.dumps(r) for r in export_lines(runner, "--with-embeddings")]
+    path.write_text("\n".join([*lines[:2], "not json", *lines[2:]]) + "\n")
+    fresh.extensions["memory_api"].memories.prepare()
+    (before,) = hnsw_index(fresh)
+    result = fresh.test_cli_runner().invoke(args=["import", str(path)])
+    assert result.exit_code == 1 and "line 3" in result.output
+    (rebuilt,) = hnsw_index(fresh)  # built again after the failed line, not left missing
+    assert rebuilt != before
+    # Into a table with vectors, the index is kept as the import goes.
+    path.write_text("\n".join(lines) + "\n")
+    assert "2 unchanged" in import_file(fresh, path)
+    assert hnsw_index(fresh) == [rebuilt]
+    # The index answers: a search of the restored database finds what it should.
+    found = fresh.test_client().post(
+        "/api/v1/memory/search",
+        json={"query": "which dog breed", "mode": "semantic", "limit": 1},
+        headers=headers(fresh.extensions["memory_api"].keys.create("pro", "default").plaintext),
+    )
+    assert found.json["results"][0]["id"] == "pet"

@@ -15,7 +15,8 @@ measured slower than this at 100k (see bench/results.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,14 @@ class ChunkVectors:
     def vectors(self, conn: Any, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The stored ids among these, and their vectors (one row each)."""
         raise NotImplementedError
+
+    @contextmanager
+    def bulk_loading(self, db: Any) -> Iterator[None]:
+        """Around a whole import: an index that builds faster at once than row by row may.
+
+        sqlite-vec has nothing to build; PostgreSQL's HNSW does (storage/postgres/).
+        """
+        yield
 
     def cosines(
         self, conn: Any, ids: Sequence[int], query: np.ndarray

@@ -11,7 +11,9 @@ back to the exact one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,16 @@ EXACT_MAX = 20_000
 EF_MIN = 400
 EF_PER_RESULT = 10
 EF_LIMIT = 1000
+# Memory for building the HNSW index after a bulk import, taken only as the graph needs it:
+# 100k vectors of 384 dimensions fit in ~200 MB; a graph that outgrows it builds slower.
+BUILD_MEMORY = "1GB"
+
+
+def _create_hnsw(conn: PortableConnection) -> None:
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS chunk_embeddings_hnsw ON chunk_embeddings"
+        " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)"
+    )
 
 
 def vector_literal(vector: np.ndarray) -> str:
@@ -91,11 +103,32 @@ class PgVectorIndex(ChunkVectors):
         conn.execute(
             "CREATE INDEX IF NOT EXISTS chunk_embeddings_scope ON chunk_embeddings (scope)"
         )
-        conn.execute(
-            "CREATE INDEX IF NOT EXISTS chunk_embeddings_hnsw ON chunk_embeddings"
-            " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)"
-        )
+        # Made here when missing: at the first start, and after a bulk import that was
+        # killed before it could build it again (until then searches are exact scans).
+        _create_hnsw(conn)
         return cls(dimension, model)
+
+    @contextmanager
+    def bulk_loading(self, db: Any) -> Iterator[None]:
+        """An import into an empty table builds the HNSW index once, at the end.
+
+        Measured with the bench corpus's 100k vectors: kept up to date row by row, loading
+        took ~380 s; built after loading, 40 s (134 s with PostgreSQL's default 64MB of
+        maintenance_work_mem, in which the graph does not fit). Searches meanwhile are exact
+        scans: slower on a large scope, never wrong. Into a table that has vectors already,
+        an import keeps the index as it goes (other workspaces search it meanwhile).
+        """
+        with db.transaction() as conn:
+            (empty,) = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM chunk_embeddings)").fetchone()
+            if empty:
+                conn.execute("DROP INDEX IF EXISTS chunk_embeddings_hnsw")
+        try:
+            yield
+        finally:
+            if empty:
+                with db.transaction() as conn:
+                    conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+                    _create_hnsw(conn)
 
     def write(
         self, conn: PortableConnection, partition: str, ids: Sequence[int], vectors: np.ndarray
