@@ -24,7 +24,15 @@ from memory_server.api.quotas import init_rate_limits
 from memory_server.api.request_log import init_request_log
 from memory_server.api.routing import MemoryIdConverter
 from memory_server.api_keys import KeyStore
-from memory_server.cli import backup, export, import_memories, keys_cli, reembed, stats
+from memory_server.cli import (
+    backup,
+    copy_to,
+    export,
+    import_memories,
+    keys_cli,
+    reembed,
+    stats,
+)
 from memory_server.contexts import Contextualizer
 from memory_server.embedding.model import get_embedder
 from memory_server.expiry import ExpiryPurger
@@ -58,8 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep `success` before `data`, `error` before `message`
     app.json.ensure_ascii = False
 
-    db = open_database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
     try:
+        db = open_database(app.config["DATABASE"], app.config["MAX_DATABASE_BYTES"])
         db.migrate()
     except DatabaseUnusable as exc:
         # A ClickException: the flask CLI prints its one line, and gunicorn's master has
@@ -116,6 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(stats)
     app.cli.add_command(export)
     app.cli.add_command(import_memories)
+    app.cli.add_command(copy_to)
     app.cli.add_command(reembed)
     return app
 

@@ -1,4 +1,4 @@
-"""The commands: `memory-server serve | keys ... | backup | stats | export | import | reembed`.
+"""The `memory-server` commands: serve, keys, backup, stats, export, import, copy-to, reembed.
 
 The same commands run under `flask --app app ...` in a checkout (the app adds them to its CLI).
 """
@@ -21,10 +21,14 @@ from memory_server import __version__
 from memory_server import reembed as reembedding
 from memory_server.api.schemas import ImportRecordSchema
 from memory_server.api_keys import DEFAULT_OWNER, ApiKey, KeyNotFound
+from memory_server.copy_database import copy_everything
 from memory_server.embedding.model import ModelLoadError
+from memory_server.memory_service import StartupError
 from memory_server.services import services
 from memory_server.settings import TIERS
 from memory_server.storage.database import BackupNotHere
+from memory_server.storage.open_database import describe
+from memory_server.storage.postgres.url import is_postgres_url
 from memory_server.storage.stats import database_stats
 
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
@@ -135,9 +139,11 @@ def stats(as_json: bool) -> None:
         click.echo(json.dumps(figures, indent=2))
         return
     keys, model = figures["keys"], figures["embedding_model"]
+    # A SQLite file's size counts its write-ahead log; PostgreSQL's is the database's own.
+    size_note = "" if is_postgres_url(services().db.location) else " with its WAL"
     bound = f"{model} ({figures['embedding_dimension']} dimensions)" if model else "not bound yet"
     lines = [
-        ("Database", f"{figures['path']} ({figures['bytes']:,} bytes with its WAL)"),
+        ("Database", f"{figures['path']} ({figures['bytes']:,} bytes{size_note})"),
         ("Memories", f"{figures['memories']:,} ({figures['chunks']:,} chunk vectors)"),
         ("Expiring", f"{figures['memories_expiring']:,} with an expiry, "
                      f"{figures['memories_expired_unpurged']:,} expired and not purged yet"),
@@ -205,6 +211,46 @@ def _summary(totals: Counter) -> str:
     )
 
 
+COPY_PROGRESS_EVERY = 10_000
+
+
+@click.command("copy-to")
+@with_appcontext
+@click.argument("target")
+def copy_to(target: str) -> None:
+    """Copy every memory, key, webhook and version into TARGET (a postgresql:// URL or a path).
+
+    Running it again finishes an interrupted copy; nothing in the source changes.
+    """
+    from memory_server.app import create_app  # the target's services, as its server has them
+
+    source = services()
+    if describe(target) == describe(source.db.location):
+        raise click.BadParameter("TARGET is the database being copied; name another one")
+    click.echo(f"Copying {describe(source.db.location)} into {describe(target)}...", err=True)
+    # The target needs no size limit: MEMORY_API_MAX_DATABASE_BYTES is the source's.
+    target_app = create_app({"DATABASE": target, "MAX_DATABASE_BYTES": None})
+    copied = target_app.extensions["memory_api"]
+    shown = [0]
+
+    def progress(done: int) -> None:
+        if done - shown[0] >= COPY_PROGRESS_EVERY:  # a line per 10,000, not per batch
+            click.echo(f"  {done:,} memories", err=True)
+            shown[0] = done
+
+    try:
+        totals = copy_everything(source, copied, progress)
+    except StartupError as exc:  # the two databases' vectors come from different models
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        copied.db.close()
+    click.echo(
+        f"Copied into {describe(target)}: {_summary(totals.memories)}; "
+        f"{totals.keys:,} API keys, {totals.webhooks:,} webhook endpoints and "
+        f"{totals.versions:,} earlier versions new."
+    )
+
+
 @click.command("reembed")
 @with_appcontext
 def reembed() -> None:
@@ -265,4 +311,5 @@ main.add_command(backup)
 main.add_command(stats)
 main.add_command(export)
 main.add_command(import_memories)
+main.add_command(copy_to)
 main.add_command(reembed)

@@ -177,8 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
         InDataDir("memory.db"),
         _text,
         "Path of the SQLite file holding memories, vectors and keys (created if missing). "
-        "A `postgresql://` URL selects PostgreSQL with pgvector instead: being built, not yet "
-        "a supported setup (see docs/architecture.md).",
+        "A `postgresql://` URL (any libpq URL, a Unix socket's folder as `?host=`) selects "
+        "PostgreSQL with pgvector instead, which several hosts can share: see "
+        "docs/postgresql.md.",
     ),
     Setting(
         "MEMORY_API_MAX_DATABASE_BYTES",
@@ -186,7 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         _positive_int,
         "The largest the database file may grow, in bytes (empty: as large as the disk "
-        "allows). A write past it is refused with 507, as on a full disk.",
+        "allows). A write past it is refused with 507, as on a full disk. SQLite only: with "
+        "PostgreSQL the server refuses to start with it set.",
     ),
     Setting(
         "MEMORY_API_BIND",

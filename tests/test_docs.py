@@ -24,7 +24,7 @@ import pytest
 
 from network_guard import loopback_only
 from receiver import Receiver
-from server import ROOT, GunicornServer
+from server import ROOT, GunicornServer, request
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
@@ -32,7 +32,9 @@ PAGES = [README, *sorted(DOCS.glob("*.md"))]
 RUN = {"sh", "bash"}
 NOT_RUN = {"console"}
 NOT_COMMANDS = {"text", "json", "python", "ini"}
-MOST_NOT_RUN = 11  # console blocks in all pages together: the exceptions stay exceptions
+# Console blocks in all pages together: the exceptions stay exceptions (postgresql.md's two
+# act on a database server of the reader's own).
+MOST_NOT_RUN = 13
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 REASON = re.compile(r"<!-- not run: (?P<reason>\S.{9,}?) -->\n\Z")
 COMMAND_LINE = re.compile(r"^\s*(\$ |curl |memory-server |make |sudo |\.venv/bin/|openssl )")
@@ -168,7 +170,9 @@ def blocks_of(text: str, lang: str) -> list[str]:
 
 # ---- the commands, against a real server ------------------------------------------------------
 
-RUN_PAGES = [p for p in PAGES if any(b.lang in RUN for b in blocks(p))]
+# docs/postgresql.md's commands need a PostgreSQL: they run in the PostgreSQL tier, below.
+POSTGRES_PAGE = DOCS / "postgresql.md"
+RUN_PAGES = [p for p in PAGES if p != POSTGRES_PAGE and any(b.lang in RUN for b in blocks(p))]
 # The 4xx answers each page means to show; any other 4xx (and any 5xx) is a broken command.
 EXPECTED_ERRORS = {
     "docs/api.md": Counter({400: 1, 404: 1, 412: 1}),
@@ -216,7 +220,9 @@ def base_env() -> dict[str, str]:
     return {**env, "PATH": f"{BIN}:{env.get('PATH', '')}"}
 
 
-def run_page(page: Path, server, receiver, cwd: Path) -> tuple[list[str], list[dict]]:
+def run_page(
+    page: Path, server, receiver, cwd: Path, **extra_env: str
+) -> tuple[list[str], list[dict]]:
     """Run a page's command blocks in one bash session; its blocks' outputs and the requests."""
     prelude = [] if page == README else [next(b for b in blocks(README) if b.lang in RUN)]
     script = ["set -euo pipefail"]
@@ -231,6 +237,7 @@ def run_page(page: Path, server, receiver, cwd: Path) -> tuple[list[str], list[d
         "MEMORY_API_DB": str(server.db),
         "API_KEY": new_key(server, "docs-" + page.stem.lower()),
         "HOOK_URL": receiver.url,
+        **extra_env,
     }
     logged = len(server.log())
     result = subprocess.run(
@@ -279,3 +286,32 @@ def test_the_commands_of_the_page_run_as_written(page, server, receiver, tmp_pat
         assert "the server can start on the new model" in outputs[-1]
     if name == "docs/deployment.md":
         assert (tmp_path / "server.pem").is_file() and (tmp_path / "server.key").is_file()
+
+
+@pytest.mark.server
+def test_the_postgresql_page_moves_the_database_as_written(
+    server, receiver, tmp_path, postgres_server
+):
+    """copy-to as the page runs it, then a real server on PostgreSQL with the same keys."""
+    pg_url = postgres_server.new_database()
+    key = new_key(server, "docs-postgresql")
+    auth = {"Authorization": f"Bearer {key}"}
+    stored = request("POST", f"{server.url}/api/v1/memory", {"text": QUICKSTART_TEXT}, auth)
+    assert stored[0] == 201
+    outputs, _ = run_page(POSTGRES_PAGE, server, receiver, tmp_path, PG_URL=pg_url, API_KEY=key)
+    assert "Copied into postgresql://" in outputs[0] and "0 updated" in outputs[0]
+    source_stats = subprocess.run(
+        [BIN / "memory-server", "stats", "--json"],
+        env=loopback_only.subprocess_env({**base_env(), "MEMORY_API_DB": str(server.db)}),
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    memories = json.loads(source_stats.stdout)["memories"]
+    assert f"Memories    {memories:,} (" in outputs[1]
+    with GunicornServer(None, tmp_path / "pg.log", MEMORY_API_DB=pg_url) as moved:
+        status, _, found = request(
+            "POST",
+            f"{moved.url}/api/v1/memory/search",
+            {"query": "where is the spare key"},
+            auth,
+        )
+    assert status == 200 and found["results"][0]["text"] == QUICKSTART_TEXT

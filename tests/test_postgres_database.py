@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import psycopg
 import pytest
 
@@ -165,3 +166,8 @@ def test_serialize_makes_a_check_then_write_wait_for_the_other(pg_url):
         assert order == ["first done", "second in"]
     finally:
         db.close()
+
+
+def test_a_size_limit_is_refused_on_postgres_not_ignored(pg_url, make_app):
+    with pytest.raises(click.ClickException, match="MEMORY_API_MAX_DATABASE_BYTES limits a SQLite"):
+        make_app({"TESTING": True, "DATABASE": pg_url, "MAX_DATABASE_BYTES": 10**9})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memory_server.storage.database import Database
+from memory_server.storage.database import Database, DatabaseUnusable
 from memory_server.storage.postgres.url import is_postgres_url, redacted
 
 if TYPE_CHECKING:
@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 def open_database(location: str, max_bytes: int | None = None) -> Database | PostgresDatabase:
     """The database at `location` (nothing is opened yet: connections come on first use)."""
     if is_postgres_url(location):
+        if max_bytes is not None:
+            # Refused rather than ignored: whoever set it expects writes to stop at a size.
+            raise DatabaseUnusable(
+                "MEMORY_API_MAX_DATABASE_BYTES limits a SQLite file and cannot apply to "
+                "PostgreSQL: unset it, and limit the database's size on its server"
+            )
         # Only a server on PostgreSQL imports psycopg.
         from memory_server.storage.postgres.database import PostgresDatabase
 
