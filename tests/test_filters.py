@@ -18,6 +18,9 @@ import pytest
 from helpers import headers
 from mcp_clients import http_client, run
 
+# Every test runs on a SQLite file and on a real PostgreSQL (`world`'s params; the others by
+# tests/conftest.py).
+BOTH_BACKENDS = True
 MODES = ["semantic", "keyword", "hybrid"]
 
 # name -> metadata; every text shares the words "filter note" so every mode finds them all.
@@ -124,12 +127,19 @@ def _ids(case):
     return [json.dumps(filters, sort_keys=True)[:60] for filters, _ in case]
 
 
-@pytest.fixture(scope="module")
-def world(make_module_app, tmp_path_factory, embedder):
-    """An app holding MEMORIES, an enterprise key (no quota to run out of), names by id."""
-    app = make_module_app(
-        {"TESTING": True, "DATABASE": str(tmp_path_factory.mktemp("filters") / "memory.db")}
-    )
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def world(request, make_module_app, tmp_path_factory, embedder):
+    """An app holding MEMORIES, an enterprise key (no quota to run out of), names by id.
+
+    Once on a SQLite file, once on a real PostgreSQL: every case on every surface, on both.
+    """
+    if request.param == "postgres":
+        location = request.getfixturevalue("postgres_server").new_database()
+    else:
+        location = str(tmp_path_factory.mktemp("filters") / "memory.db")
+    app = make_module_app({"TESTING": True, "DATABASE": location})
     app.extensions["memory_api"].memories.prepare()
     auth = headers(app.extensions["memory_api"].keys.create("enterprise", "default").plaintext)
     client = app.test_client()
