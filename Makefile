@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast test-console test-postgres test-ts lint format bench clean
+.PHONY: run test test-fast test-console test-postgres test-ts test-lanonasis lint format bench clean
 
 run: $(VENV)/.installed
 	$(BIN)/gunicorn -c gunicorn.conf.py
@@ -11,7 +11,7 @@ run: $(VENV)/.installed
 # Everything on SQLite (the default backend); the browser tests need Chromium (make
 # test-console), the PostgreSQL tier has its own target (make test-postgres).
 test: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not browser and not postgres" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not browser and not postgres and not lanonasis" $(PYTEST_ARGS)
 
 # The PostgreSQL backend: the stores, the service and the API tests that run on both
 # backends, on a real PostgreSQL 16 + pgvector from the pgserver wheel (nothing to install).
@@ -20,7 +20,7 @@ test-postgres: $(VENV)/.installed-dev
 
 # The quick tier, well under a minute: in-process only, no gunicorn and nothing marked slow.
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not server and not slow and not browser and not postgres" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not server and not slow and not browser and not postgres and not lanonasis" $(PYTEST_ARGS)
 
 # The web console in a real browser: Playwright drives the system Chromium (Debian:
 # `apt-get install chromium`; or set CHROMIUM to a binary), against a real gunicorn server.
@@ -30,6 +30,15 @@ test-console: $(VENV)/.installed-dev
 # The TypeScript SDK: npm ci from the lockfile, tsc, Node's test runner against a real server.
 test-ts: $(VENV)/.installed
 	cd sdk/typescript && npm ci && npm run build && npm test
+
+# The official LanOnasis client (@lanonasis/memory-client, pinned with its hash in
+# tests/lanonasis/package-lock.json), installed from npm into a temp folder, run by Node
+# against a real server.
+test-lanonasis: $(VENV)/.installed-dev
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	cp tests/lanonasis/package.json tests/lanonasis/package-lock.json "$$dir" && \
+	(cd "$$dir" && npm ci --no-audit --no-fund --loglevel=error) && \
+	LANONASIS_CLIENT_DIR="$$dir" $(BIN)/pytest -m lanonasis $(PYTEST_ARGS)
 
 # A benchmark, not a test: the server over HTTP, the floors and the peers (mem0, chromadb, in
 # their own venv because mem0 pins an older protobuf); writes bench/results.md. 5-11 min, plus

@@ -13,6 +13,7 @@ from memory_server.api import (
     docs,
     health,
     key_info,
+    lanonasis,
     mcp,
     memories,
     memory_management,
@@ -117,7 +118,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.request_filter(mcp.not_a_tool_call)
     app.extensions["memory_api.mcp"] = _mcp_bridge(app.config["MAX_CONTENT_LENGTH"])
     app.url_map.converters["memory_id"] = MemoryIdConverter
-    for surface in (health, docs, console, key_info, memories, memory_management, webhooks, mcp):
+    surfaces = (health, docs, console, key_info, memories, memory_management, lanonasis,
+                webhooks, mcp)  # fmt: skip
+    for surface in surfaces:
         app.register_blueprint(surface.bp)
     app.cli.add_command(keys_cli)
     app.cli.add_command(backup)

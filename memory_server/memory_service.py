@@ -291,10 +291,17 @@ class MemoryService:
             self.prepare()
         return self.store.get(scope, memory_id, with_embedding=with_embedding)
 
-    def list(self, scope: Scope, page: int, per_page: int, filters: Filters | None = None) -> Page:
-        """A page of the scope's memories (those matching `filters`), newest first."""
+    def list(
+        self,
+        scope: Scope,
+        page: int,
+        per_page: int,
+        filters: Filters | None = None,
+        order: str = "created_at desc",
+    ) -> Page:
+        """A page of the scope's memories (those matching `filters`), newest first by default."""
         items, total = self.store.page(
-            scope, limit=per_page, offset=(page - 1) * per_page, filters=filters
+            scope, limit=per_page, offset=(page - 1) * per_page, filters=filters, order=order
         )
         return Page(items, page, per_page, total)
 

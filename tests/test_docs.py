@@ -31,7 +31,7 @@ DOCS = ROOT / "docs"
 PAGES = [README, *sorted(DOCS.glob("*.md"))]
 RUN = {"sh", "bash"}
 NOT_RUN = {"console"}
-NOT_COMMANDS = {"text", "json", "python", "ini"}
+NOT_COMMANDS = {"text", "json", "python", "typescript", "ini"}
 # Console blocks in all pages together: the exceptions stay exceptions (postgresql.md's two
 # act on a database server of the reader's own).
 MOST_NOT_RUN = 13
@@ -122,7 +122,7 @@ def test_blocks_that_do_not_run_say_why_and_are_few():
 
 def test_output_blocks_hold_no_commands():
     for block in ALL_BLOCKS:
-        if block.lang in NOT_COMMANDS - {"python"}:
+        if block.lang in NOT_COMMANDS - {"python", "typescript"}:
             for line in block.code.splitlines():
                 assert not COMMAND_LINE.match(line), f"{block.where}: a command in output: {line}"
 

@@ -22,6 +22,7 @@ def test_ready(client):
         disk, version = {}, len(postgres_schema.MIGRATIONS)
     assert response.json == {
         "status": "ok",
+        "timestamp": response.json["timestamp"],
         "database": {
             "ready": True,
             "schema_version": version,

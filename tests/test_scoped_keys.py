@@ -51,6 +51,11 @@ KNOWN_WRITES = {
     ("POST", "/api/v1/webhooks"),
     ("PATCH", "/api/v1/webhooks/<webhook_id>"),
     ("DELETE", "/api/v1/webhooks/<webhook_id>"),
+    # The LanOnasis client's routes (topics are not offered, but still refused first).
+    ("POST", "/api/v1/memory/bulk/delete"),
+    ("POST", "/api/v1/topics"),
+    ("PUT", "/api/v1/topics/<topic_id>"),
+    ("DELETE", "/api/v1/topics/<topic_id>"),
 }
 
 
@@ -147,7 +152,12 @@ def test_every_write_route_is_refused_to_a_read_only_key_on_both_surfaces(
 
 def test_every_read_route_answers_a_read_only_key(scoped_app, sc, new_key, seeded):
     routes = protected_routes(scoped_app)
-    reads = [r for r in routes if not is_write(r[0], scoped_app.view_functions[r[2]])]
+    # Topics answer 404 to every key: not offered (tests/test_lanonasis_dialect.py).
+    reads = [
+        r
+        for r in routes
+        if not is_write(r[0], scoped_app.view_functions[r[2]]) and r[2] != "lanonasis.topics"
+    ]
     endpoints = {endpoint for _, _, endpoint in reads}
     assert {"memory_management.search_memories", "memories_v1.search_memories"} <= endpoints
     assert "mcp.mcp_endpoint" in endpoints  # each tool decides (tested below)

@@ -1,4 +1,4 @@
-"""Bearer API key authentication, the workspace a request works in, and what its key may do."""
+"""API key authentication, the workspace a request works in, and what its key may do."""
 
 from __future__ import annotations
 
@@ -59,11 +59,24 @@ def authenticate() -> None:
     """
     if not is_protected(request.blueprint):
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    key = services().keys.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    token = presented_key()
+    key = services().keys.authenticate(token) if token else None
     if key is None:
         raise unauthorized()
     g.api_key = key
+
+
+def presented_key() -> str | None:
+    """The API key the request presents: `Authorization: Bearer`, else `X-API-Key`.
+
+    X-API-Key is how the LanOnasis client sends a key: the same keys, checked the same way.
+    A request with an Authorization header is judged by it alone, so one request cannot
+    offer a second key when the first fails.
+    """
+    if "Authorization" in request.headers:
+        scheme, _, token = request.headers["Authorization"].partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+    return request.headers.get("X-API-Key", "").strip() or None
 
 
 def select_workspace() -> None:

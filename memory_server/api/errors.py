@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from memory_server.embedding.model import ModelLoadError
@@ -79,13 +79,29 @@ def error_body(
     details: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The one error shape; the `/v1` surface wraps every body with `"success": false`."""
+    """The one error shape; the `/v1` surface wraps every body with `"success": false`.
+
+    The LanOnasis client (api/lanonasis.py) shows `error` as the message when it is a
+    string: to it `error` is the sentence, and the code moves to `code`.
+    """
     body: dict[str, Any] = {"error": code, "message": message, **(extra or {})}
     if details is not None:
         body["details"] = details
     if path == "/v1" or path.startswith("/v1/"):
         body = {"success": False, **body}
+    elif path.startswith("/api/v1/") and _lanonasis_client():
+        body = {**body, "error": message, "code": code}
     return body
+
+
+def _lanonasis_client() -> bool:
+    # The HTTP front (serving/front.py) answers some errors before Flask has a request.
+    if not has_request_context():
+        return False
+    # Imported here: api/lanonasis.py imports this module.
+    from memory_server.api.lanonasis import speaks_lanonasis
+
+    return speaks_lanonasis()
 
 
 def error_response(error: APIError) -> Response:

@@ -1,4 +1,4 @@
-"""GET /health: whether the database and the model are ready (no authentication)."""
+"""GET /health (and /api/v1/health): whether the database and the model are ready (no key)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from flask import Blueprint, Response, jsonify
 
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.response_schemas import HealthSchema
+from memory_server.clock import utc_now
 from memory_server.services import services
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+# Where the LanOnasis client's healthCheck() asks (it puts /api/v1 before every path).
+@bp.get("/api/v1/health")
 @documented(
     {
         200: Reply(
@@ -47,5 +50,10 @@ def health() -> tuple[Response, int]:
     if memories.embedder.error:
         model["error"] = memories.embedder.error
     ok = database["ready"] and model["ready"]
-    body = {"status": "ok" if ok else "unavailable", "database": database, "model": model}
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "timestamp": utc_now(),
+        "database": database,
+        "model": model,
+    }
     return jsonify(body), 200 if ok else 503

@@ -19,6 +19,7 @@ from memory_server.api.http_input import (
 )
 from memory_server.api.http_output import versioned
 from memory_server.api.idempotency import created, idempotent
+from memory_server.api.lanonasis import answer_in_its_dialect
 from memory_server.api.openapi_operations import Reply, documented
 from memory_server.api.response_schemas import (
     BatchResponseSchema,
@@ -50,6 +51,8 @@ from memory_server.storage.memory_store import MemoryExists
 
 bp = Blueprint("memory_management", __name__, url_prefix="/api/v1/memory")
 protect(bp)
+# After authentication and the workspace: the LanOnasis client's requests get its shapes.
+bp.before_request(answer_in_its_dialect)
 
 
 @bp.post("")

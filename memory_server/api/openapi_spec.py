@@ -57,6 +57,11 @@ TAGS = {
     "memory_management": ("Memory management", "The `/api/v1/memory` surface."),
     "webhooks": ("Webhooks", "Signed HTTP callbacks on memory changes (Standard Webhooks)."),
     "key_info": ("Keys", "What the calling API key is and may do."),
+    "lanonasis": (
+        "LanOnasis client",
+        "Routes of LanOnasis' `@lanonasis/memory-client` (docs/lanonasis.md); with its "
+        "`X-Project-Scope: lanonasis-maas` header, `/api/v1/memory` answers in its shapes.",
+    ),
     "health": _SERVICE,
     "api_docs": _SERVICE,
     "console": _SERVICE,
@@ -145,7 +150,8 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
         openapi_version="3.1.0",
         plugins=[plugin],
         info={"description": DESCRIPTION},
-        security=[{"bearerAuth": []}],  # public operations say `security: []`
+        # Either way of presenting a key; public operations say `security: []`.
+        security=[{"bearerAuth": []}, {"apiKeyHeader": []}],
     )
     plugin.converter.add_attribute_function(_field_extras)
     spec.components.security_scheme(
@@ -154,6 +160,16 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "description": "An API key: `memory-server keys create`.",
+        },
+    )
+    spec.components.security_scheme(
+        "apiKeyHeader",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "The same API key, as LanOnasis' client sends it (docs/lanonasis.md); "
+            "a request with an Authorization header is judged by that header alone.",
         },
     )
     for name, header in HEADERS.items():

@@ -236,6 +236,15 @@ class DeletedSchema(Schema):
     deleted_id = fields.String(required=True)
 
 
+class DeletedCountSchema(Schema):
+    """200 of POST /api/v1/memory/bulk/delete (the LanOnasis client's bulk delete)."""
+
+    deleted_count = fields.Integer(required=True)
+    failed_ids = fields.List(
+        fields.String(), required=True, metadata={"description": "Ids not found: not deleted."}
+    )
+
+
 class WorkspaceStatsSchema(Schema):
     """Counts of one workspace."""
 
@@ -454,6 +463,7 @@ class HealthSchema(Schema):
     """200 or 503 of GET /health."""
 
     status = _one_of("ok", "unavailable")
+    timestamp = _timestamp()
     database = fields.Nested(_DatabaseHealthSchema, required=True)
     model = fields.Nested(_ModelHealthSchema, required=True)
 

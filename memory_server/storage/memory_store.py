@@ -139,6 +139,15 @@ Outbox = Callable[[Connection, "Scope", list[Any]], Any]
 ExpiredEvents = Callable[[str, str, str], list[Any]]
 
 
+# How a page of memories may be ordered (ties by insertion order, the same way).
+ORDERS = {
+    "created_at desc": "created_at DESC, rowid DESC",
+    "created_at asc": "created_at ASC, rowid ASC",
+    "updated_at desc": "updated_at DESC, rowid DESC",
+    "updated_at asc": "updated_at ASC, rowid ASC",
+}
+
+
 class MemoryStore:
     """Memories and their chunk vectors: a row and its vectors are written in one transaction.
 
@@ -351,9 +360,18 @@ class MemoryStore:
         return memory_from_row(row, embedding)
 
     def page(
-        self, scope: Scope, limit: int, offset: int, filters: Filters | None = None
+        self,
+        scope: Scope,
+        limit: int,
+        offset: int,
+        filters: Filters | None = None,
+        order: str = "created_at desc",
     ) -> tuple[list[Memory], int]:
-        """One page of the scope's memories matching `filters`, newest first, and how many."""
+        """One page of the scope's memories matching `filters`, in `order`, and how many.
+
+        `order` is one of ORDERS' keys: newest first unless asked otherwise.
+        """
+        order_by = ORDERS[order]
         with self.db.snapshot() as conn:
             active = filters is not None and filters.active
             where, params = conn.dialect.filter_sql(filters) if active else ("1 = 1", [])
@@ -365,7 +383,7 @@ class MemoryStore:
             ).fetchone()[0]
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE owner = ? AND workspace = ?"
-                f" AND {live('m')} AND {where} ORDER BY created_at DESC, rowid DESC"
+                f" AND {live('m')} AND {where} ORDER BY {order_by}"
                 " LIMIT ? OFFSET ?",
                 (scope.owner, scope.workspace, now, *params, limit, offset),
             ).fetchall()

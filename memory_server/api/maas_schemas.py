@@ -1,0 +1,100 @@
+"""What the LanOnasis client sends: its bodies and query strings, as marshmallow schemas.
+
+The limits are the client's own (its zod schemas), so whatever it accepts is accepted here.
+Keys it adds that this server has no use for (`organization_id`, `preprocessing`, ...) are
+left out rather than refused: the client sends them on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from memory_server.api.fields import Metadata, StrictFloat, StrictInteger, Text
+from memory_server.maas_fields import MEMORY_TYPES, STATUSES
+
+MAX_TAGS = 20
+MAX_BULK = 100
+SORTS = ("created_at", "updated_at")
+ORDERS = ("asc", "desc")
+
+
+def _string(low: int, high: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(low, high), **kwargs)
+
+
+def _tags(**kwargs: Any) -> fields.List:
+    return fields.List(_string(1, 50), validate=validate.Length(max=MAX_TAGS), **kwargs)
+
+
+class _ClientBody(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class EntryCreateSchema(_ClientBody):
+    """POST /api/v1/memory from the client: a MemoryEntry to store."""
+
+    title = _string(1, 500, required=True)
+    content = Text(required=True)
+    summary = _string(0, 1000)
+    memory_type = fields.String(load_default="context", validate=validate.OneOf(MEMORY_TYPES))
+    topic_id = _string(1, 100)
+    project_ref = _string(0, 100)
+    tags = _tags(load_default=list)
+    metadata = Metadata()
+
+
+class EntryUpdateSchema(_ClientBody):
+    """PUT /api/v1/memory/:id from the client: the fields to change (null clears one)."""
+
+    title = _string(1, 500)
+    content = Text()
+    summary = _string(0, 1000, allow_none=True)
+    memory_type = fields.String(validate=validate.OneOf(MEMORY_TYPES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    topic_id = _string(1, 100, allow_none=True)
+    project_ref = _string(0, 100, allow_none=True)
+    tags = _tags()
+    metadata = Metadata()
+
+    @validates_schema
+    def _says_something(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class EntrySearchSchema(_ClientBody):
+    """POST /api/v1/memory/search from the client."""
+
+    query = _string(1, 1000, required=True)
+    memory_types = fields.List(
+        fields.String(validate=validate.OneOf(MEMORY_TYPES)), validate=validate.Length(1, 6)
+    )
+    tags = fields.List(_string(1, 256), validate=validate.Length(max=100))
+    topic_id = _string(1, 100)
+    project_ref = _string(0, 100)
+    status = fields.String(load_default="active", validate=validate.OneOf(STATUSES))
+    limit = StrictInteger(load_default=20, validate=validate.Range(1, 100))
+    threshold = StrictFloat(validate=validate.Range(0, 1))
+
+
+class EntryListQuerySchema(_ClientBody):
+    """GET /api/v1/memory's query string from the client; `tags` comma-separated."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    memory_type = fields.String(validate=validate.OneOf(MEMORY_TYPES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    topic_id = _string(1, 100)
+    project_ref = _string(0, 100)
+    tags = _string(1, 5000)
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORTS))
+    order = fields.String(load_default="desc", validate=validate.OneOf(ORDERS))
+
+
+class BulkDeleteSchema(_ClientBody):
+    """POST /api/v1/memory/bulk/delete: the ids to delete."""
+
+    memory_ids = fields.List(_string(1, 128), required=True, validate=validate.Length(1, MAX_BULK))
