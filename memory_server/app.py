@@ -14,6 +14,7 @@ from memory_server.api import (
     health,
     key_info,
     lanonasis,
+    lanonasis_topics,
     mcp,
     memories,
     memory_management,
@@ -23,7 +24,7 @@ from memory_server.api.auth import authenticate
 from memory_server.api.errors import register_error_handlers
 from memory_server.api.quotas import init_rate_limits
 from memory_server.api.request_log import init_request_log
-from memory_server.api.routing import MemoryIdConverter
+from memory_server.api.routing import MemoryIdConverter, PathSegmentConverter
 from memory_server.api_keys import KeyStore
 from memory_server.cli import (
     backup,
@@ -46,6 +47,7 @@ from memory_server.storage.database import DatabaseUnusable
 from memory_server.storage.idempotency_store import IdempotencyStore
 from memory_server.storage.memory_store import MemoryStore
 from memory_server.storage.open_database import open_database
+from memory_server.storage.topic_store import TopicStore
 from memory_server.webhooks.delivery import Activity, WebhookDispatcher
 from memory_server.webhooks.endpoints import EndpointRegistry
 from memory_server.webhooks.outbox import Outbox
@@ -107,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         IdempotencyStore(db),
         ExpiryPurger(memory_service, app.config["EXPIRY_PURGE_SECONDS"]),
         contextualizer,
+        TopicStore(db),
     )
 
     register_error_handlers(app)
@@ -118,8 +121,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.request_filter(mcp.not_a_tool_call)
     app.extensions["memory_api.mcp"] = _mcp_bridge(app.config["MAX_CONTENT_LENGTH"])
     app.url_map.converters["memory_id"] = MemoryIdConverter
+    app.url_map.converters["default"] = PathSegmentConverter
     surfaces = (health, docs, console, key_info, memories, memory_management, lanonasis,
-                webhooks, mcp)  # fmt: skip
+                lanonasis_topics, webhooks, mcp)  # fmt: skip
     for surface in surfaces:
         app.register_blueprint(surface.bp)
     app.cli.add_command(keys_cli)

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -172,7 +173,12 @@ def export(owner: str | None, workspace: str | None, with_embeddings: bool) -> N
     click.echo(f"Exported {exported:,} memories.", err=True)
 
 
-IMPORT_BATCH = 100
+class BadLine(ValueError):
+    """A line of an import file that is not a record: its number and why."""
+
+    def __init__(self, number: int, reason: Exception) -> None:
+        super().__init__(f"line {number}: {reason}")
+        self.number = number
 
 
 @click.command("import")
@@ -180,26 +186,24 @@ IMPORT_BATCH = 100
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 def import_memories(file: click.utils.LazyFile) -> None:
     """Store the memories of an export (JSON lines, - for stdin); running it twice is safe."""
-    schema, totals, batch = ImportRecordSchema(), Counter(), []
-    memories = services().memories
-    with memories.bulk_import():
+    schema, totals = ImportRecordSchema(), Counter()
+
+    def records() -> Iterator[dict]:
         for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                batch.append(schema.load(json.loads(line)))
-            except (ValueError, ValidationError) as exc:
-                if batch:  # what the message promises: every line before this one is in
-                    totals.update(memories.import_records(batch))
-                raise click.ClickException(
-                    f"line {number}: {exc}. The {number - 1:,} lines before it are imported "
-                    f"({_summary(totals)}); fix it and run again (it skips what is in already)."
-                ) from exc
-            if len(batch) == IMPORT_BATCH:
-                totals.update(memories.import_records(batch))
-                batch = []
-        if batch:
-            totals.update(memories.import_records(batch))
+            if line.strip():
+                try:
+                    yield schema.load(json.loads(line))
+                except (ValueError, ValidationError) as exc:
+                    raise BadLine(number, exc) from exc
+
+    try:
+        services().memories.import_all(records(), totals)
+    except BadLine as bad:
+        # import_all imported every line before the bad one: what the message promises.
+        raise click.ClickException(
+            f"{bad}. The {bad.number - 1:,} lines before it are imported "
+            f"({_summary(totals)}); fix it and run again (it skips what is in already)."
+        ) from bad
     click.echo(f"Imported {_summary(totals)}.")
 
 
@@ -247,7 +251,7 @@ def copy_to(target: str) -> None:
     click.echo(
         f"Copied into {describe(target)}: {_summary(totals.memories)}; "
         f"{totals.keys:,} API keys, {totals.webhooks:,} webhook endpoints and "
-        f"{totals.versions:,} earlier versions new."
+        f"{totals.topics:,} topics; {totals.versions:,} earlier versions new."
     )
 
 

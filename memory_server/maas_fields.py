@@ -63,8 +63,10 @@ def updated_metadata(
     The client's `metadata`, when given, replaces the memory's own keys (not the fields').
     """
     if metadata is not None:
-        _check_reserved(metadata)
-        current = {**{k: v for k, v in current.items() if k in RESERVED}, **metadata}
+        # What a read showed in `metadata` may come back as it was (a type no field holds).
+        _check_reserved({k: v for k, v in metadata.items() if k not in current or current[k] != v})
+        kept = {k: v for k, v in current.items() if k in RESERVED}
+        current = {**metadata, **kept}
     updated = dict(current)
     for name, value in fields.items():
         if value is None:

@@ -7,7 +7,8 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +51,10 @@ class InvalidEmbedding(ValueError):
 
 class HistoryOff(LookupError):
     """History is turned off on this server (MEMORY_API_HISTORY_VERSIONS=0)."""
+
+
+# Memories written per transaction by an import (one embedding pass for those without vectors).
+IMPORT_BATCH = 100
 
 
 class StartupError(RuntimeError):
@@ -305,6 +310,12 @@ class MemoryService:
         )
         return Page(items, page, per_page, total)
 
+    def window(
+        self, scope: Scope, offset: int, limit: int, filters: Filters | None = None
+    ) -> tuple[list[Memory], int]:
+        """Up to `limit` matching memories from `offset`, newest first, and how many match."""
+        return self.store.page(scope, limit=limit, offset=offset, filters=filters)
+
     def update(
         self,
         scope: Scope,
@@ -385,6 +396,42 @@ class MemoryService:
         self.prepare()
         with self.store.vectors.bulk_loading(self.store.db):
             yield
+
+    def import_all(
+        self,
+        records: Iterable[dict[str, Any]],
+        totals: Counter[str],
+        progress: Callable[[int], None] = lambda done: None,
+    ) -> None:
+        """Import records in batches of IMPORT_BATCH, inside one bulk import.
+
+        `totals` counts the outcomes as batches land (`import_records`' keys) and `progress`
+        hears how many are done. If reading a record fails, the ones read before it are
+        imported first, then the error goes on: whatever a message says is in, is in.
+        """
+        with self.bulk_import():
+            batch: list[dict[str, Any]] = []
+
+            def land() -> None:
+                totals.update(self.import_records(batch))
+                batch.clear()
+                progress(sum(totals[k] for k in ("created", "updated", "unchanged")))
+
+            reading = iter(records)
+            while True:
+                try:
+                    record = next(reading)
+                except StopIteration:
+                    break
+                except Exception:
+                    if batch:
+                        land()
+                    raise
+                batch.append(record)
+                if len(batch) == IMPORT_BATCH:
+                    land()
+            if batch:
+                land()
 
     def import_records(self, records: list[dict[str, Any]]) -> dict[str, int]:
         """Store exported memories as they were (ids, texts, metadata, timestamps).

@@ -12,13 +12,14 @@ from memory_server.expiry import ExpiryPurger
 from memory_server.memory_service import MemoryService
 from memory_server.storage.database import Database
 from memory_server.storage.idempotency_store import IdempotencyStore
+from memory_server.storage.topic_store import TopicStore
 from memory_server.webhooks.delivery import WebhookDispatcher
 from memory_server.webhooks.service import WebhookService
 
 
 @dataclass(frozen=True)
 class Services:
-    """The database, keys, memories, webhooks, idempotency keys and background jobs of an app."""
+    """The database, keys, memories, webhooks, idempotency keys, topics and background jobs."""
 
     db: Database
     keys: KeyStore
@@ -28,6 +29,7 @@ class Services:
     idempotency: IdempotencyStore
     purger: ExpiryPurger
     contextualizer: Contextualizer
+    topics: TopicStore
 
 
 def services() -> Services:

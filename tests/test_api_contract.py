@@ -54,8 +54,8 @@ def test_every_route_is_documented_with_its_methods(app, document):
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert documented == routes
-    # 25 API operations, the LanOnasis client's bulk delete and its 6 topic operations (not
-    # offered: 404), /health and /api/v1/health, /openapi.json, /docs, /console and /
+    # 25 API operations, the LanOnasis client's bulk delete and its 6 topic operations,
+    # /health and /api/v1/health, /openapi.json, /docs, /console and /
     assert len(routes) == 38
 
 

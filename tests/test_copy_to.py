@@ -52,6 +52,8 @@ def source(tmp_path, embedder, make_app):
         headers=ann,
     )
     assert hook.status_code == 201
+    topic = client.post("/api/v1/topics", json={"name": "Home", "color": "#3B82F6"}, headers=ann)
+    assert topic.status_code == 201
     return app, keys
 
 
@@ -110,12 +112,12 @@ def test_everything_arrives_and_works_on_postgres(source, pg_url, make_app):
     # The webhook endpoint with its signing secret.
     hook_columns = "SELECT * FROM webhook_endpoints ORDER BY id"
     assert rows(target, hook_columns) == rows(app, hook_columns) != []
+    topic_columns = "SELECT * FROM topics ORDER BY id"
+    assert rows(target, topic_columns) == rows(app, topic_columns) != []
 
 
-def test_running_it_again_changes_nothing_and_finishes_an_interrupted_copy(
-    source, pg_url, make_app
-):
-    app, _ = source
+def test_running_it_again_finishes_an_interrupted_copy_and_brings_changes(source, pg_url, make_app):
+    app, keys = source
     copy(app, pg_url)
     target = make_app({"TESTING": True, "DATABASE": pg_url})
     # As if the first run had stopped early: some memories, a key and a version missing.
@@ -125,9 +127,21 @@ def test_running_it_again_changes_nothing_and_finishes_an_interrupted_copy(
     conn.execute("DELETE FROM api_keys WHERE owner = 'bob'")
     again = copy(app, pg_url)
     assert "2 created, 0 updated, 131 unchanged" in again
-    assert "1 API keys, 0 webhook endpoints and 1 earlier versions new" in again
+    assert "4 API keys, 1 webhook endpoints and 1 topics; 1 earlier versions new" in again
     assert exported(target) == exported(app)
     assert "0 created, 0 updated, 133 unchanged" in copy(app, pg_url)
+    # What changed in the source since comes over: a key revoked, a topic renamed.
+    source = app.extensions["memory_api"]
+    bob = next(key for key in source.keys.list() if key.owner == "bob")
+    source.keys.revoke(bob.id)
+    client = app.test_client()
+    topic = client.get("/api/v1/topics", headers=headers(keys["pro"])).json[0]
+    client.put(
+        f"/api/v1/topics/{topic['id']}", json={"name": "House"}, headers=headers(keys["pro"])
+    )
+    copy(app, pg_url)
+    assert target.extensions["memory_api"].keys.authenticate(keys["bob"]) is None
+    assert rows(target, "SELECT name FROM topics") == [("House",)]
 
 
 def test_a_copy_into_itself_is_refused(source, tmp_path):

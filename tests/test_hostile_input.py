@@ -12,7 +12,7 @@ import http.client
 import json
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -108,6 +108,15 @@ HOSTILE = [
     Hostile("path traversal as an id in the URL", "GET", f"{MEMORY}/..%2F..%2Fetc%2Fpasswd",
             None, 404),
     Hostile("NUL as an id in the URL", "DELETE", f"{MEMORY}/%00", None, 404),
+    Hostile("NUL as a webhook id in the URL", "GET", "/api/v1/webhooks/%00", None, 404),
+    Hostile("NUL in a metadata value", "POST", MEMORY,
+            j({"text": "a", "metadata": {"note": "a\u0000b"}})),
+    Hostile("NUL in a metadata key", "POST", MEMORY, j({"text": "a", "metadata": {"k\u0000": 1}})),
+    Hostile("NUL in a list filter", "GET",
+            MEMORY + "?filters=" + quote(json.dumps({"metadata": {"note": "\u0000"}})), None),
+    Hostile("NUL in a LanOnasis client's title", "POST", MEMORY,
+            j({"title": "t\u0000", "content": "c"}), 400,
+            {"X-Project-Scope": "lanonasis-maas"}),
     Hostile("update with a number as text", "PUT", f"{MEMORY}/kept", j({"text": 5})),
     Hostile("delete all without confirm", "DELETE", "/v1/memories", None),
     Hostile("webhook to a file URL", "POST", "/api/v1/webhooks",
@@ -226,3 +235,15 @@ def test_sql_and_fts_strings_are_plain_data_in_every_field(server, evil):
     assert status == 200, updated
     after = {m["id"]: m for m in everything(server)}
     assert {k: v for k, v in after.items() if k != memory_id} == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/memory/%00", "/api/v1/memory/a%00b/history", "/v1/memories/%00",
+     "/api/v1/webhooks/%00", "/api/v1/webhooks/%00/deliveries", "/api/v1/topics/%00"],
+)  # fmt: skip
+def test_a_nul_in_a_path_names_nothing_on_either_backend(client, auth, path):
+    """In-process, where no HTTP front stands between: PostgreSQL refuses NUL in any text."""
+    for method in ("GET", "DELETE"):
+        response = client.open(path, method=method, headers=auth)
+        assert response.status_code in (404, 405), (method, path, response.status_code)

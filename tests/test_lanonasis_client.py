@@ -72,7 +72,7 @@ def test_the_official_client_works_against_the_server(tmp_path):
         }  # fmt: skip
         status, listed = call(server, "GET", "/v1/memories?limit=10", keys["client"])
         assert status == 200
-        assert {m["id"] for m in listed["data"]} == {made["boiler"], made["wifi"]}
+        assert {m["id"] for m in listed["data"]} == {made["boiler"], made["wifi"], made["filed"]}
         status, found = call(
             server, "POST", "/v1/memories/search", keys["client"],
             {"query": "guest wifi password", "filters": {"tags": {"any": ["home"]}}, "limit": 1},

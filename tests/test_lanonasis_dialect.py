@@ -114,6 +114,11 @@ def test_memories_stored_through_the_seed_read_as_entries(client, maas, auth):
     m1 = client.get("/api/v1/memory/m1", headers=maas).json
     assert (m1["title"], m1["memory_type"], m1["status"]) == ("First line", "context", "active")
     assert m1["metadata"] == {"type": "meeting"}  # not one of the six: kept where it was
+    # What a read shows in metadata may go back unchanged; changing it is still refused.
+    back = client.put("/api/v1/memory/m1", json={"metadata": m1["metadata"]}, headers=maas)
+    assert back.status_code == 200 and back.json["metadata"] == {"type": "meeting"}
+    changed = client.put("/api/v1/memory/m1", json={"metadata": {"type": "other"}}, headers=maas)
+    assert changed.status_code == 400
     m2 = client.get("/api/v1/memory/m2", headers=maas).json
     assert len(m2["title"]) == 100 and m2["title"].endswith("…")
     assert m2["status"] == "active" and m2["metadata"] == {"status": "done"}
@@ -183,7 +188,8 @@ def test_bad_list_queries_are_400s(client, maas, query):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"query": ""}, {"query": "q", "limit": 0}, {"query": "q", "limit": 1.5},
+    [{}, {"query": ""}, {"query": " \n\t"}, {"query": "q", "limit": 0},
+     {"query": "q", "limit": 1.5},
      {"query": "q", "threshold": 2}, {"query": "q", "memory_types": ["x"]},
      {"query": "q", "status": "gone"}, {"query": "q", "tags": "x"}],
 )  # fmt: skip
@@ -218,15 +224,67 @@ def test_errors_carry_the_sentence_in_error_and_the_code_beside_it(client, maas)
     assert client.delete("/api/v1/memory/mem_nope", headers=maas).status_code == 404
 
 
-def test_topics_are_a_clear_404_and_health_answers_under_api_v1(client, maas):
-    for method, path in (("GET", "/api/v1/topics"), ("POST", "/api/v1/topics"),
-                         ("GET", "/api/v1/topics/x"), ("DELETE", "/api/v1/topics/x"),
-                         ("GET", "/api/v1/topics/x/memories")):  # fmt: skip
-        response = client.open(path, method=method, json={"name": "n"}, headers=maas)
-        assert response.status_code == 404 and "Topics are not offered" in response.json["error"]
+def test_health_answers_under_api_v1_without_a_key(client):
     health = client.get("/api/v1/health")
     assert health.status_code == 200 and health.json["status"] == "ok"
     assert health.json["timestamp"].endswith("Z")
+
+
+def test_topics_nest_hold_memories_and_go_without_taking_them(client, maas, make_key):
+    home = client.post("/api/v1/topics", headers=maas,
+                       json={"name": "Home", "color": "#3B82F6", "icon": "house"})  # fmt: skip
+    assert home.status_code == 201 and home.headers["Location"].endswith(home.json["id"])
+    home = home.json
+    assert (home["is_system"], home["user_id"], home["metadata"]) == (False, "default", {})
+    sub = client.post("/api/v1/topics", json={"name": "Boiler", "parent_topic_id": home["id"]},
+                      headers=maas).json  # fmt: skip
+    made = create(client, maas, content="Boiler service on May 3rd", topic_id=sub["id"])
+    create(client, maas, content="Unrelated note")
+    window = client.get(f"/api/v1/topics/{sub['id']}/memories?limit=5", headers=maas).json
+    assert [m["id"] for m in window["memories"]] == [made["id"]]
+    assert window["total_memories"] == 1 and window["topic"]["name"] == "Boiler"
+    parent = client.get(f"/api/v1/topics/{home['id']}/memories", headers=maas).json
+    assert [t["id"] for t in parent["subtopics"]] == [sub["id"]]
+    tree = client.get("/api/v1/topics?include_hierarchy=true", headers=maas).json
+    assert [(t["name"], t["memory_count"]) for t in tree] == [("Home", 0)]
+    assert [(t["name"], t["memory_count"]) for t in tree[0]["children"]] == [("Boiler", 1)]
+    flat = client.get("/api/v1/topics", headers=maas).json
+    assert [t["name"] for t in flat] == ["Home", "Boiler"]
+    assert client.get("/api/v1/memory/stats", headers=maas).json["total_topics"] == 2
+    # Changes: null clears; no cycles; a parent must be a topic of this workspace.
+    changed = client.put(f"/api/v1/topics/{home['id']}", json={"color": None, "name": "House"},
+                         headers=maas).json  # fmt: skip
+    assert changed["name"] == "House" and "color" not in changed and changed["icon"] == "house"
+    for bad, status in (({"parent_topic_id": sub["id"]}, 409),
+                        ({"parent_topic_id": home["id"]}, 409),
+                        ({"parent_topic_id": "nope"}, 404), ({"name": ""}, 400),
+                        ({"color": "red"}, 400), ({}, 400)):  # fmt: skip
+        refused = client.put(f"/api/v1/topics/{home['id']}", json=bad, headers=maas)
+        assert refused.status_code == status, bad
+    other = {**maas, "X-Workspace-ID": "elsewhere"}
+    assert client.get(f"/api/v1/topics/{home['id']}", headers=other).status_code == 404
+    elsewhere = client.post("/api/v1/topics", json={"name": "x", "parent_topic_id": home["id"]},
+                            headers=other)  # fmt: skip
+    assert elsewhere.status_code == 404  # its parent is in another workspace
+    reader = {**maas, "X-API-Key": make_key("pro", read_only=True)}
+    assert client.post("/api/v1/topics", json={"name": "n"}, headers=reader).status_code == 403
+    # Deleting the parent lifts its subtopic; the memory keeps its topic_id.
+    assert client.delete(f"/api/v1/topics/{home['id']}", headers=maas).status_code == 204
+    assert "parent_topic_id" not in client.get(f"/api/v1/topics/{sub['id']}", headers=maas).json
+    assert client.get(f"/api/v1/memory/{made['id']}", headers=maas).json["topic_id"] == sub["id"]
+    missing = client.get(f"/api/v1/topics/{home['id']}", headers=maas)
+    assert missing.status_code == 404 and missing.json["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": ""}, {"name": "n" * 101}, {"name": 5}, {"name": "n", "color": "#12345"},
+     {"name": "n", "icon": "i" * 51}, {"name": "n", "metadata": []},
+     {"name": "n", "parent_topic_id": 3}],
+)  # fmt: skip
+def test_bad_topics_are_400s(client, maas, body):
+    assert client.post("/api/v1/topics", json=body, headers=maas).status_code == 400
+    assert client.get("/api/v1/topics", headers=maas).json == []
 
 
 def test_a_get_or_delete_with_a_json_content_type_and_no_body_works(client, maas):
@@ -237,3 +295,52 @@ def test_a_get_or_delete_with_a_json_content_type_and_no_body_works(client, maas
     assert client.get("/api/v1/memory", headers=typed).status_code == 200
     assert client.get("/api/v1/memory/stats", headers=typed).status_code == 200
     assert client.delete(f"/api/v1/memory/{made['id']}", headers=typed).status_code == 204
+
+
+def test_options_runs_no_view_even_with_the_clients_header(client, make_key):
+    """The red team's find: OPTIONS matched the create route and ran it for a read-only key."""
+    reader = {"X-API-Key": make_key("pro", read_only=True), **SCOPE}
+    for path in ("/api/v1/memory", "/api/v1/memory/search", "/api/v1/memory/stats"):
+        answer = client.open(path, method="OPTIONS", headers=reader,
+                             json={"title": "t", "content": "written by OPTIONS"})  # fmt: skip
+        assert answer.status_code == 200 and answer.data == b"", path
+        assert "Allow" in answer.headers
+    listed = client.get("/api/v1/memory", headers=reader).json
+    assert listed["pagination"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/memory", {"title": "t", "content": "c", "tags": ["a\x00b"]}),
+        ("POST", "/api/v1/memory", {"title": "t\x00", "content": "c"}),
+        ("POST", "/api/v1/memory", {"title": "t", "content": "c", "metadata": {"k\x00": 1}}),
+        ("POST", "/api/v1/memory/search", {"query": "q", "project_ref": "\x00"}),
+        ("POST", "/api/v1/memory/bulk/delete", {"memory_ids": ["a\x00b"]}),
+        ("POST", "/api/v1/topics", {"name": "n\x00"}),
+        ("GET", "/api/v1/memory?tags=a%00b", None),
+        ("GET", "/api/v1/memory?topic_id=%00", None),
+    ],
+)
+def test_a_nul_anywhere_is_a_400_on_both_backends(client, maas, method, path, body):
+    """PostgreSQL refuses NUL in text and jsonb: it must never get that far (no 500)."""
+    response = client.open(path, method=method, json=body, headers=maas)
+    assert response.status_code == 400, response.json
+    assert "NUL" in response.json["error"] or "NUL" in str(response.json.get("details"))
+    assert client.get("/api/v1/memory", headers=maas).json["pagination"]["total"] == 0
+
+
+def test_a_topic_id_no_route_could_name_is_a_404(client, maas):
+    for path in ("/api/v1/topics/%00", "/api/v1/topics/a%2Fb", "/api/v1/topics/%00/memories"):
+        assert client.get(path, headers=maas).status_code == 404, path
+
+
+def test_a_missing_field_is_named_as_the_seed_names_it(client, maas):
+    for path, body, name in (("/api/v1/memory", {"content": "c"}, "Title"),
+                             ("/api/v1/memory", {"title": "t"}, "Content"),
+                             ("/api/v1/memory/search", {}, "Query"),
+                             ("/api/v1/memory/bulk/delete", {}, "Memory_ids"),
+                             ("/api/v1/topics", {}, "Name")):  # fmt: skip
+        response = client.post(path, json=body, headers=maas)
+        assert response.status_code == 400
+        assert response.json["error"] == f"{name} field is required", response.json

@@ -37,6 +37,9 @@ BODIES = {
     "memory_management.search_memories": {"query": "dentist"},
     "memories_v1.search_memories": {"query": "dentist"},
     "mcp.mcp_endpoint": {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    "lanonasis.bulk_delete": {"memory_ids": ["x"]},
+    "lanonasis_topics.create_topic": {"name": "Work"},
+    "lanonasis_topics.update_topic": {"name": "Renamed"},
 }
 KNOWN_WRITES = {
     ("POST", "/api/v1/memory"),
@@ -51,11 +54,11 @@ KNOWN_WRITES = {
     ("POST", "/api/v1/webhooks"),
     ("PATCH", "/api/v1/webhooks/<webhook_id>"),
     ("DELETE", "/api/v1/webhooks/<webhook_id>"),
-    # The LanOnasis client's routes (topics are not offered, but still refused first).
+    # The LanOnasis client's routes.
     ("POST", "/api/v1/memory/bulk/delete"),
     ("POST", "/api/v1/topics"),
-    ("PUT", "/api/v1/topics/<topic_id>"),
-    ("DELETE", "/api/v1/topics/<topic_id>"),
+    ("PUT", "/api/v1/topics/<memory_id:topic_id>"),
+    ("DELETE", "/api/v1/topics/<memory_id:topic_id>"),
 }
 
 
@@ -87,12 +90,14 @@ def new_key(scoped_app):
 
 @pytest.fixture
 def seeded(sc, new_key):
-    """A memory and a webhook, made by a read-write key: {"memory_id", "webhook_id"}."""
+    """A memory, a webhook and a topic, made by a read-write key: their ids by name."""
     writer = headers(new_key())
     made = sc.post("/api/v1/memory", json={"text": "The dentist is on Tuesday"}, headers=writer)
     hook = sc.post("/api/v1/webhooks", json=BODIES["webhooks.create_webhook"], headers=writer)
-    assert made.status_code == hook.status_code == 201, (made.json, hook.json)
-    return {"memory_id": made.json["id"], "webhook_id": hook.json["id"]}
+    topic = sc.post("/api/v1/topics", json={"name": "Health"}, headers=writer)
+    assert made.status_code == hook.status_code == topic.status_code == 201
+    return {"memory_id": made.json["id"], "webhook_id": hook.json["id"],
+            "topic_id": topic.json["id"]}  # fmt: skip
 
 
 def protected_routes(app) -> list[tuple[str, str, str]]:
@@ -152,12 +157,7 @@ def test_every_write_route_is_refused_to_a_read_only_key_on_both_surfaces(
 
 def test_every_read_route_answers_a_read_only_key(scoped_app, sc, new_key, seeded):
     routes = protected_routes(scoped_app)
-    # Topics answer 404 to every key: not offered (tests/test_lanonasis_dialect.py).
-    reads = [
-        r
-        for r in routes
-        if not is_write(r[0], scoped_app.view_functions[r[2]]) and r[2] != "lanonasis.topics"
-    ]
+    reads = [r for r in routes if not is_write(r[0], scoped_app.view_functions[r[2]])]
     endpoints = {endpoint for _, _, endpoint in reads}
     assert {"memory_management.search_memories", "memories_v1.search_memories"} <= endpoints
     assert "mcp.mcp_endpoint" in endpoints  # each tool decides (tested below)

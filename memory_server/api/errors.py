@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, has_request_context, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from memory_server.api.lanonasis_dialect import speaks_lanonasis
 from memory_server.embedding.model import ModelLoadError
 from memory_server.embedding.turns import EmbeddingBusy
 from memory_server.memory_service import HistoryOff, InvalidEmbedding, StartupError
 from memory_server.search.vector_index import ModelChanged
 from memory_server.storage.database import StorageFull
 from memory_server.storage.memory_store import MemoryExists, MemoryNotFound, PreconditionFailed
+from memory_server.storage.topic_store import InvalidParent, ParentNotFound, TopicNotFound
 from memory_server.webhooks.endpoints import TooManyWebhooks, WebhookNotFound
 from memory_server.webhooks.urls import InvalidURL, RefusedURL
 
@@ -89,19 +91,9 @@ def error_body(
         body["details"] = details
     if path == "/v1" or path.startswith("/v1/"):
         body = {"success": False, **body}
-    elif path.startswith("/api/v1/") and _lanonasis_client():
+    elif path.startswith("/api/v1/") and speaks_lanonasis():
         body = {**body, "error": message, "code": code}
     return body
-
-
-def _lanonasis_client() -> bool:
-    # The HTTP front (serving/front.py) answers some errors before Flask has a request.
-    if not has_request_context():
-        return False
-    # Imported here: api/lanonasis.py imports this module.
-    from memory_server.api.lanonasis import speaks_lanonasis
-
-    return speaks_lanonasis()
 
 
 def error_response(error: APIError) -> Response:
@@ -119,6 +111,9 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(MemoryNotFound, _not_found)
     app.register_error_handler(HistoryOff, _history_off)
+    app.register_error_handler(TopicNotFound, _topic_not_found)
+    app.register_error_handler(ParentNotFound, _parent_not_found)
+    app.register_error_handler(InvalidParent, _invalid_parent)
     app.register_error_handler(MemoryExists, _conflict)
     app.register_error_handler(InvalidEmbedding, _invalid_embedding)
     app.register_error_handler(WebhookNotFound, _webhook_not_found)
@@ -150,6 +145,20 @@ def _http_exception(exc: HTTPException) -> Response:
 
 def _not_found(exc: MemoryNotFound) -> Response:
     return error_response(APIError(404, "NOT_FOUND", f"Memory {exc.memory_id!r} not found"))
+
+
+def _topic_not_found(exc: TopicNotFound) -> Response:
+    return error_response(APIError(404, "NOT_FOUND", str(exc)))
+
+
+def _parent_not_found(exc: ParentNotFound) -> Response:
+    details = {"parent_topic_id": [str(exc)]}
+    return error_response(APIError(404, "NOT_FOUND", f"parent_topic_id: {exc}", details))
+
+
+def _invalid_parent(exc: InvalidParent) -> Response:
+    details = {"parent_topic_id": [str(exc)]}
+    return error_response(APIError(409, "CONFLICT", f"parent_topic_id: {exc}", details))
 
 
 def _history_off(exc: HistoryOff) -> Response:

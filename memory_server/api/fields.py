@@ -19,6 +19,10 @@ from marshmallow import (
 from memory_server.clock import format_timestamp
 from memory_server.search.filters import OPERATORS, Condition
 
+# A string without a NUL character, as a JSON Schema pattern: PostgreSQL can store none, so
+# no request may send one (http_input.py refuses them in every body and query).
+NO_NUL = "^[^\\u0000]*$"
+
 MAX_TEXT_CHARS = 50_000
 
 
@@ -379,7 +383,7 @@ def _reject_constant(name: str) -> None:
 
 
 def json_object_text(text: Any) -> dict[str, Any]:
-    """A query parameter's JSON object: no NaN/Infinity, no lone surrogates; else invalid."""
+    """A query parameter's JSON object: no NaN/Infinity, NUL or lone surrogates; else invalid."""
     message = "Must be a JSON object (URL-encoded)"
     if not isinstance(text, str):
         raise ValidationError(f"{message}.")
@@ -399,6 +403,8 @@ def json_object_text(text: Any) -> dict[str, Any]:
             stack += item
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValidationError(f"{message}: numbers must be finite.")
+        elif isinstance(item, str) and "\x00" in item:
+            raise ValidationError(f"{message}: no string may contain a NUL character.")
         elif isinstance(item, str) and not item.isascii():
             try:
                 item.encode("utf-8")

@@ -60,7 +60,11 @@ def json_body(schema: Schema) -> dict[str, Any]:
 
 def query_args(schema: Schema) -> dict[str, Any]:
     """The query string, validated by `schema`."""
-    return validate(schema, request.args.to_dict(), "query")
+    args = request.args.to_dict()
+    for name, value in args.items():
+        if "\x00" in value:
+            raise invalid_request(f"Query parameter {name!r} contains a NUL character")
+    return validate(schema, args, "query")
 
 
 def request_json() -> dict[str, Any]:
@@ -71,7 +75,7 @@ def request_json() -> dict[str, Any]:
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
-    """Parse a body as a JSON object: UTF-8, no NaN/Infinity, no lone surrogates."""
+    """Parse a body as a JSON object: UTF-8, no NaN/Infinity, no NUL, no lone surrogates."""
     try:
         data = json.loads(
             raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
@@ -84,6 +88,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise invalid_request("Request body must be a JSON object")
     _check_strings(data)
+    _refuse_nul(data)
     return data
 
 
@@ -135,6 +140,25 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return str(exc)
+
+
+def _refuse_nul(data: dict[str, Any]) -> None:
+    """A 400 naming the field that holds a NUL character anywhere (in a key or a value).
+
+    No text field may hold one, and PostgreSQL refuses it in text and jsonb alike.
+    """
+    for field, value in data.items():
+        stack = [field, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str) and "\x00" in item:
+                name = field.replace("\x00", "\\u0000")
+                raise _validation_error({name: ["Must not contain NUL characters."]}, "body")
 
 
 def _check_strings(data: Any) -> None:

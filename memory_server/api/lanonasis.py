@@ -6,7 +6,7 @@ same service underneath: see maas_fields.py for where each field lives); every o
 keeps the seed's shapes exactly. The client unwraps nothing: a memory is a bare MemoryEntry,
 a list `{"data", "pagination"}`, a search `{"results", "total_results", "search_time_ms"}`.
 Errors keep their status and code; `error` carries the sentence, which the client shows
-(errors.py). Topics are not offered: their routes answer 404, saying so.
+(errors.py). Its topics are in api/lanonasis_topics.py.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
 from memory_server.api.auth import current_scope, protect
-from memory_server.api.errors import APIError, invalid_request
+from memory_server.api.errors import invalid_request
 from memory_server.api.fields import Metadata
 from memory_server.api.http_input import json_body, query_args
+from memory_server.api.lanonasis_dialect import speaks_lanonasis
 from memory_server.api.maas_schemas import (
     BulkDeleteSchema,
     EntryCreateSchema,
@@ -45,7 +46,6 @@ from memory_server.memory_service import Duplicated
 from memory_server.services import services
 from memory_server.storage.memory_store import MemoryNotFound, PreconditionFailed
 
-HEADER, DIALECT = "X-Project-Scope", "lanonasis-maas"
 RECENT = 5  # ids of the newest memories in the client's stats
 # An update re-reads the memory and tries again when another writer changed it meanwhile.
 UPDATE_ATTEMPTS = 3
@@ -54,14 +54,11 @@ bp = Blueprint("lanonasis", __name__, url_prefix="/api/v1")
 protect(bp)
 
 
-def speaks_lanonasis() -> bool:
-    """Whether this request comes from the LanOnasis client (its project scope header)."""
-    return request.headers.get(HEADER, "").strip().lower() == DIALECT
-
-
 def answer_in_its_dialect() -> Response | tuple[Response, int] | None:
     """Seed blueprint before_request: the client's request to a seed route, answered here."""
-    if not speaks_lanonasis():
+    # OPTIONS matches the route's first rule whatever its method (the POST of /memory): it
+    # must get Flask's own answer, never run a view (a read-only key passes OPTIONS).
+    if request.method == "OPTIONS" or not speaks_lanonasis():
         return None
     view = VIEWS.get(request.endpoint or "")
     return None if view is None else view(**(request.view_args or {}))
@@ -184,7 +181,7 @@ def entry_stats() -> Response:
         {
             "total_memories": recent.total,
             "memories_by_type": by_type,
-            "total_topics": 0,
+            "total_topics": services().topics.count(scope),
             "recent_memories": [memory.id for memory in recent.items],
         }
     )
@@ -199,31 +196,13 @@ def bulk_delete() -> Response:
     """Delete up to 100 memories by id (the LanOnasis client's bulk delete)."""
     body = json_body(schema(BulkDeleteSchema))
     scope, memories = current_scope(), services().memories
-    failed = []
-    for memory_id in dict.fromkeys(body["memory_ids"]):
+    ids, failed = list(dict.fromkeys(body["memory_ids"])), []
+    for memory_id in ids:
         try:
             memories.delete(scope, memory_id)
         except MemoryNotFound:
             failed.append(memory_id)
-    return jsonify({"deleted_count": len(dict.fromkeys(body["memory_ids"])) - len(failed),
-                    "failed_ids": failed})  # fmt: skip
-
-
-@bp.route("/topics", methods=["GET", "POST"])
-@bp.route("/topics/<topic_id>", methods=["GET", "PUT", "DELETE"])
-@bp.route("/topics/<topic_id>/memories", methods=["GET"])
-@documented({}, errors=[404])
-def topics(topic_id: str | None = None) -> Response:
-    """Topics are not offered by this server (404): group memories with tags or topic_id.
-
-    A 404, not a 501: the client retries every 5xx three times, over about 7 seconds.
-    """
-    raise APIError(
-        404,
-        "TOPICS_NOT_OFFERED",
-        "Topics are not offered by this server. Group memories with tags, or with a topic_id "
-        "of your own on each memory (search and list filter by it).",
-    )
+    return jsonify({"deleted_count": len(ids) - len(failed), "failed_ids": failed})
 
 
 def _checked(make: Callable[[], dict[str, Any]]) -> dict[str, Any]:

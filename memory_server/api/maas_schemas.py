@@ -7,28 +7,39 @@ left out rather than refused: the client sends them on its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from memory_server.api.fields import Metadata, StrictFloat, StrictInteger, Text
+from memory_server.api.fields import NO_NUL, Metadata, StrictFloat, StrictInteger, Text
+from memory_server.api.schemas import REQUIRED
 from memory_server.maas_fields import MEMORY_TYPES, STATUSES
 
-MAX_TAGS = 20
+CLIENT_MAX_TAGS = 20  # the client's own limit (the REST API takes 100)
 MAX_BULK = 100
 SORTS = ("created_at", "updated_at")
 ORDERS = ("asc", "desc")
 
 
 def _string(low: int, high: int, **kwargs: Any) -> fields.String:
+    if kwargs.get("required"):  # named as the seed names a missing field (http_input.py)
+        kwargs["error_messages"] = {"required": REQUIRED}
     return fields.String(validate=validate.Length(low, high), **kwargs)
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must contain at least one non-whitespace character.")
+
+
 def _tags(**kwargs: Any) -> fields.List:
-    return fields.List(_string(1, 50), validate=validate.Length(max=MAX_TAGS), **kwargs)
+    return fields.List(_string(1, 50), validate=validate.Length(max=CLIENT_MAX_TAGS), **kwargs)
 
 
 class _ClientBody(Schema):
+    # Keys this server does not know are left out, but none may hold a NUL (http_input.py).
+    openapi: ClassVar[dict[str, Any]] = {"propertyNames": {"pattern": NO_NUL}}
+
     class Meta:
         unknown = EXCLUDE
 
@@ -37,7 +48,7 @@ class EntryCreateSchema(_ClientBody):
     """POST /api/v1/memory from the client: a MemoryEntry to store."""
 
     title = _string(1, 500, required=True)
-    content = Text(required=True)
+    content = Text(required=True, error_messages={"required": REQUIRED})
     summary = _string(0, 1000)
     memory_type = fields.String(load_default="context", validate=validate.OneOf(MEMORY_TYPES))
     topic_id = _string(1, 100)
@@ -68,7 +79,11 @@ class EntryUpdateSchema(_ClientBody):
 class EntrySearchSchema(_ClientBody):
     """POST /api/v1/memory/search from the client."""
 
-    query = _string(1, 1000, required=True)
+    query = fields.String(
+        required=True,
+        validate=[validate.Length(1, 1000), _not_blank],
+        error_messages={"required": REQUIRED},
+    )
     memory_types = fields.List(
         fields.String(validate=validate.OneOf(MEMORY_TYPES)), validate=validate.Length(1, 6)
     )
@@ -97,4 +112,54 @@ class EntryListQuerySchema(_ClientBody):
 class BulkDeleteSchema(_ClientBody):
     """POST /api/v1/memory/bulk/delete: the ids to delete."""
 
-    memory_ids = fields.List(_string(1, 128), required=True, validate=validate.Length(1, MAX_BULK))
+    memory_ids = fields.List(
+        _string(1, 128),
+        required=True,
+        validate=validate.Length(1, MAX_BULK),
+        error_messages={"required": REQUIRED},
+    )
+
+
+COLOR = validate.Regexp(r"^#[0-9A-Fa-f]{6}\Z", error="Must be a colour like #3B82F6.")
+
+
+class TopicCreateSchema(_ClientBody):
+    """POST /api/v1/topics: a topic to make."""
+
+    name = _string(1, 100, required=True)
+    description = _string(0, 500)
+    color = fields.String(validate=COLOR)
+    icon = _string(0, 50)
+    parent_topic_id = _string(1, 100)
+    metadata = Metadata()
+
+
+class TopicUpdateSchema(_ClientBody):
+    """PUT /api/v1/topics/:id: the fields to change (null clears an optional one)."""
+
+    openapi: ClassVar[dict[str, Any]] = {**_ClientBody.openapi, "minProperties": 1}
+
+    name = _string(1, 100)
+    description = _string(0, 500, allow_none=True)
+    color = fields.String(validate=COLOR, allow_none=True)
+    icon = _string(0, 50, allow_none=True)
+    parent_topic_id = _string(1, 100, allow_none=True)
+    metadata = Metadata()
+
+    @validates_schema
+    def _says_something(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class TopicListQuerySchema(_ClientBody):
+    """GET /api/v1/topics: `include_hierarchy=true` nests subtopics in their parents."""
+
+    include_hierarchy = fields.Boolean(load_default=False)
+
+
+class TopicMemoriesQuerySchema(_ClientBody):
+    """GET /api/v1/topics/:id/memories: a window of the topic's memories, newest first."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 100_000_000))

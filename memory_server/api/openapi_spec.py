@@ -21,13 +21,14 @@ from memory_server.api.fields import (
     MAX_METADATA_DEPTH,
     MAX_METADATA_FILTER_KEYS,
     MAX_TAGS,
+    NO_NUL,
     Embedding,
     JsonNested,
 )
 from memory_server.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from memory_server.api.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from memory_server.api.openapi_operations import Operation, Reply
-from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema
+from memory_server.api.response_schemas import ErrorSchema, ErrorV1Schema, TopicNodeSchema
 from memory_server.api.schemas import (
     MAX_FILTER_CONDITIONS,
     MAX_FILTER_DEPTH,
@@ -52,16 +53,19 @@ plus `"success": false` on `/v1`.
 """
 
 _SERVICE = ("Service", "Health, this document and the API reference page.")
+_LANONASIS = (
+    "LanOnasis client",
+    "Routes of LanOnasis' `@lanonasis/memory-client` (docs/lanonasis.md): bulk delete and "
+    "topics; with its `X-Project-Scope: lanonasis-maas` header, `/api/v1/memory` answers in "
+    "its shapes.",
+)
 TAGS = {
     "memories_v1": ("Memories (/v1)", "The `/v1/memories` surface: answers in an envelope."),
     "memory_management": ("Memory management", "The `/api/v1/memory` surface."),
     "webhooks": ("Webhooks", "Signed HTTP callbacks on memory changes (Standard Webhooks)."),
     "key_info": ("Keys", "What the calling API key is and may do."),
-    "lanonasis": (
-        "LanOnasis client",
-        "Routes of LanOnasis' `@lanonasis/memory-client` (docs/lanonasis.md); with its "
-        "`X-Project-Scope: lanonasis-maas` header, `/api/v1/memory` answers in its shapes.",
-    ),
+    "lanonasis": _LANONASIS,
+    "lanonasis_topics": _LANONASIS,
     "health": _SERVICE,
     "api_docs": _SERVICE,
     "console": _SERVICE,
@@ -75,8 +79,9 @@ ERRORS = {
     "(none means `default`). On webhook registration and changes also WEBHOOK_URL_NOT_ALLOWED: "
     "the URL is well formed but this server's network policy does not let webhooks call it "
     "(loopback, link-local, metadata or outside MEMORY_API_WEBHOOK_DESTINATION_NETWORKS).",
-    404: "No such memory or webhook in this workspace.",
+    404: "No such memory, webhook or topic in this workspace (for a topic's parent_topic_id too).",
     409: "Conflict: the id is taken (CONFLICT), the webhook limit is reached (CONFLICT), a "
+    "topic's parent would make a cycle (CONFLICT), a "
     "request with the same Idempotency-Key is still running (IDEMPOTENCY_KEY_IN_USE, retry "
     "after Retry-After) or the key was used for another request (IDEMPOTENCY_KEY_REUSED).",
     408: "The request body did not arrive within MEMORY_API_CLIENT_TIMEOUT seconds "
@@ -176,6 +181,7 @@ def build_spec(app: Flask, dimension: int) -> dict[str, Any]:
         spec.components.header(name, header)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("ErrorV1", schema=ErrorV1Schema)
+    spec.components.schema("TopicNode", schema=TopicNodeSchema)
     _json_value_components(spec)
     for name, description in sorted(set(TAGS.values())):
         spec.tag({"name": name, "description": description})
@@ -210,6 +216,8 @@ def _field_extras(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, An
     extras = dict(getattr(field, "openapi", {}))
     if "pattern" in ret:
         extras.setdefault("pattern", ecma_pattern(ret["pattern"]))
+    elif isinstance(field, fields.String) and not isinstance(field, fields.Constant):
+        extras.setdefault("pattern", NO_NUL)  # no body or query string may hold a NUL
     if "$ref" in extras:
         ret.pop("type", None)  # the referenced component says what it is
     if isinstance(field, fields.Constant):
@@ -222,7 +230,8 @@ def _field_extras(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, An
 
 def _json_value_components(spec: APISpec) -> None:
     """Metadata (depth <= 5, known keys typed) and the search filter over it."""
-    scalar = {"type": ["string", "number", "boolean", "null"]}
+    scalar = {"type": ["string", "number", "boolean", "null"], "pattern": NO_NUL}
+    no_nul_keys = {"pattern": NO_NUL}
     spec.components.schema("JsonValue0", {"description": "A JSON scalar.", **scalar})
     for level in range(1, MAX_METADATA_DEPTH):
         inner = {"$ref": f"#/components/schemas/JsonValue{level - 1}"}
@@ -233,11 +242,11 @@ def _json_value_components(spec: APISpec) -> None:
                 "anyOf": [
                     scalar,
                     {"type": "array", "items": inner},
-                    {"type": "object", "additionalProperties": inner},
+                    {"type": "object", "propertyNames": no_nul_keys, "additionalProperties": inner},
                 ],
             },
         )
-    short = {"type": "string", "minLength": 1, "maxLength": 256}
+    short = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": NO_NUL}
     spec.components.schema(
         "Metadata",
         {
@@ -251,12 +260,13 @@ def _json_value_components(spec: APISpec) -> None:
                 "tags": {"type": "array", "maxItems": MAX_TAGS, "items": short},
                 "timestamp": {"type": "string", "format": "date-time"},
             },
+            "propertyNames": no_nul_keys,
             "additionalProperties": {
                 "$ref": f"#/components/schemas/JsonValue{MAX_METADATA_DEPTH - 1}"
             },
         },
     )
-    value = {"type": ["string", "number", "boolean", "null"]}
+    value = {"type": ["string", "number", "boolean", "null"], "pattern": NO_NUL}
     values = {"type": "array", "minItems": 1, "maxItems": MAX_IN_VALUES, "items": value}
     bound = {
         "anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}],
@@ -285,7 +295,7 @@ def _json_value_components(spec: APISpec) -> None:
             "value.",
             "minProperties": 1,
             "maxProperties": MAX_METADATA_FILTER_KEYS,
-            "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": '^[^"\\\\]*$'},
+            "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": '^[^"\\\\\\u0000]*$'},
             "additionalProperties": {
                 "anyOf": [
                     value,

@@ -245,6 +245,50 @@ class DeletedCountSchema(Schema):
     )
 
 
+class TopicSchema(Schema):
+    """A topic, as LanOnasis' client reads it (its MemoryTopic)."""
+
+    id = fields.String(required=True, metadata={"description": "A UUID."})
+    name = fields.String(required=True)
+    description = fields.String()
+    color = fields.String(metadata={"description": "#RRGGBB."})
+    icon = fields.String()
+    parent_topic_id = fields.String()
+    user_id = fields.String(required=True, metadata={"description": "The key's owner."})
+    is_system = fields.Boolean(required=True)
+    metadata = fields.Dict(required=True)
+    created_at = _timestamp()
+    updated_at = _timestamp()
+
+
+class TopicWithMemoriesSchema(Schema):
+    """200 of GET /api/v1/topics/:id/memories."""
+
+    topic = fields.Nested(TopicSchema, required=True)
+    memories = fields.List(
+        fields.Dict(), required=True, metadata={"description": "The client's MemoryEntry each."}
+    )
+    total_memories = fields.Integer(required=True)
+    subtopics = fields.List(fields.Nested(TopicSchema), required=True)
+
+
+class TopicNodeSchema(TopicSchema):
+    """A topic of GET /api/v1/topics; with include_hierarchy=true, its subtopics and count."""
+
+    children = fields.List(
+        fields.Nested(lambda: TopicNodeSchema()),
+        metadata={"description": "Its subtopics (include_hierarchy=true)."},
+    )
+    memory_count = fields.Integer(
+        metadata={"description": "How many memories name it (include_hierarchy=true)."}
+    )
+
+
+# GET /api/v1/topics answers a bare array, as the client reads it (openapi_spec.py registers
+# the component).
+TOPIC_LIST = {"type": "array", "items": {"$ref": "#/components/schemas/TopicNode"}}
+
+
 class WorkspaceStatsSchema(Schema):
     """Counts of one workspace."""
 

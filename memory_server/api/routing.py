@@ -1,10 +1,11 @@
-"""URL converters: which path segments name a memory."""
+"""URL converters: which path segments name a memory, or anything (never with a NUL)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, Map, UnicodeConverter
 
 from memory_server.api.fields import RESERVED_IDS
 
@@ -19,4 +20,19 @@ class MemoryIdConverter(BaseConverter):
     method a path does not have, instead of looking up a memory called "stats".
     """
 
-    regex = rf"(?!(?:{_RESERVED})\Z)[^/]+"
+    regex = rf"(?!(?:{_RESERVED})\Z)[^/\x00]+"
+
+
+class PathSegmentConverter(UnicodeConverter):
+    """The default `<name>` of every route: one path segment, never holding a NUL.
+
+    An id with a NUL names nothing (a 404 from routing); PostgreSQL could not even be
+    asked, it refuses NUL in any text.
+    """
+
+    part_isolating = True
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        # UnicodeConverter builds its regex here ([^/] with the rule's length bounds).
+        self.regex = self.regex.replace("[^/]", "[^/\x00]")

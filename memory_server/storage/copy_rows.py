@@ -1,10 +1,10 @@
 """Rows copied from one database to another as they are, on either backend. No Flask here.
 
 What `memory-server copy-to` moves besides the memories themselves (which go through the
-import path: memory_service.py): API keys and webhook endpoints (tables with the same
+import path: memory_service.py): API keys, webhook endpoints and topics (tables with the same
 columns on both backends, copied by id), and each memory's earlier versions with its version
 number (found in the target by owner, workspace and id: rowids differ between databases).
-Every copy skips what the target holds already, so an interrupted copy can simply run again.
+Running it again finishes an interrupted copy and brings over what changed in the source.
 """
 
 from __future__ import annotations
@@ -12,28 +12,31 @@ from __future__ import annotations
 from typing import Any
 
 # Tables whose rows copy as they are, each with the column that identifies a row.
-BY_ID = {"api_keys": "id", "webhook_endpoints": "id"}
+BY_ID = {"api_keys": "id", "webhook_endpoints": "id", "topics": "id"}
 BATCH = 500
 
 
 def copy_table(source: Any, target: Any, table: str) -> int:
-    """Copy the rows of one of BY_ID's tables the target lacks; how many were new."""
+    """Copy every row of one of BY_ID's tables, the source's version winning; how many.
+
+    A row the target has already is overwritten, so a second run carries what changed in
+    the source meanwhile: a key revoked, a webhook's secret rotated, a topic renamed.
+    """
     key = BY_ID[table]  # only known tables: their names go into the SQL
     with source.snapshot() as conn:
         cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {key}")
         columns = [column[0] for column in cursor.description]
         rows = [tuple(row) for row in cursor.fetchall()]
-    inserted = 0
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
     for first in range(0, len(rows), BATCH):
         with target.transaction() as conn:
-            for row in rows[first : first + BATCH]:
-                inserted += conn.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)})"
-                    f" VALUES ({', '.join('?' * len(columns))})"
-                    f" ON CONFLICT ({key}) DO NOTHING",
-                    row,
-                ).rowcount
-    return inserted
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))})"
+                f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
+                rows[first : first + BATCH],
+            )
+    return len(rows)
 
 
 def copy_history(source: Any, target: Any) -> int:

@@ -389,6 +389,24 @@ MIGRATIONS: tuple[Migration | tuple[Migration, ...], ...] = (
         DELETE FROM context_pending WHERE memory_rowid = old.rowid;
     END;
     """,
+    # 13: topics (LanOnasis' client: storage/topic_store.py), per owner and workspace. A
+    # memory names its topic in its metadata (topic_id), as a label: no key binds them.
+    """
+    CREATE TABLE topics (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        color TEXT,
+        icon TEXT,
+        parent_topic_id TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX topics_scope ON topics (owner, workspace, created_at);
+    """,
 )
 
 

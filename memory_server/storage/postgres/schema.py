@@ -216,4 +216,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER context_due_delete AFTER DELETE ON memories
         FOR EACH ROW EXECUTE FUNCTION context_due_delete();
     """,
+    # 2: topics, as SQLite's migration 13.
+    """
+    CREATE TABLE topics (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        color TEXT,
+        icon TEXT,
+        parent_topic_id TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX topics_scope ON topics (owner, workspace, created_at);
+    """,
 )

@@ -11,6 +11,7 @@ back to the exact one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ from memory_server.scope import SEPARATOR
 from memory_server.search.vector_index import ChunkVectors
 from memory_server.storage.chunk_ids import CHUNK_SLOTS
 from memory_server.storage.postgres.portable import PortableConnection
+
+log = logging.getLogger(__name__)
 
 # A scope with at most this many chunks, or a filter leaving at most this many, is searched
 # exactly: a sequential scan of that many 384-float vectors takes a few ms.
@@ -122,13 +125,29 @@ class PgVectorIndex(ChunkVectors):
             (empty,) = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM chunk_embeddings)").fetchone()
             if empty:
                 conn.execute("DROP INDEX IF EXISTS chunk_embeddings_hnsw")
+        if not empty:
+            yield
+            return
         try:
             yield
-        finally:
-            if empty:
-                with db.transaction() as conn:
-                    conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
-                    _create_hnsw(conn)
+        except KeyboardInterrupt:
+            raise  # stopped by hand: no long build now; the next server start makes it
+        except BaseException:
+            # Built anyway, so searches are fast again, but never instead of why it failed.
+            try:
+                self._build(db)
+            except Exception:  # the next server start builds it
+                log.exception("building the vector index after a failed import")
+            raise
+        self._build(db)
+
+    @staticmethod
+    def _build(db: Any) -> None:
+        """Build the HNSW index, under the lock a server binding the model takes to build it."""
+        with db.transaction() as conn:
+            db.serialize(conn, "meta.embedding_model")
+            conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+            _create_hnsw(conn)
 
     def write(
         self, conn: PortableConnection, partition: str, ids: Sequence[int], vectors: np.ndarray
