@@ -88,7 +88,6 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise invalid_request("Request body must be a JSON object")
     _check_strings(data)
-    _refuse_nul(data)
     return data
 
 
@@ -142,10 +141,12 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _refuse_nul(data: dict[str, Any]) -> None:
-    """A 400 naming the field that holds a NUL character anywhere (in a key or a value).
+def _check_strings(data: dict[str, Any]) -> None:
+    """Reject strings no database can store, anywhere in a body (keys and values).
 
-    No text field may hold one, and PostgreSQL refuses it in text and jsonb alike.
+    A lone UTF-16 surrogate (a legal JSON escape, but not text) is a 400 for the body; a NUL
+    character a 400 naming the top-level field that holds it: no text field may hold one,
+    and PostgreSQL refuses it in text and jsonb alike.
     """
     for field, value in data.items():
         stack = [field, value]
@@ -159,22 +160,10 @@ def _refuse_nul(data: dict[str, Any]) -> None:
             elif isinstance(item, str) and "\x00" in item:
                 name = field.replace("\x00", "\\u0000")
                 raise _validation_error({name: ["Must not contain NUL characters."]}, "body")
-
-
-def _check_strings(data: Any) -> None:
-    """Reject lone UTF-16 surrogates (legal JSON escapes, but not text SQLite can store)."""
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str) and not item.isascii():
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise invalid_request(
-                    "Request body contains an invalid unicode escape (a lone surrogate)"
-                ) from exc
+            elif isinstance(item, str) and not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise invalid_request(
+                        "Request body contains an invalid unicode escape (a lone surrogate)"
+                    ) from exc
