@@ -344,3 +344,24 @@ def test_a_missing_field_is_named_as_the_seed_names_it(client, maas):
         response = client.post(path, json=body, headers=maas)
         assert response.status_code == 400
         assert response.json["error"] == f"{name} field is required", response.json
+
+
+def test_keys_the_client_adds_are_accepted_and_any_other_is_refused(client, maas):
+    made = create(client, maas, organization_id="org-1", preprocessing={"chunking": {}})
+    path = f"/api/v1/memory/{made['id']}"
+    changed = client.put(path, json={"title": "t2", "rechunk": True, "regenerate_embedding": True},
+                         headers=maas)  # fmt: skip
+    assert changed.status_code == 200 and changed.json["title"] == "t2"
+    only_ignored = client.put(path, json={"rechunk": True}, headers=maas)
+    assert only_ignored.status_code == 400  # changes nothing
+    enhanced = client.post("/api/v1/memory/search", headers=maas, json={
+        "query": "c", "type": "project", "search_mode": "hybrid", "include_chunks": True,
+        "filters": {"tags": ["x"]}, "organization_id": "org-1"})  # fmt: skip
+    assert enhanced.status_code == 200 and enhanced.json["results"] == []  # type: project
+    for path_, body in (("/api/v1/memory", {"title": "t", "content": "c", "extra": 1}),
+                        (path, {"anything": 1}),
+                        ("/api/v1/topics", {"name": "n", "anything": 1})):  # fmt: skip
+        refused = client.open(path_, method="PUT" if path_ == path else "POST", json=body,
+                              headers=maas)  # fmt: skip
+        assert refused.status_code == 400, (path_, refused.json)
+        assert "Unknown field" in str(refused.json["details"])

@@ -149,7 +149,7 @@ def search_entries() -> Response:
     """
     body = json_body(schema(EntrySearchSchema))
     filters = filters_for(
-        body.get("memory_types"),
+        body.get("memory_types") or ([body["type"]] if "type" in body else None),
         body["status"],
         body.get("tags"),
         body.get("topic_id"),

@@ -1,8 +1,10 @@
 """What the LanOnasis client sends: its bodies and query strings, as marshmallow schemas.
 
 The limits are the client's own (its zod schemas), so whatever it accepts is accepted here.
-Keys it adds that this server has no use for (`organization_id`, `preprocessing`, ...) are
-left out rather than refused: the client sends them on its own.
+Keys it adds on its own that this server has no use for (`organization_id`, its
+`preprocessing`, `rechunk`, `search_mode`, ...) are accepted and ignored; any other key is
+refused, as the REST API refuses keys it does not know. Query strings pass unknown keys,
+as the client sends any list option it is given.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from memory_server.api.fields import NO_NUL, Metadata, StrictFloat, StrictInteger, Text
+from memory_server.api.fields import Metadata, StrictFloat, StrictInteger, Text
 from memory_server.api.schemas import REQUIRED
 from memory_server.maas_fields import MEMORY_TYPES, STATUSES
 
@@ -36,12 +38,31 @@ def _tags(**kwargs: Any) -> fields.List:
     return fields.List(_string(1, 50), validate=validate.Length(max=CLIENT_MAX_TAGS), **kwargs)
 
 
-class _ClientBody(Schema):
-    # Keys this server does not know are left out, but none may hold a NUL (http_input.py).
-    openapi: ClassVar[dict[str, Any]] = {"propertyNames": {"pattern": NO_NUL}}
+IGNORED = "Sent by the client on its own; ignored here."
 
+
+class _ClientBody(Schema):
+    # With `organizationId` configured, the client adds this to its bodies; here the key
+    # decides whose memories these are.
+    organization_id = _string(0, 256, metadata={"description": IGNORED})
+
+
+class _ClientQuery(Schema):
     class Meta:
         unknown = EXCLUDE
+
+
+def _says_something(data: dict[str, Any]) -> None:
+    """An update must change something (the ignored keys change nothing)."""
+    if not data.keys() - IGNORED_KEYS:
+        raise ValidationError("Give at least one field to change.")
+
+
+# Keys accepted only to be ignored (see the module's docstring).
+IGNORED_KEYS = frozenset(
+    {"organization_id", "preprocessing", "rechunk", "regenerate_embedding", "search_mode",
+     "filters", "include_chunks"}
+)  # fmt: skip
 
 
 class EntryCreateSchema(_ClientBody):
@@ -55,9 +76,10 @@ class EntryCreateSchema(_ClientBody):
     project_ref = _string(0, 100)
     tags = _tags(load_default=list)
     metadata = Metadata()
+    preprocessing = Metadata(metadata={"description": IGNORED})
 
 
-class EntryUpdateSchema(_ClientBody):
+class EntryUpdateSchema(Schema):  # the client adds no organization_id to updates
     """PUT /api/v1/memory/:id from the client: the fields to change (null clears one)."""
 
     title = _string(1, 500)
@@ -69,11 +91,12 @@ class EntryUpdateSchema(_ClientBody):
     project_ref = _string(0, 100, allow_none=True)
     tags = _tags()
     metadata = Metadata()
+    rechunk = fields.Boolean(metadata={"description": IGNORED})
+    regenerate_embedding = fields.Boolean(metadata={"description": IGNORED})
 
     @validates_schema
-    def _says_something(self, data: dict, **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give at least one field to change.")
+    def _changes_something(self, data: dict, **kwargs: Any) -> None:
+        _says_something(data)
 
 
 class EntrySearchSchema(_ClientBody):
@@ -93,9 +116,16 @@ class EntrySearchSchema(_ClientBody):
     status = fields.String(load_default="active", validate=validate.OneOf(STATUSES))
     limit = StrictInteger(load_default=20, validate=validate.Range(1, 100))
     threshold = StrictFloat(validate=validate.Range(0, 1))
+    # enhancedSearch's: its `type` filters as memory_types would; the rest is ignored.
+    type = fields.String(validate=validate.OneOf(MEMORY_TYPES))
+    search_mode = fields.String(
+        validate=validate.OneOf(("vector", "text", "hybrid")), metadata={"description": IGNORED}
+    )
+    filters = Metadata(metadata={"description": IGNORED})
+    include_chunks = fields.Boolean(metadata={"description": IGNORED})
 
 
-class EntryListQuerySchema(_ClientBody):
+class EntryListQuerySchema(_ClientQuery):
     """GET /api/v1/memory's query string from the client; `tags` comma-separated."""
 
     page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
@@ -134,10 +164,10 @@ class TopicCreateSchema(_ClientBody):
     metadata = Metadata()
 
 
-class TopicUpdateSchema(_ClientBody):
+class TopicUpdateSchema(Schema):  # the client adds no organization_id to updates
     """PUT /api/v1/topics/:id: the fields to change (null clears an optional one)."""
 
-    openapi: ClassVar[dict[str, Any]] = {**_ClientBody.openapi, "minProperties": 1}
+    openapi: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
     name = _string(1, 100)
     description = _string(0, 500, allow_none=True)
@@ -147,18 +177,17 @@ class TopicUpdateSchema(_ClientBody):
     metadata = Metadata()
 
     @validates_schema
-    def _says_something(self, data: dict, **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give at least one field to change.")
+    def _changes_something(self, data: dict, **kwargs: Any) -> None:
+        _says_something(data)
 
 
-class TopicListQuerySchema(_ClientBody):
+class TopicListQuerySchema(_ClientQuery):
     """GET /api/v1/topics: `include_hierarchy=true` nests subtopics in their parents."""
 
     include_hierarchy = fields.Boolean(load_default=False)
 
 
-class TopicMemoriesQuerySchema(_ClientBody):
+class TopicMemoriesQuerySchema(_ClientQuery):
     """GET /api/v1/topics/:id/memories: a window of the topic's memories, newest first."""
 
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
