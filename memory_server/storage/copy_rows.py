@@ -46,7 +46,7 @@ def copy_history(source: Any, target: Any) -> int:
     """
     with source.snapshot() as conn:
         versions = conn.execute(
-            "SELECT m.owner, m.workspace, m.id, m.version AS current, h.version, h.event,"
+            "SELECT m.owner, m.workspace, m.id, h.version, h.event,"
             " h.text, h.metadata, h.changed_at FROM memory_history h"
             " JOIN memories m ON m.rowid = h.memory_rowid ORDER BY h.memory_rowid, h.version"
         ).fetchall()
